@@ -1,0 +1,1 @@
+"""The ``plams`` command line: the master script and its subcommand groups."""

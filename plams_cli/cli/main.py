@@ -1,0 +1,123 @@
+"""The root ``plams`` command.
+
+``plams SCRIPT …`` runs job scripts (the ``run`` command, which is the default), while
+``plams GROUP …`` reaches a subcommand group. Subcommands are imported only when used, so
+``plams --help`` and ``plams script.plms`` stay fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from plams_cli.errors import PlamsError
+
+#: subcommand name -> "module:attribute"; imported on first use.
+LAZY_COMMANDS: dict[str, str] = {
+    "run": "plams_cli.cli.run:run_command",
+    "grid": "plams_cli.cli.grid:grid_group",
+    "workspace": "plams_cli.cli.workspace:workspace_group",
+}
+
+DEFAULT_COMMAND = "run"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("plams-cli")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+class PlamsGroup(click.Group):
+    """A group whose subcommands load lazily and whose default command is ``run``.
+
+    ``plams a.plms`` is read as ``plams run a.plms``: when the first word is neither a
+    subcommand nor a root option, ``run`` is put in front of the arguments.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """List the subcommands, lazy ones included."""
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return the subcommand ``cmd_name``, importing it on first use."""
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        self.add_command(command, cmd_name)
+        return command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Route ``plams [RUN-OPTIONS] SCRIPT …`` to the default ``run`` command."""
+        if args and not self._is_root_word(ctx, args[0]):
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+    def _is_root_word(self, ctx: click.Context, word: str) -> bool:
+        if word in LAZY_COMMANDS or word in self.commands:
+            return True
+        return word in ("--help", "-h", "--version")
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Resolve the subcommand, suggesting close names for a typo."""
+        name = click.utils.make_str(args[0])
+        command = self.get_command(ctx, name)
+        if command is None and not ctx.resilient_parsing:
+            close = difflib.get_close_matches(name, self.list_commands(ctx))
+            message = f"No such command {name!r}."
+            if close:
+                message += f" Did you mean {close[0]!r}?"
+            raise click.UsageError(message, ctx)
+        return name, command, args[1:]
+
+
+@click.group(
+    cls=PlamsGroup,
+    invoke_without_command=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(_version(), "--version", prog_name="plams", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Run, restart and submit computational job scripts.
+
+    \b
+    plams SCRIPT.plms [MORE.plms]        run job scripts in a new working folder
+    plams -l plams.123 SCRIPT.plms       reuse finished jobs of an earlier run
+    plams -r -f plams.123 SCRIPT.plms    restart that run in place
+    plams grid detect                    which queueing system is here
+    plams workspace find '{"a": 1}'      search a state-point workspace
+
+    Options of the default command: see 'plams run --help'.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the ``plams`` console script.
+
+    A :class:`~plams_cli.errors.PlamsError` that escapes a command becomes one line
+    ``Error: …`` on stderr and the error's exit status.
+    """
+    try:
+        return cli.main(args=argv, prog_name="plams", standalone_mode=True)
+    except PlamsError as exc:  # pragma: no cover - commands convert these themselves
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,99 @@
+"""Reading the YAML defaults: the file shipped with the package, then the user's own.
+
+A leaf module (no other plams_cli import but the errors) so that the core's ``config``
+and the runners' grid definitions read the same files the same way.
+
+Order, later wins: ``plams_defaults.yaml`` shipped with the package, then the user file
+named by ``$PLAMS_DEFAULTS`` or, without it, ``plams_defaults.yaml`` in the user config
+folder (``platformdirs.user_config_dir("plams")``), when that file exists.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+from plams_cli.errors import ConfigError
+
+__all__ = ["package_defaults_path", "user_defaults_path", "load_defaults", "merge_dicts"]
+
+_FILENAME = "plams_defaults.yaml"
+_cache: dict[tuple[str, float | None], dict[str, Any]] = {}
+
+
+def package_defaults_path() -> Path:
+    """Path of the defaults file shipped with plams-cli.
+
+    An installed wheel carries it as ``plams_cli/defaults/``; a source tree keeps it in
+    the top-level ``defaults/`` folder.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "defaults" / _FILENAME, here.parent / "defaults" / _FILENAME):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"the packaged defaults file {_FILENAME} is missing; reinstall plams-cli"
+    )
+
+
+def user_defaults_path() -> Path | None:
+    """Path of the user's defaults file, or ``None`` when there is none.
+
+    ``$PLAMS_DEFAULTS`` must name an existing file; an unset variable falls back to the
+    user config folder, where a missing file is fine.
+    """
+    env = os.environ.get("PLAMS_DEFAULTS")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"PLAMS_DEFAULTS names {path}, which is not a file")
+        return path
+    from platformdirs import user_config_dir
+
+    path = Path(user_config_dir("plams")) / _FILENAME
+    return path if path.is_file() else None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=loader)
+    except OSError as exc:
+        raise ConfigError(f"cannot read defaults file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"defaults file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"defaults file {path} must hold a mapping at its top level")
+    return data
+
+
+def merge_dicts(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``update`` into ``base`` recursively, in place; ``update`` wins. Returns ``base``."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge_dicts(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_defaults() -> dict[str, Any]:
+    """Return the merged defaults as plain nested dicts (a fresh copy each call)."""
+    package = package_defaults_path()
+    user = user_defaults_path()
+    key = (str(user), user.stat().st_mtime if user else None)
+    cached = _cache.get(key)
+    if cached is None:
+        cached = _read_yaml(package)
+        if user is not None:
+            merge_dicts(cached, _read_yaml(user))
+        _cache.clear()
+        _cache[key] = cached
+    return copy.deepcopy(cached)

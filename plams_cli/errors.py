@@ -1,0 +1,99 @@
+"""The one exception hierarchy of plams-cli.
+
+Every error a user can cause derives from :class:`PlamsError`. Each class is also mixed
+with the built-in category it belongs to (``OSError``, ``RuntimeError``, ``ValueError`` …)
+so that code written against the built-ins keeps working. ``exit_code`` is the status the
+command line exits with when such an error reaches it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "PlamsError",
+    "ConfigError",
+    "FileError",
+    "CorruptedJobFileError",
+    "JobError",
+    "ResultsError",
+    "GridError",
+    "SchedulerNotFoundError",
+    "SubmitError",
+    "QueueQueryError",
+    "WorkspaceError",
+    "DestinationExistsError",
+    "JobsCorruptedError",
+]
+
+
+class PlamsError(Exception):
+    """Base class of every error raised on purpose by plams-cli."""
+
+    exit_code: ClassVar[int] = 1
+
+
+class ConfigError(PlamsError, ValueError):
+    """A configuration value or defaults file is invalid."""
+
+
+class FileError(PlamsError, OSError):
+    """A file or folder is missing, unreadable or not what was expected."""
+
+    def __str__(self) -> str:
+        # OSError's __str__ formats "[Errno n] ..." only when errno is set; we always
+        # pass a single message, so show it as it is.
+        return str(self.args[0]) if self.args else ""
+
+
+class CorruptedJobFileError(FileError):
+    """A saved job file (``.dill``) is truncated, corrupt or not a plams job."""
+
+
+class JobError(PlamsError, RuntimeError):
+    """A job was used in a way its state does not allow (e.g. run twice)."""
+
+
+class ResultsError(PlamsError, RuntimeError):
+    """Results were asked for that the job does not have."""
+
+
+class GridError(PlamsError, RuntimeError):
+    """A queueing system could not be used."""
+
+
+class SchedulerNotFoundError(GridError):
+    """No queueing system was found, or the one named does not exist."""
+
+
+class SubmitError(GridError):
+    """The scheduler refused a submission or printed no job id."""
+
+
+class QueueQueryError(GridError):
+    """Asking the scheduler about jobs failed; their state is unknown for now."""
+
+
+class WorkspaceError(PlamsError, OSError):
+    """A workspace or one of its jobs could not be read or written."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class DestinationExistsError(WorkspaceError):
+    """A state point change would land on a job that already exists."""
+
+    def __init__(self, destination: object, message: str | None = None) -> None:
+        self.destination = destination
+        super().__init__(message or f"a job with id {destination} already exists")
+
+
+class JobsCorruptedError(WorkspaceError):
+    """One or more workspace jobs have an unreadable or inconsistent state point file."""
+
+    def __init__(self, job_ids: list[str]) -> None:
+        self.job_ids = list(job_ids)
+        super().__init__(
+            "corrupted state point file in job(s): " + ", ".join(self.job_ids)
+        )
