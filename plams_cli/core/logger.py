@@ -1,0 +1,80 @@
+"""``log()``: PLAMS's leveled log, to stdout and to the working folder's ``logfile``.
+
+Levels run from 0 (always shown) to 7 (debug). A message is printed when its level is at
+most ``config.log.stdout`` and written to ``<workdir>/logfile`` when at most
+``config.log.file``. The two thresholds are cached in this module and refreshed whenever
+``config.log`` changes, so a filtered-out call costs one comparison.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import IO, Any
+
+__all__ = ["log"]
+
+_state: dict[str, Any] = {"stdout": 3, "file": 5, "date": True, "time": True, "max": 5}
+_lock = threading.Lock()
+_logfile: IO[str] | None = None
+
+
+def log(message: object, level: int = 0) -> None:
+    """Log ``message`` at ``level`` (0 always … 7 debug) as ``[dd.mm|HH:MM:SS] message``.
+
+    Parameters
+    ----------
+    message
+        Anything; ``str(message)`` is written.
+    level
+        PLAMS verbosity level: 0 for what must be said, 3 for job status changes,
+        5 for job steps, 7 for debugging.
+    """
+    if level > _state["max"]:
+        return
+    line = _prefix() + str(message) + "\n"
+    with _lock:
+        if level <= _state["stdout"]:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        if _logfile is not None and level <= _state["file"]:
+            _logfile.write(line)
+            _logfile.flush()
+
+
+def _prefix() -> str:
+    show_date, show_time = _state["date"], _state["time"]
+    if not (show_date or show_time):
+        return ""
+    fmt = "%d.%m|%H:%M:%S" if show_date and show_time else ("%d.%m" if show_date else "%H:%M:%S")
+    return "[" + time.strftime(fmt) + "] "
+
+
+def configure(settings: Any) -> None:
+    """Take the thresholds and formats from a ``config.log`` branch (called when it changes)."""
+    _state["stdout"] = int(settings.get("stdout", 3))
+    _state["file"] = int(settings.get("file", 5))
+    _state["date"] = bool(settings.get("date", True))
+    _state["time"] = bool(settings.get("time", True))
+    _state["max"] = max(_state["stdout"], _state["file"] if _logfile is not None else -1)
+
+
+def open_logfile(path: str) -> None:
+    """Start appending log lines to ``path`` (the working folder's ``logfile``)."""
+    global _logfile
+    with _lock:
+        if _logfile is not None:
+            _logfile.close()
+        _logfile = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+    _state["max"] = max(_state["stdout"], _state["file"])
+
+
+def close_logfile() -> None:
+    """Stop writing to the logfile (``finish()`` calls this)."""
+    global _logfile
+    with _lock:
+        if _logfile is not None:
+            _logfile.close()
+            _logfile = None
+    _state["max"] = _state["stdout"]

@@ -1,0 +1,308 @@
+"""``Settings``: the nested, attribute-accessible dictionary of PLAMS.
+
+``s.a.b.c = 1`` creates the branches ``a`` and ``b``; ``s['A']`` finds the key ``'a'``
+(lookup ignores case, stored keys keep theirs); tuple keys address nested values.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = ["Settings"]
+
+
+class Settings(dict):  # type: ignore[type-arg]
+    """A nested dictionary whose keys are also attributes, as in PLAMS.
+
+    Reading a missing key creates an empty branch, so ``s.a.b.c = 1`` needs no set-up.
+    Keys that are strings are found regardless of case: ``s.Basis`` reads ``s.basis``.
+    Dictionaries given as values become ``Settings``.
+
+    Examples
+    --------
+    >>> s = Settings()
+    >>> s.input.ams.task = "SinglePoint"
+    >>> s["Input"]["AMS"]["Task"]
+    'SinglePoint'
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        dict.__init__(self, *args, **kwargs)
+        for key, value in dict.items(self):
+            if isinstance(value, dict) and not isinstance(value, Settings):
+                dict.__setitem__(self, key, Settings(value))
+            elif isinstance(value, list):
+                dict.__setitem__(self, key, [Settings(v) if type(v) is dict else v for v in value])
+
+    # --- item and attribute access ---------------------------------------------------
+    def __missing__(self, name: Any) -> Any:
+        if isinstance(name, tuple):
+            return self.get_nested(name)
+        found = self.find_case(name)
+        if found is not name and found in self:
+            return dict.__getitem__(self, found)
+        branch = type(self)() if type(self) is Settings else Settings()
+        dict.__setitem__(self, name, branch)
+        return branch
+
+    def __setitem__(self, name: Any, value: Any) -> None:
+        if isinstance(name, tuple):
+            self.set_nested(name, value)
+            return
+        if isinstance(value, dict) and not isinstance(value, Settings):
+            value = Settings(value)
+        if name not in self:
+            name = self.find_case(name)
+        dict.__setitem__(self, name, value)
+
+    def __delitem__(self, name: Any) -> None:
+        if isinstance(name, tuple):
+            parent = self.get_nested(name[:-1])
+            del parent[name[-1]]
+            return
+        if name not in self:
+            name = self.find_case(name)
+        dict.__delitem__(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, tuple):
+            node: Any = self
+            for key in name:
+                if not isinstance(node, Settings) or key not in node:
+                    return False
+                node = dict.__getitem__(node, node.find_case(key))
+            return True
+        if dict.__contains__(self, name):
+            return True
+        if isinstance(name, str):
+            lowered = name.lower()
+            return any(isinstance(k, str) and k.lower() == lowered for k in dict.keys(self))
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("__") and name.endswith("__"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def get(self, name: Any, default: Any = None) -> Any:
+        """Return ``self[name]`` when present (case-insensitive), else ``default``; creates nothing."""
+        if isinstance(name, tuple):
+            return self.get_nested(name, default)
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        found = self.find_case(name)
+        return dict.get(self, found, default)
+
+    def find_case(self, key: Any) -> Any:
+        """Return the stored key equal to ``key`` ignoring case, or ``key`` itself if none is."""
+        if not isinstance(key, str) or dict.__contains__(self, key):
+            return key
+        lowered = key.lower()
+        for stored in dict.keys(self):
+            if isinstance(stored, str) and stored.lower() == lowered:
+                return stored
+        return key
+
+    # --- nested access ---------------------------------------------------------------
+    def get_nested(self, keys: tuple[Any, ...], default: Any = None) -> Any:
+        """Return the value at the path ``keys`` (a tuple), or ``default`` if any part is missing."""
+        node: Any = self
+        for key in keys:
+            if not isinstance(node, Settings) or key not in node:
+                return default
+            node = dict.__getitem__(node, node.find_case(key))
+        return node
+
+    def set_nested(self, keys: tuple[Any, ...], value: Any) -> None:
+        """Set the value at the path ``keys`` (a tuple), creating branches on the way."""
+        if not keys:
+            raise KeyError("set_nested needs at least one key")
+        node: Settings = self
+        for key in keys[:-1]:
+            node = node[key]
+            if not isinstance(node, Settings):
+                raise TypeError(f"cannot set {keys!r}: {key!r} holds a {type(node).__name__}, not Settings")
+        node[keys[-1]] = value
+
+    # --- whole-tree operations -------------------------------------------------------
+    def copy(self) -> Settings:
+        """Return a deep copy: branches are new ``Settings``, other values are deep-copied."""
+        new = type(self).__new__(type(self))
+        for key, value in dict.items(self):
+            if isinstance(value, Settings):
+                value = value.copy()
+            elif isinstance(value, (list, dict, set)):
+                value = _copy.deepcopy(value)
+            dict.__setitem__(new, key, value)
+        return new
+
+    def __copy__(self) -> Settings:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Settings:
+        return self.copy()
+
+    def __reduce__(self) -> Any:
+        return (type(self), (dict(dict.items(self)),))
+
+    def soft_update(self, other: Mapping[Any, Any]) -> Settings:
+        """Add the keys of ``other`` that are missing here, recursively; existing values win.
+
+        Returns ``self``.
+        """
+        for key, value in other.items():
+            if key in self:
+                mine = self[key]
+                if isinstance(mine, Settings) and isinstance(value, Mapping):
+                    mine.soft_update(value)
+            else:
+                self[key] = value.copy() if isinstance(value, Settings) else _copy.deepcopy(value)
+        return self
+
+    def update(self, other: Any = (), **kwargs: Any) -> None:  # type: ignore[override]
+        """Overwrite with the values of ``other``, recursively: branches merge, leaves are replaced."""
+        items = other.items() if isinstance(other, Mapping) else other
+        for key, value in [*items, *kwargs.items()]:
+            if isinstance(value, Mapping) and isinstance(self.get(key), Settings):
+                self[key].update(value)
+            else:
+                self[key] = value.copy() if isinstance(value, Settings) else value
+
+    def merge(self, other: Mapping[Any, Any]) -> Settings:
+        """Return a copy of this ``Settings`` soft-updated with ``other`` (also ``self + other``)."""
+        return self.copy().soft_update(other)
+
+    __add__ = merge
+
+    def remove(self, other: Mapping[Any, Any]) -> Settings:
+        """Remove from this ``Settings`` every leaf key present in ``other``, recursively.
+
+        Returns ``self``.
+        """
+        for key, value in other.items():
+            if key not in self:
+                continue
+            mine = self[key]
+            if isinstance(value, Mapping) and isinstance(mine, Settings) and len(value):
+                mine.remove(value)
+            else:
+                del self[key]
+        return self
+
+    def as_dict(self) -> dict[Any, Any]:
+        """Return the tree as plain nested ``dict`` objects (lists are walked too)."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, Settings):
+                return {k: plain(v) for k, v in dict.items(value)}
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            return value
+
+        return plain(self)  # type: ignore[no-any-return]
+
+    def flatten(self, flatten_list: bool = True) -> Settings:
+        """Return a one-level ``Settings`` whose keys are tuples of the nested keys.
+
+        With ``flatten_list``, list items are addressed by their index too.
+        """
+        flat = Settings()
+
+        def walk(prefix: tuple[Any, ...], value: Any) -> None:
+            if isinstance(value, Settings) and len(value):
+                for k, v in dict.items(value):
+                    walk((*prefix, k), v)
+            elif flatten_list and isinstance(value, list) and value:
+                for i, v in enumerate(value):
+                    walk((*prefix, i), v)
+            else:
+                dict.__setitem__(flat, prefix, value)
+
+        for key, value in dict.items(self):
+            walk((key,), value)
+        return flat
+
+    def unflatten(self, unflatten_list: bool = True) -> Settings:
+        """Inverse of :meth:`flatten`: tuple keys become nested branches (and lists)."""
+        nested = Settings()
+        for keys, value in dict.items(self):
+            keys = keys if isinstance(keys, tuple) else (keys,)
+            node: Any = nested
+            for i, key in enumerate(keys[:-1]):
+                following = keys[i + 1]
+                if isinstance(node, list):
+                    while len(node) <= key:
+                        node.append(None)
+                    if node[key] is None:
+                        node[key] = [] if unflatten_list and isinstance(following, int) else Settings()
+                    node = node[key]
+                else:
+                    if key not in node:
+                        dict.__setitem__(node, key, [] if unflatten_list and isinstance(following, int) else Settings())
+                    node = dict.__getitem__(node, key)
+            last = keys[-1]
+            if isinstance(node, list):
+                while len(node) <= last:
+                    node.append(None)
+                node[last] = value
+            else:
+                dict.__setitem__(node, last, value)
+        return nested
+
+    # --- YAML ----------------------------------------------------------------------
+    def to_yaml(self) -> str:
+        """Return the tree as a YAML document (plain types only)."""
+        import yaml
+
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        return str(yaml.dump(self.as_dict(), Dumper=dumper, sort_keys=False, default_flow_style=False))
+
+    @classmethod
+    def from_yaml(cls, text: str) -> Settings:
+        """Build a ``Settings`` from a YAML document whose top level is a mapping."""
+        import yaml
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        data = yaml.load(text, Loader=loader)
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise TypeError("a Settings YAML document must be a mapping at its top level")
+        return cls(data)
+
+    # --- display -------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Any]:
+        return dict.__iter__(self)
+
+    def __str__(self) -> str:
+        return self._str(0)
+
+    def _str(self, indent: int) -> str:
+        lines = []
+        for key, value in dict.items(self):
+            if isinstance(value, Settings):
+                lines.append(" " * indent + f"{key}: \t")
+                lines.append(value._str(indent + 2))
+            else:
+                lines.append(" " * indent + f"{key}: \t{value}")
+        return "\n".join(line for line in lines if line)
+
+    def __repr__(self) -> str:
+        return f"Settings({dict.__repr__(self)})"
+
+    def __dir__(self) -> list[str]:
+        return [k for k in dict.keys(self) if isinstance(k, str)] + list(super().__dir__())

@@ -1,0 +1,42 @@
+"""``JobStatus``: the life-cycle states of a job, with PLAMS's names."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = ["JobStatus"]
+
+
+class JobStatus(str, Enum):
+    """State of a job; compares equal to its lower-case name (``JobStatus.CRASHED == "crashed"``)."""
+
+    CREATED = "created"
+    STARTED = "started"
+    REGISTERED = "registered"
+    RUNNING = "running"
+    FINISHED = "finished"
+    CRASHED = "crashed"
+    FAILED = "failed"
+    SUCCESSFUL = "successful"
+    COPIED = "copied"
+    PREVIEW = "preview"
+    DELETED = "deleted"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the job has reached an end state and will not change by itself."""
+        return self in _FINAL
+
+    @property
+    def is_ok(self) -> bool:
+        """Whether the job ended well: successful, copied from a successful duplicate, or a preview."""
+        return self in _OK
+
+
+_FINAL = frozenset(
+    {JobStatus.CRASHED, JobStatus.FAILED, JobStatus.SUCCESSFUL, JobStatus.COPIED, JobStatus.PREVIEW, JobStatus.DELETED}
+)
+_OK = frozenset({JobStatus.SUCCESSFUL, JobStatus.COPIED, JobStatus.PREVIEW})

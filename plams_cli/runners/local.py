@@ -1,0 +1,226 @@
+"""``JobRunner``: runs jobs on this machine, serially or in parallel.
+
+The runner knows nothing of job internals: it drives a job through the three hooks
+every job has (``_prepare``, ``_execute``, ``_finalize``, wrapped by the job's own
+``_lifecycle``) and offers :meth:`JobRunner.call` to start one runscript.
+
+Threads and slots
+-----------------
+A parallel runner gives each job a thread. ``maxthreads`` bounds how many job threads
+*work* at once (a "slot"); a thread that waits for another job (its dependencies, a
+duplicate still running, results of a job not yet done, or a slot for a child it
+submits) gives its slot back while it waits (:func:`waiting`). That is why nested
+MultiJobs cannot deadlock, even at ``maxthreads=1``. ``maxjobs`` bounds how many
+runscripts run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from plams_cli.errors import JobError
+
+__all__ = ["JobRunner", "cancel_all", "waiting"]
+
+_runners: weakref.WeakSet[JobRunner] = weakref.WeakSet()
+_held = threading.local()  # .slot: the semaphore whose slot this thread holds, if any
+
+
+@contextlib.contextmanager
+def waiting() -> Iterator[None]:
+    """Give this thread's slot back for the duration of a wait, and take it again after.
+
+    Core code wraps every blocking wait for another job in this; outside a job thread it
+    does nothing.
+    """
+    slot: threading.Semaphore | None = getattr(_held, "slot", None)
+    if slot is None:
+        yield
+        return
+    slot.release()
+    _held.slot = None
+    try:
+        yield
+    finally:
+        slot.acquire()
+        _held.slot = slot
+
+
+def cancel_all() -> list[str]:
+    """Cancel what every live runner has started and not finished; one line per item."""
+    lines: list[str] = []
+    for runner in list(_runners):
+        lines.extend(runner.cancel())
+    return lines
+
+
+class JobRunner:
+    """Run jobs locally, one after another or in parallel threads.
+
+    Parameters
+    ----------
+    parallel
+        ``False``: ``job.run()`` returns when the job is done. ``True``: it returns at
+        once and the job runs in a thread of its own.
+    maxjobs
+        Most runscripts running at the same time (0: no limit).
+    maxthreads
+        Most job threads working at the same time; threads waiting for other jobs
+        do not count.
+    """
+
+    def __init__(self, parallel: bool = False, maxjobs: int = 0, maxthreads: int = 256) -> None:
+        if maxjobs < 0 or maxthreads < 1:
+            raise ValueError("maxjobs must be >= 0 and maxthreads >= 1")
+        self.parallel = parallel
+        self.maxjobs = maxjobs
+        self.maxthreads = maxthreads
+        self._job_limit = threading.BoundedSemaphore(maxjobs) if maxjobs else None
+        self._slots = threading.BoundedSemaphore(maxthreads)
+        self._processes: set[subprocess.Popen[bytes]] = set()
+        self._processes_lock = threading.Lock()
+        self._cancelled = False
+        _runners.add(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(parallel={self.parallel}, maxjobs={self.maxjobs})"
+
+    # --- driving jobs ----------------------------------------------------------------
+    def _run_job(self, job: Any, jobmanager: Any) -> None:
+        """Drive ``job`` through its life cycle: inline when serial, in a thread when parallel."""
+        if not self.parallel:
+            job._lifecycle(self, jobmanager)
+            return
+        with waiting():
+            self._slots.acquire()
+        thread = threading.Thread(
+            target=self._thread_main,
+            args=(job._lifecycle, jobmanager),
+            name=f"plams-{getattr(job, 'name', 'job')}",
+            daemon=True,
+        )
+        try:
+            thread.start()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _thread_main(self, lifecycle: Callable[[JobRunner, Any], None], jobmanager: Any) -> None:
+        _held.slot = self._slots
+        try:
+            lifecycle(self, jobmanager)
+        finally:
+            _held.slot = None
+            self._slots.release()
+
+    def _limited_call(self, **kwargs: Any) -> int:
+        """:meth:`call` within the ``maxjobs`` limit; jobs use this rather than ``call``."""
+        if self._job_limit is None:
+            return self.call(**kwargs)
+        self._job_limit.acquire()
+        try:
+            return self.call(**kwargs)
+        finally:
+            self._job_limit.release()
+
+    # --- the one thing a runner does -------------------------------------------------
+    def call(
+        self,
+        runscript: str,
+        workdir: str,
+        out: str | None,
+        err: str | None,
+        runflags: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Run ``runscript`` in ``workdir`` and return its exit code.
+
+        Parameters
+        ----------
+        runscript
+            File name, inside ``workdir``, of an executable script with a shebang line.
+        workdir
+            Folder to run in.
+        out, err
+            File names in ``workdir`` for stdout and stderr; ``out=None`` leaves stdout
+            to the runscript (``runscript.stdout_redirect``).
+        runflags
+            Extra options of the run (``job.settings.run``); a local runner ignores them.
+
+        Returns
+        -------
+        int
+            The exit code; minus the signal number when the runscript was killed.
+
+        Raises
+        ------
+        JobError
+            The runscript could not be started, e.g. its interpreter does not exist.
+        """
+        if self._cancelled:
+            raise JobError("not started: the run was cancelled")
+        path = os.path.join(workdir, runscript)
+        stdout = open(os.path.join(workdir, out), "wb") if out else subprocess.DEVNULL  # noqa: SIM115
+        stderr = open(os.path.join(workdir, err), "wb") if err else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            try:
+                process = subprocess.Popen(
+                    [path], cwd=workdir, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise JobError(_launch_error(path, exc)) from exc
+        finally:
+            if out:
+                stdout.close()  # type: ignore[union-attr]
+            if err:
+                stderr.close()  # type: ignore[union-attr]
+        with self._processes_lock:
+            self._processes.add(process)
+        try:
+            return process.wait()
+        finally:
+            with self._processes_lock:
+                self._processes.discard(process)
+
+    def cancel(self) -> list[str]:
+        """Stop the runscripts this runner is running (SIGTERM to their process groups).
+
+        Jobs not yet started are refused from now on. Returns one line per runscript stopped.
+        """
+        self._cancelled = True
+        lines = []
+        with self._processes_lock:
+            processes = list(self._processes)
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
+                lines.append(f"stopped runscript {process.args[0]} (pid {process.pid})")  # type: ignore[index]
+        return lines
+
+
+def _launch_error(path: str, exc: OSError) -> str:
+    """Say why ``path`` could not be executed, naming a missing interpreter."""
+    if not os.path.exists(path):
+        return f"runscript {path} does not exist"
+    interpreter = ""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline().decode(errors="replace").strip()
+        if first.startswith("#!"):
+            interpreter = first[2:].strip().split()[0] if first[2:].strip() else ""
+    except OSError:
+        pass
+    if isinstance(exc, FileNotFoundError) and interpreter:
+        return f"cannot run {path}: its interpreter {interpreter} (from the shebang line) does not exist"
+    if isinstance(exc, PermissionError):
+        return f"cannot run {path}: permission denied (is it executable, and is its interpreter?)"
+    if exc.errno == 8:  # ENOEXEC: no shebang line
+        return f"cannot run {path}: it has no shebang line (set settings.runscript.shebang)"
+    return f"cannot run {path}: {exc.strerror or exc}"
