@@ -1,0 +1,237 @@
+"""``JobManager``: the working folder, unique job names, and rerun prevention by hash."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from typing import TYPE_CHECKING, Any
+
+from plams_cli.core.logger import log
+from plams_cli.core.settings import Settings
+from plams_cli.core.status import JobStatus
+from plams_cli.errors import FileError, PlamsError
+from plams_cli.runners.local import waiting
+
+if TYPE_CHECKING:
+    from plams_cli.core.jobs import Job
+
+__all__ = ["JobManager", "make_folder"]
+
+_MAX_FOLDER_TRIES = 10_000
+
+
+def make_folder(path: str, folder: str, counter_len: int = 3) -> str:
+    """Create and return the first free folder among ``folder``, ``folder.002``, … in ``path``.
+
+    Each name is taken with ``os.mkdir``, which fails if the name exists, so processes
+    starting at the same moment each get a folder of their own.
+
+    Raises
+    ------
+    FileError
+        ``path`` does not exist, or no folder can be made there.
+    """
+    if not os.path.isdir(path):
+        raise FileError(f"cannot make a working folder in {path}: it is not an existing folder")
+    for number in range(1, _MAX_FOLDER_TRIES):
+        name = folder if number == 1 else f"{folder}.{number:0{counter_len}d}"
+        candidate = os.path.join(path, name)
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            continue
+        except FileNotFoundError as exc:
+            raise FileError(f"cannot create {candidate}: its parent folder does not exist") from exc
+        except OSError as exc:
+            raise FileError(f"cannot create {candidate}: {exc.strerror}") from exc
+        return candidate
+    raise FileError(f"no free working folder name left for {folder} in {path}")
+
+
+class JobManager:
+    """Owns a working folder and the jobs run in it.
+
+    Parameters
+    ----------
+    settings
+        The ``config.jobmanager`` branch: ``counter_len``, ``hashing``,
+        ``remove_empty_directories``.
+    path
+        Where the working folder is made (default: the current folder).
+    folder
+        Its name (default ``plams_workdir``); when taken, ``folder.002``, … is used.
+    use_existing_folder
+        Take ``folder`` as it is, even if it exists (used to restart in place).
+
+    Attributes
+    ----------
+    jobs : list of Job
+        Jobs registered, in order.
+    names : dict
+        How many jobs were given each base name.
+    hashes : dict
+        Hash -> job, for rerun prevention; loaded jobs join it.
+    """
+
+    def __init__(self, settings: Settings, path: str | None = None, folder: str | None = None,
+                 use_existing_folder: bool = False) -> None:
+        self.settings = settings
+        self.jobs: list[Job] = []
+        self.names: dict[str, int] = {}
+        self.hashes: dict[str, Job] = {}
+        self._lock = threading.RLock()
+        self._active: dict[int, Job] = {}
+        self._all_done = threading.Condition(self._lock)
+        base = os.path.abspath(os.path.expanduser(path)) if path else os.getcwd()
+        name = folder or "plams_workdir"
+        if use_existing_folder:
+            workdir = os.path.join(base, name)
+            try:
+                os.makedirs(workdir, exist_ok=True)
+            except OSError as exc:
+                raise FileError(f"cannot use working folder {workdir}: {exc.strerror}") from exc
+        else:
+            workdir = make_folder(base, name, int(settings.get("counter_len", 3)))
+        self.workdir = os.path.abspath(workdir)
+        self.path, self.folder = os.path.split(self.workdir)
+
+    def __repr__(self) -> str:
+        return f"JobManager({self.workdir!r}, {len(self.jobs)} jobs)"
+
+    # --- names and folders -----------------------------------------------------------
+    def _register(self, job: Job) -> None:
+        """Give ``job`` a unique name and its folder (inside its parent's, if any)."""
+        counter_len = int(self.settings.get("counter_len", 3))
+        with self._lock:
+            base = job.name
+            if base in self.names:
+                number = self.names[base]
+                while True:
+                    number += 1
+                    candidate = f"{base}.{number:0{counter_len}d}"
+                    if candidate not in self.names:
+                        break
+                self.names[base] = number
+                self.names[candidate] = 1
+                log(f"Renaming job {base} to {candidate}", 3)
+                job.name = candidate
+            else:
+                self.names[base] = 1
+            parent_folder = job.parent.path if job.parent is not None and job.parent.path else self.workdir
+            job.path = os.path.join(parent_folder, job.name)
+            job.jobmanager = self
+            self.jobs.append(job)
+        try:
+            os.mkdir(job.path)
+        except FileExistsError:
+            pass  # e.g. a restart into a folder that already holds this job: files are replaced
+
+    # --- rerun prevention ------------------------------------------------------------
+    def _check_hash(self, job: Job) -> Job | None:
+        """Return an earlier successful job identical to ``job``, or ``None`` to run it.
+
+        A duplicate of a job still running waits for it. Only a successful (or copied)
+        job is reused; after a crashed or failed one the new job runs and takes its place.
+        """
+        digest = job.hash()
+        job._hash = digest
+        if digest is None:
+            return None
+        while True:
+            with self._lock:
+                prev = self.hashes.get(digest)
+                if prev is None or prev is job:
+                    self.hashes[digest] = job
+                    return None
+                if prev.results.done.is_set():
+                    if prev.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and prev.path and os.path.isdir(prev.path):
+                        return prev
+                    self.hashes[digest] = job
+                    return None
+            log(f"Job {job.name} is identical to {prev.name}, which is still running: waiting for it", 5)
+            prev.results.wait()
+
+    def _forget_hash(self, job: Job) -> None:
+        with self._lock:
+            if job._hash is not None:
+                self.hashes[job._hash] = job
+
+    def _add_loaded(self, job: Job) -> None:
+        """Make a loaded job (and its children) known for rerun prevention, without registering it."""
+        from plams_cli.core.jobs import MultiJob
+
+        with self._lock:
+            if isinstance(job, MultiJob):
+                for child in job:
+                    self._add_loaded(child)
+            digest = getattr(job, "_hash", None)
+            if digest and job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED):
+                current = self.hashes.get(digest)
+                if current is None or not current.results.done.is_set() or not current.ok():
+                    self.hashes.setdefault(digest, job)
+
+    def load_job(self, filename: str) -> Job:
+        """Load a saved job from ``filename`` and add its hashes to this manager's registry."""
+        from plams_cli.core.pickling import read_job
+
+        job = read_job(filename)
+        job.jobmanager = self
+        self._add_loaded(job)
+        return job
+
+    def remove_job(self, job: Job) -> None:
+        """Forget ``job`` and delete its folder; its status becomes ``deleted``."""
+        with self._lock:
+            if job in self.jobs:
+                self.jobs.remove(job)
+            if job._hash is not None and self.hashes.get(job._hash) is job:
+                del self.hashes[job._hash]
+        if job.path and os.path.isdir(job.path):
+            shutil.rmtree(job.path)
+        job.status = JobStatus.DELETED
+
+    # --- tracking running jobs -------------------------------------------------------
+    def _started(self, job: Job) -> None:
+        with self._lock:
+            self._active[id(job)] = job
+
+    def _ended(self, job: Job) -> None:
+        with self._lock:
+            self._active.pop(id(job), None)
+            if not self._active:
+                self._all_done.notify_all()
+
+    def wait_all(self) -> None:
+        """Block until every job started in this manager has ended."""
+        with waiting():
+            with self._lock:
+                while self._active:
+                    self._all_done.wait()
+
+    def status_counts(self) -> dict[str, int]:
+        """How many registered jobs are in each status (for progress displays)."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for job in self.jobs:
+                counts[job.status.value] = counts.get(job.status.value, 0) + 1
+        return counts
+
+    # --- clean-up --------------------------------------------------------------------
+    def _clean(self) -> None:
+        """Apply each job's ``save`` setting and remove empty folders if configured."""
+        for job in list(self.jobs):
+            if job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and job.path and os.path.isdir(job.path):
+                save = job.settings.get("save", "all")
+                if save not in (None, "all"):
+                    try:
+                        job.results._clean(save)
+                    except (OSError, PlamsError) as exc:
+                        log(f"Cleaning {job.name} failed: {exc}", 1)
+        if self.settings.get("remove_empty_directories", True):
+            for folder, dirs, files in os.walk(self.workdir, topdown=False):
+                if folder != self.workdir and not os.listdir(folder):
+                    try:
+                        os.rmdir(folder)
+                    except OSError:
+                        pass

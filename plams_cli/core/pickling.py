@@ -1,0 +1,222 @@
+"""Saving jobs with dill, and loading them back: ``load`` and ``load_all``.
+
+A saved job is ``<folder>/<name>.dill``, written atomically, plus ``<name>.job.json``:
+plain data that tools read without unpickling (name, class, status, hash, times,
+settings, files, error).
+
+Job classes defined in the script that runs them live in ``__main__``; dill saves such
+classes by value, so they load in a fresh process that has never seen the script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from plams_cli.core import runtime as _config_module
+from plams_cli.core._files import write_atomic
+from plams_cli.core.logger import log
+from plams_cli.errors import CorruptedJobFileError, FileError
+
+if TYPE_CHECKING:
+    from plams_cli.core.jobs import Job
+    from plams_cli.core.jobmanager import JobManager
+
+__all__ = ["save_job", "write_summary", "read_job", "load", "load_all", "load_tree", "SUMMARY_SUFFIX"]
+
+SUMMARY_SUFFIX = ".job.json"
+_SUMMARY_FORMAT = 1
+_dump_lock = threading.Lock()
+
+
+def _dumps(job: Job) -> bytes:
+    import dill
+
+    protocol = job.settings.get("pickle_protocol")
+    if protocol is None:
+        protocol = _config_module.config.job.get("pickle_protocol")
+    # dill's pickler keeps module-level state while it saves classes by value; one save
+    # at a time keeps parallel jobs from tripping over each other.
+    with _dump_lock:
+        return bytes(dill.dumps(job, protocol=protocol, recurse=True))
+
+
+def save_job(job: Job, filename: str | None = None) -> None:
+    """Save ``job`` to ``filename`` (default ``<path>/<name>.dill``) and its JSON summary.
+
+    Raises
+    ------
+    JobError
+        The job has no folder yet (it was never run).
+    """
+    from plams_cli.errors import JobError
+
+    if filename is None:
+        if not job.path:
+            raise JobError(f"job {job.name} has no folder yet: run it before saving it")
+        filename = os.path.join(job.path, job.name + ".dill")
+    try:
+        data = _dumps(job)
+    except Exception as exc:  # dill raises many types for unpicklable attributes
+        log(f"Pickling of {job.name} failed: {type(exc).__name__}: {exc}; add the attribute to "
+            f"job._dont_pickle or set settings.pickle = False", 1)
+        return
+    write_atomic(filename, data)
+    write_summary(job, os.path.dirname(filename))
+
+
+def summary_of(job: Job) -> dict[str, Any]:
+    """The plain-data description of ``job`` written beside its pickle."""
+    cls = type(job)
+    data: dict[str, Any] = {
+        "format": _SUMMARY_FORMAT,
+        "name": job.name,
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "status": job.status.value,
+        "hash": job._hash,
+        "timestamps": dict(job.timestamps),
+        "error": job.get_errormsg(),
+        "exit_code": getattr(job, "_exit_code", None),
+        "path": job.path,
+        "files": list(job.results.files),
+        "settings": job.settings.as_dict(),
+    }
+    children = getattr(job, "children", None)
+    if children is not None:
+        items = children.values() if isinstance(children, dict) else children
+        data["children"] = [child.name for child in items]
+    return data
+
+
+def write_summary(job: Job, folder: str | None = None) -> None:
+    """Write ``<name>.job.json`` in ``folder`` (default: the job's folder), atomically."""
+    folder = folder or job.path
+    if not folder:
+        return
+    text = json.dumps(summary_of(job), default=repr, indent=1, sort_keys=True)
+    write_atomic(os.path.join(folder, job.name + SUMMARY_SUFFIX), text.encode(), sync=False)
+
+
+def _restore(job: Job, path: str, parent: Job | None = None) -> None:
+    from plams_cli.core.jobs import MultiJob
+
+    job.path = path
+    job.parent = parent  # type: ignore[assignment]
+    job.results.job = job
+    if isinstance(job, MultiJob):
+        for child in job:
+            _restore(child, os.path.join(path, child.name), job)
+
+
+def read_job(filename: str) -> Job:
+    """Unpickle the job saved in ``filename`` without registering it anywhere.
+
+    Raises
+    ------
+    FileError
+        ``filename`` does not exist or cannot be read.
+    CorruptedJobFileError
+        The file is truncated, corrupt, or holds something that is not a plams job.
+    """
+    import dill
+
+    from plams_cli.core.jobs import Job
+
+    path = os.path.abspath(filename)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError as exc:
+        raise FileError(f"no saved job at {path}") from exc
+    except IsADirectoryError as exc:
+        raise FileError(f"{path} is a folder, not a saved job (.dill) file; use load_all() for a folder") from exc
+    except OSError as exc:
+        raise FileError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        job = dill.loads(data)
+    except Exception as exc:  # unpickling raises any type on corrupt data
+        raise CorruptedJobFileError(
+            f"{path} is not a readable saved job ({type(exc).__name__}: {exc}); "
+            "it may be truncated or written by another program; delete it to rerun the job"
+        ) from exc
+    if not isinstance(job, Job):
+        raise CorruptedJobFileError(
+            f"{path} holds a {type(job).__name__}, not a plams job; delete it or move it elsewhere"
+        )
+    _restore(job, os.path.dirname(path))
+    return job
+
+
+def _default_manager() -> JobManager | None:
+    config = _config_module.config
+    return config.default_jobmanager if config.get("init") else None
+
+
+def load(filename: str) -> Job:
+    """Load a saved job; its hashes join the current job manager so it is not rerun.
+
+    Raises
+    ------
+    FileError, CorruptedJobFileError
+        See :func:`read_job`.
+    """
+    manager = _default_manager()
+    if manager is not None:
+        return manager.load_job(filename)
+    return read_job(filename)
+
+
+def load_all(path: str, jobmanager: JobManager | None = None) -> dict[str, Job]:
+    """Load every job saved under the working folder ``path``.
+
+    Returns a dict from ``.dill`` path to job. See :func:`load_tree` for the rules.
+    """
+    return load_tree(path, jobmanager)[0]
+
+
+def load_tree(path: str, jobmanager: JobManager | None = None) -> tuple[dict[str, Job], list[str]]:
+    """Load every job saved under ``path``; return the jobs and the unreadable files.
+
+    Returns a dict from ``.dill`` path to job, and the list of files that could not be read. A folder with a saved job is not searched
+    further (a MultiJob carries its children); a folder without one is (the children
+    of a MultiJob that never finished). Unreadable files are skipped with one log line each.
+
+    Raises
+    ------
+    FileError
+        ``path`` does not exist or is not a folder.
+    """
+    root = os.path.abspath(path)
+    if not os.path.exists(root):
+        raise FileError(f"cannot load jobs from {root}: it does not exist")
+    if not os.path.isdir(root):
+        raise FileError(f"cannot load jobs from {root}: it is not a folder")
+    manager = jobmanager or _default_manager()
+    loaded: dict[str, Job] = {}
+    bad: list[str] = []
+
+    def visit(folder: str) -> None:
+        try:
+            entries = sorted(e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False))
+        except OSError as exc:
+            log(f"Cannot read {folder}: {exc.strerror}", 1)
+            return
+        for name in entries:
+            sub = os.path.join(folder, name)
+            dill_file = os.path.join(sub, name + ".dill")
+            if os.path.isfile(dill_file):
+                try:
+                    job = manager.load_job(dill_file) if manager is not None else read_job(dill_file)
+                except FileError as exc:
+                    log(f"Skipping {dill_file}: {exc}", 1)
+                    bad.append(dill_file)
+                    visit(sub)
+                    continue
+                loaded[dill_file] = job
+            else:
+                visit(sub)
+
+    visit(root)
+    return loaded, bad

@@ -1,0 +1,242 @@
+"""``Results``: the files a job produced, and ways to read them.
+
+Every reading method waits until the job's files are collected; from inside the job's
+own ``postrun()`` that has already happened, elsewhere it means waiting for the job to
+finish. ``$JN`` in a file name stands for the job's name, as in PLAMS.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from plams_cli.errors import FileError, ResultsError
+from plams_cli.runners.local import waiting
+
+if TYPE_CHECKING:
+    from plams_cli.core.jobs import Job
+
+__all__ = ["Results"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _needs_files(method: F) -> F:
+    """Make ``method`` wait for the job's files (and fail clearly on a job that never ran)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Results, *args: Any, **kwargs: Any) -> Any:
+        self._wait_collected()
+        return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Results:
+    """The results of one job: its folder's files and helpers to read them.
+
+    Parameters
+    ----------
+    job
+        The job these results belong to.
+    """
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.files: list[str] = []
+        self.finished = threading.Event()  # files collected: postrun() may read them
+        self.done = threading.Event()  # job fully ended (postrun and pickle included)
+
+    # --- pickling: events and the job back-reference are rebuilt on load -------------
+    def __getstate__(self) -> dict[str, Any]:
+        return {"files": self.files}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.files = state.get("files", [])
+        self.job = None  # type: ignore[assignment]
+        self.finished = threading.Event()
+        self.done = threading.Event()
+        self.finished.set()
+        self.done.set()
+
+    # --- waiting ---------------------------------------------------------------------
+    def _wait_collected(self) -> None:
+        if self.finished.is_set():
+            return
+        if self.job is not None and self.job.status == "created":
+            raise ResultsError(
+                f"job {self.job.name} has not been run: call job.run() before reading its results"
+            )
+        with waiting():
+            self.finished.wait()
+
+    def wait(self) -> Results:
+        """Block until the job has ended completely; return these results."""
+        if not self.done.is_set():
+            with waiting():
+                self.done.wait()
+        return self
+
+    def ok(self) -> bool:
+        """Wait for the job, then tell whether it ended well."""
+        self.wait()
+        return bool(self.job.ok())
+
+    def collect(self) -> None:
+        """Refresh :attr:`files` from the job folder (names relative to it, sorted)."""
+        path = self.job.path
+        found: list[str] = []
+        if path and os.path.isdir(path):
+            for folder, dirs, files in os.walk(path):
+                if folder == path:
+                    found.extend(files)
+                    # a MultiJob's children hold their own results
+                    dirs[:] = [d for d in dirs if d not in self._child_names()]
+                else:
+                    relative = os.path.relpath(folder, path)
+                    found.extend(os.path.join(relative, f) for f in files)
+        self.files = sorted(f for f in found if not os.path.basename(f).startswith(".") or f == ".")
+
+    def _child_names(self) -> set[str]:
+        children = getattr(self.job, "children", None)
+        if not children:
+            return set()
+        items = children.values() if isinstance(children, dict) else children
+        return {c.name for c in items}
+
+    # --- file access -----------------------------------------------------------------
+    def _replace_jn(self, filename: str) -> str:
+        return filename.replace("$JN", self.job.name)
+
+    def _path(self, filename: str) -> str:
+        name = self._replace_jn(filename)
+        if name not in self.files and not os.path.isfile(os.path.join(self.job.path, name)):
+            raise FileError(
+                f"job {self.job.name} has no file {name} (its files: {', '.join(self.files) or 'none'})"
+            )
+        return os.path.join(self.job.path, name)
+
+    @_needs_files
+    def __getitem__(self, filename: str) -> str:
+        """Absolute path of ``filename`` in the job folder."""
+        return self._path(filename)
+
+    @_needs_files
+    def __contains__(self, filename: object) -> bool:
+        return isinstance(filename, str) and self._replace_jn(filename) in self.files
+
+    @_needs_files
+    def read_file(self, filename: str) -> str:
+        """Return the whole text of ``filename``."""
+        with open(self._path(filename), encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+
+    @_needs_files
+    def grep_file(self, filename: str, pattern: str = "", options: str = "") -> list[str]:
+        """Lines of ``filename`` that ``grep OPTIONS PATTERN`` selects (PLAMS's interface).
+
+        ``options`` is a string of grep options such as ``"-A 2 -i"``.
+        """
+        path = self._path(filename)
+        grep = shutil.which("grep")
+        if grep is None:  # pragma: no cover - grep is everywhere we run
+            regex = re.compile(pattern)
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                return [line.rstrip("\n") for line in handle if regex.search(line)]
+        command = [grep, *shlex.split(options), "--", pattern, path]
+        result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+        if result.returncode > 1:
+            raise ResultsError(f"grep failed on {path}: {result.stderr.strip()}")
+        return result.stdout.splitlines()
+
+    def grep_output(self, pattern: str = "", options: str = "") -> list[str]:
+        """:meth:`grep_file` on the job's output file ``$JN.out``."""
+        return self.grep_file("$JN.out", pattern, options)
+
+    @_needs_files
+    def regex_file(self, filename: str, regex: str) -> list[Any]:
+        """All matches of ``regex`` in ``filename`` (``re.findall`` with MULTILINE)."""
+        return re.findall(regex, self.read_file(filename), re.MULTILINE)
+
+    @_needs_files
+    def get_file_chunk(
+        self,
+        filename: str,
+        begin: str | None = None,
+        end: str | None = None,
+        match: int = 0,
+        inc_begin: bool = False,
+        inc_end: bool = False,
+        process: Callable[[str], Any] | None = None,
+    ) -> list[Any]:
+        """Lines of ``filename`` between a line containing ``begin`` and one containing ``end``.
+
+        ``match`` picks the n-th block (0: the first; PLAMS counts the same way), the
+        ``inc_*`` flags keep the delimiting lines, and ``process`` is applied to each line.
+        """
+        lines: list[Any] = []
+        inside = begin is None
+        seen = 0
+        with open(self._path(filename), encoding="utf-8", errors="replace") as handle:
+            for raw in handle:
+                line = raw.rstrip("\n")
+                if not inside:
+                    if begin is not None and begin in line:
+                        if seen == match:
+                            inside = True
+                            if inc_begin:
+                                lines.append(line)
+                        seen += 1
+                    continue
+                if end is not None and end in line:
+                    if inc_end:
+                        lines.append(line)
+                    break
+                lines.append(line)
+        return [process(x) for x in lines] if process else lines
+
+    @_needs_files
+    def rename(self, old: str, new: str) -> None:
+        """Rename file ``old`` to ``new`` in the job folder."""
+        source = self._path(old)
+        target = os.path.join(self.job.path, self._replace_jn(new))
+        os.replace(source, target)
+        self.files = sorted({*(f for f in self.files if f != self._replace_jn(old)), self._replace_jn(new)})
+
+    # --- cleaning --------------------------------------------------------------------
+    def _clean(self, keep: Any) -> None:
+        """Delete files of the job folder according to ``keep``.
+
+        ``'all'`` (or ``None``) keeps everything; ``'none'`` deletes every file but the
+        saved job; a list of patterns keeps the files that match one (``$JN`` allowed);
+        a list starting with ``'-'`` deletes the files that match instead.
+        """
+        if keep in (None, "all") or not self.job.path:
+            return
+        protected = {f"{self.job.name}.dill", f"{self.job.name}.job.json"}
+        if keep == "none":
+            delete = [f for f in self.files if f not in protected]
+        elif isinstance(keep, (list, tuple)):
+            patterns = [self._replace_jn(p) for p in keep]
+            if patterns and patterns[0] == "-":
+                delete = [f for f in self.files if any(fnmatch.fnmatch(f, p) for p in patterns[1:])]
+            else:
+                delete = [f for f in self.files if not any(fnmatch.fnmatch(f, p) for p in patterns)]
+            delete = [f for f in delete if f not in protected]
+        else:
+            raise ResultsError(f"keep/save must be 'all', 'none' or a list of patterns, not {keep!r}")
+        for name in delete:
+            try:
+                os.unlink(os.path.join(self.job.path, name))
+            except FileNotFoundError:
+                pass
+        removed = set(delete)
+        self.files = [f for f in self.files if f not in removed]

@@ -1,0 +1,136 @@
+"""``config``, ``init()`` and ``finish()``: the global settings and the run's working folder.
+
+``config`` is read once, at import, from the packaged ``defaults/plams_defaults.yaml``
+and the user's defaults file (see :mod:`plams_cli.defaults`). ``init()`` never re-reads
+it, so settings made before ``init()`` stay (PLAMS silently resets them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING, Any
+
+from plams_cli.core import logger
+from plams_cli.core.logger import log
+from plams_cli.core.settings import Settings
+from plams_cli.defaults import load_defaults
+
+if TYPE_CHECKING:
+    from plams_cli.core.jobmanager import JobManager
+
+__all__ = ["config", "init", "finish"]
+
+
+class _LogSettings(Settings):
+    """The ``config.log`` branch: every change refreshes the logger's cached thresholds."""
+
+    def __setitem__(self, name: Any, value: Any) -> None:
+        super().__setitem__(name, value)
+        logger.configure(self)
+
+    def __delitem__(self, name: Any) -> None:
+        super().__delitem__(name)
+        logger.configure(self)
+
+
+class _Config(Settings):
+    """The global ``config``: ``config.jm`` is ``config.default_jobmanager``."""
+
+    def __missing__(self, name: Any) -> Any:
+        if name == "jm":
+            return self.get("default_jobmanager")
+        return super().__missing__(name)
+
+    def __setitem__(self, name: Any, value: Any) -> None:
+        if name == "jm":
+            name = "default_jobmanager"
+        if name == "log" and isinstance(value, dict):
+            value = _LogSettings(value)
+            Settings.__setitem__(self, name, value)
+            logger.configure(value)
+            return
+        Settings.__setitem__(self, name, value)
+
+
+def _load_config() -> _Config:
+    from plams_cli.runners.local import JobRunner
+
+    data = load_defaults()
+    data.pop("gridrunner", None)  # grid definitions are the runners' business
+    cfg = _Config(data)
+    cfg.log = cfg.get("log") or {}
+    cfg.default_jobrunner = JobRunner()
+    cfg.default_jobmanager = None
+    cfg.init = False
+    return cfg
+
+
+config: _Config = _load_config()
+
+
+def init(path: str | None = None, folder: str | None = None, config_settings: Settings | dict[str, Any] | None = None,
+         quiet: bool = False, use_existing_folder: bool = False) -> JobManager:
+    """Start a run: create the working folder and its ``logfile``; return the job manager.
+
+    A second ``init()`` while a run is going on does nothing and returns the current
+    manager (scripts run by the ``plams`` command may call it).
+
+    Parameters
+    ----------
+    path
+        Where the working folder is made (default: current folder).
+    folder
+        Its name (default ``plams_workdir``); when taken, ``folder.002``, … is used.
+    config_settings
+        Settings merged into ``config`` first (they win).
+    quiet
+        Do not log the working folder.
+    use_existing_folder
+        Use ``folder`` even if it exists.
+
+    Raises
+    ------
+    FileError
+        The working folder cannot be made.
+    """
+    from plams_cli.core.jobmanager import JobManager
+
+    if config.get("init") and config.get("default_jobmanager") is not None:
+        return config.default_jobmanager  # type: ignore[no-any-return]
+    if config_settings:
+        config.update(config_settings)
+    manager = JobManager(config.jobmanager, path, folder, use_existing_folder=use_existing_folder)
+    config.default_jobmanager = manager
+    config.init = True
+    logger.open_logfile(os.path.join(manager.workdir, "logfile"))
+    if not quiet:
+        log(f"Running in {manager.workdir}", 1)
+    return manager
+
+
+def finish(otherJM: list[JobManager] | None = None) -> None:  # noqa: N803 - PLAMS's name
+    """End the run: wait for every job, clean job folders, log a summary by status.
+
+    Parameters
+    ----------
+    otherJM
+        More job managers to wait for and clean.
+    """
+    if not config.get("init"):
+        return
+    managers = [config.default_jobmanager, *(otherJM or [])]
+    for manager in managers:
+        manager.wait_all()
+    counts: dict[str, int] = {}
+    for manager in managers:
+        manager._clean()
+        for status, number in manager.status_counts().items():
+            counts[status] = counts.get(status, 0) + number
+    summary = ", ".join(f"{number} {status}" for status, number in sorted(counts.items())) or "no jobs"
+    log(f"Finished: {summary}", 1)
+    main = config.default_jobmanager
+    if config.get("erase_workdir"):
+        shutil.rmtree(main.workdir, ignore_errors=True)
+    logger.close_logfile()
+    config.init = False
