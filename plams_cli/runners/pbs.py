@@ -1,0 +1,98 @@
+"""PBS's differences (Torque, PBS Pro / OpenPBS, SLURM's Torque wrappers).
+
+Only the parsers live here; the commands are in the ``gridrunner.pbs`` branch of the
+YAML defaults (``qsub``, ``qstat IDS``, ``qdel IDS``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from plams_cli.errors import QueueQueryError
+from plams_cli.runners.grid import Accounting, CommandResult, QueueState, run_command
+
+__all__ = ["getid", "running", "accounting", "FINISHED_STATES"]
+
+#: C: completed (Torque keeps it for keep_completed seconds), F: finished (PBS Pro -x),
+#: X: finished subjob
+FINISHED_STATES = frozenset({"C", "F", "X"})
+_ID = re.compile(r"^\s*(\d+(?:\[\d*\])?(?:\.[\w.-]+)?)\s*$")
+#: qstat's words for an id it does not know (any more)
+_GONE = ("Unknown Job Id", "Job has finished", "job has finished")
+
+
+def short_id(job_id: str) -> str:
+    """``"123.server.example.org"`` -> ``"123"``: qstat may cut long ids in its columns."""
+    return job_id.split(".", 1)[0]
+
+
+def getid(stdout: str, stderr: str = "") -> str | None:
+    """The job id printed by ``qsub``: ``"123"`` or ``"123.server"``."""
+    for line in stdout.splitlines():
+        match = _ID.match(line)
+        if match:
+            return match.group(1)
+    return None
+
+
+def running(result: CommandResult, ids: Sequence[str]) -> dict[str, QueueState]:
+    """Parse ``qstat ID ID …`` (the default table: ``Job id  Name  User  Time Use S Queue``).
+
+    Torque lists completed jobs as ``C`` for a while; PBS Pro says ``Job has finished``;
+    an unknown id makes qstat exit non-zero (Torque: 153) while listing the others.
+
+    Raises
+    ------
+    QueueQueryError
+        qstat failed for another reason (server down, timeout …).
+    """
+    if not result.ok:
+        known_failure = result.returncode is not None and (
+            result.returncode == 153 or any(g in result.stderr for g in _GONE)
+        )
+        if not known_failure:
+            raise QueueQueryError(f"queue query failed: {result.describe()}")
+    wanted = {short_id(i): i for i in ids}
+    states: dict[str, QueueState] = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) < 3 or parts[0].startswith(("Job", "---")):
+            continue
+        key = short_id(parts[0].rstrip("*"))
+        if key in wanted:
+            code = parts[-2]
+            states[wanted[key]] = QueueState(code, code in FINISHED_STATES)
+    return states
+
+
+_FIELD = re.compile(r"^\s*([\w.]+)\s*=\s*(.*?)\s*$", re.MULTILINE)
+
+
+def parse_qstat_full(text: str) -> Accounting | None:
+    """Parse ``qstat -f ID``: ``job_state``, ``exit_status`` / ``Exit_status``, ``comment``."""
+    fields = {k.lower(): v for k, v in _FIELD.findall(text)}
+    state = fields.get("job_state")
+    if not state:
+        return None
+    status = fields.get("exit_status", "")
+    exit_code = int(status) if status.lstrip("-").isdigit() else None
+    killed: bool | None = None
+    if exit_code is not None:
+        # Torque/PBS Pro: negative = the job never ran; > 256 = killed by signal (code-256)
+        killed = exit_code < 0 or exit_code > 256
+    return Accounting(
+        state=state, exit_code=exit_code, reason=fields.get("comment", ""),
+        killed=killed, source="qstat -f",
+    )
+
+
+def accounting(job_id: str, timeout_s: float = 30.0) -> Accounting | None:
+    """How job ``job_id`` ended, from ``qstat -f`` (PBS Pro also needs ``-x``)."""
+    for argv in (["qstat", "-f", job_id], ["qstat", "-x", "-f", job_id]):
+        result = run_command(argv, timeout_s)
+        if result.ok:
+            answer = parse_qstat_full(result.stdout)
+            if answer is not None:
+                return answer
+    return None
