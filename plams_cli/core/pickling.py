@@ -10,9 +10,12 @@ classes by value, so they load in a fresh process that has never seen the script
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import pickle
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from plams_cli.core import runtime as _config_module
@@ -29,18 +32,59 @@ __all__ = ["save_job", "write_summary", "read_job", "load", "load_all", "load_tr
 SUMMARY_SUFFIX = ".job.json"
 _SUMMARY_FORMAT = 1
 _dump_lock = threading.Lock()
+_blobs: weakref.WeakKeyDictionary[type, bytes] = weakref.WeakKeyDictionary()
+_classes: dict[bytes, type] = {}
+
+
+def _class_blob(cls: type) -> bytes:
+    """The dill pickle, by value, of a class defined in ``__main__`` (cached per class)."""
+    blob = _blobs.get(cls)
+    if blob is None:
+        import dill
+
+        with _dump_lock:  # dill keeps module-level state while saving by value
+            blob = bytes(dill.dumps(cls, recurse=True))
+        _blobs[cls] = blob
+    return blob
+
+
+def _class_from_blob(blob: bytes) -> type:
+    """Rebuild a class saved by :func:`_class_blob`; one class object per distinct blob."""
+    cls = _classes.get(blob)
+    if cls is None:
+        import dill
+
+        cls = _classes[blob] = dill.loads(blob)
+    return cls
+
+
+class _JobPickler(pickle.Pickler):
+    """The C pickler, with classes of ``__main__`` saved by value through dill.
+
+    Saving such a class costs dill's pure-Python pickler once per class, not once per
+    job; everything else goes through the fast C pickler.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, type) and obj.__module__ == "__main__":
+            return (_class_from_blob, (_class_blob(obj),))
+        return NotImplemented
 
 
 def _dumps(job: Job) -> bytes:
-    import dill
-
     protocol = job.settings.get("pickle_protocol")
     if protocol is None:
         protocol = _config_module.config.job.get("pickle_protocol")
-    # dill's pickler keeps module-level state while it saves classes by value; one save
-    # at a time keeps parallel jobs from tripping over each other.
-    with _dump_lock:
-        return bytes(dill.dumps(job, protocol=protocol, recurse=True))
+    buffer = io.BytesIO()
+    try:
+        _JobPickler(buffer, protocol=protocol).dump(job)
+        return buffer.getvalue()
+    except (pickle.PicklingError, TypeError, AttributeError):
+        # lambdas, local classes …: dill's own pickler handles what the C one cannot
+        import dill
+
+        with _dump_lock:
+            return bytes(dill.dumps(job, protocol=protocol, recurse=True))
 
 
 def save_job(job: Job, filename: str | None = None) -> None:
@@ -95,7 +139,7 @@ def write_summary(job: Job, folder: str | None = None) -> None:
     folder = folder or job.path
     if not folder:
         return
-    text = json.dumps(summary_of(job), default=repr, indent=1, sort_keys=True)
+    text = json.dumps(summary_of(job), default=repr, sort_keys=True)
     write_atomic(os.path.join(folder, job.name + SUMMARY_SUFFIX), text.encode(), sync=False)
 
 

@@ -1,0 +1,116 @@
+"""Benchmark of the core job layer: per-job overhead and start-up time.
+
+Runs N trivial SingleJobs (runscript ``echo x > out``, distinct inputs, pickling on)
+serially and in parallel (``maxjobs=2``), a bare ``mkdir`` + ``sh runscript`` loop for
+reference, and ``import plams_cli`` + ``init()`` + ``finish()`` in fresh interpreters.
+
+    python bench/bench_core.py [-n 500] [--dir /dev/shm]
+
+Prints one line per figure; targets (2-core machine): serial <= 1.5 ms/job,
+parallel <= 1.2 ms/job, start-up <= 0.12 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CHILD = r"""
+import sys, time
+from plams_cli import SingleJob, JobRunner, config, init, finish
+
+class EchoJob(SingleJob):
+    def get_input(self):
+        return self.settings.input.value
+
+    def get_runscript(self):
+        return "echo x > out"
+
+n, parallel, folder = int(sys.argv[1]), sys.argv[2] == "parallel", sys.argv[3]
+config.log.stdout = 0
+init(path=folder, folder="bench")
+runner = JobRunner(parallel=True, maxjobs=2) if parallel else JobRunner()
+start = time.perf_counter()
+jobs = []
+for i in range(n):
+    job = EchoJob(name=f"job{i}")
+    job.settings.input.value = f"value {i}"
+    job.run(jobrunner=runner)
+    jobs.append(job)
+for job in jobs:
+    job.results.wait()
+elapsed = time.perf_counter() - start
+assert all(job.ok() for job in jobs), [job.get_errormsg() for job in jobs if not job.ok()][:3]
+finish()
+print(elapsed)
+"""
+
+
+def bare_loop(n: int, folder: str) -> float:
+    """mkdir + write a runscript + run it with sh, n times: the floor for any job layer."""
+    start = time.perf_counter()
+    for i in range(n):
+        path = os.path.join(folder, f"bare{i}")
+        os.mkdir(path)
+        with open(os.path.join(path, "run"), "w") as handle:
+            handle.write("echo x > out\n")
+        subprocess.run(["sh", "run"], cwd=path, check=True)
+    return time.perf_counter() - start
+
+
+def run_jobs(n: int, mode: str, folder: str) -> float:
+    result = subprocess.run([sys.executable, "-c", CHILD, str(n), mode, folder], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark child failed:\n{result.stderr}")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def startup(folder: str, repeats: int) -> list[float]:
+    code = "import plams_cli; plams_cli.config.log.stdout = 0; plams_cli.init(); plams_cli.finish()"
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], cwd=folder, check=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=500, help="jobs per case (default 500)")
+    parser.add_argument("--dir", default=None, help="where to run (default: a new temporary folder)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per case; the best is reported")
+    args = parser.parse_args()
+    base = tempfile.mkdtemp(prefix="plams-bench-", dir=args.dir)
+    try:
+        print(f"folder: {base} ({args.n} jobs per case, best of {args.repeats})")
+        bare = []
+        for r in range(args.repeats):
+            sub = os.path.join(base, f"bare{r}")
+            os.mkdir(sub)
+            bare.append(bare_loop(args.n, sub))
+        print(f"bare mkdir + sh loop : {min(bare) / args.n * 1000:6.3f} ms/job")
+        for mode in ("serial", "parallel"):
+            times = []
+            for r in range(args.repeats):
+                sub = os.path.join(base, f"{mode}{r}")
+                os.mkdir(sub)
+                times.append(run_jobs(args.n, mode, sub))
+            label = "serial" if mode == "serial" else "parallel (maxjobs=2)"
+            print(f"plams {label:<21}: {min(times) / args.n * 1000:6.3f} ms/job")
+        sub = os.path.join(base, "startup")
+        os.mkdir(sub)
+        times = startup(sub, max(5, args.repeats))
+        print(f"import + init + finish: {statistics.median(times):6.3f} s (median of {len(times)}, best {min(times):.3f})")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
