@@ -268,6 +268,7 @@ class Job:
 
         assert self.path is not None and prev.path is not None
         link_or_copy_tree(prev.path, self.path, rename, link=bool(self.settings.get("link_files", True)))
+        self._copied_from = prev.path
         self._exit_code = getattr(prev, "_exit_code", 0)
         self.results.collect()
         self.status = JobStatus.COPIED

@@ -18,6 +18,7 @@ __all__ = ["log"]
 _state: dict[str, Any] = {"stdout": 3, "file": 5, "date": True, "time": True, "max": 5}
 _lock = threading.Lock()
 _logfile: IO[str] | None = None
+_stream: IO[str] | None = None  # None: sys.stdout, looked up at each call
 
 
 def log(message: object, level: int = 0) -> None:
@@ -36,8 +37,9 @@ def log(message: object, level: int = 0) -> None:
     line = _prefix() + str(message) + "\n"
     with _lock:
         if level <= _state["stdout"]:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+            stream = _stream or sys.stdout
+            stream.write(line)
+            stream.flush()
         if _logfile is not None and level <= _state["file"]:
             _logfile.write(line)
             _logfile.flush()
@@ -49,6 +51,15 @@ def _prefix() -> str:
         return ""
     fmt = "%d.%m|%H:%M:%S" if show_date and show_time else ("%d.%m" if show_date else "%H:%M:%S")
     return "[" + time.strftime(fmt) + "] "
+
+
+def set_stream(stream: IO[str] | None) -> None:
+    """Send the screen part of the log to ``stream`` (``None``: ``sys.stdout``, PLAMS's choice).
+
+    The ``plams`` command sends it to stderr, keeping stdout for what scripts print.
+    """
+    global _stream
+    _stream = stream
 
 
 def configure(settings: Any) -> None:
