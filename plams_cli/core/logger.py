@@ -18,7 +18,7 @@ __all__ = ["log"]
 _state: dict[str, Any] = {"stdout": 3, "file": 5, "date": True, "time": True, "max": 5}
 _lock = threading.Lock()
 _logfile: IO[str] | None = None
-_stream: IO[str] | None = None  # None: sys.stdout, looked up at each call
+_stream_name = "stdout"  # the sys attribute written to, looked up at each call
 
 
 def log(message: object, level: int = 0) -> None:
@@ -37,7 +37,7 @@ def log(message: object, level: int = 0) -> None:
     line = _prefix() + str(message) + "\n"
     with _lock:
         if level <= _state["stdout"]:
-            stream = _stream or sys.stdout
+            stream = getattr(sys, _stream_name)
             stream.write(line)
             stream.flush()
         if _logfile is not None and level <= _state["file"]:
@@ -53,13 +53,17 @@ def _prefix() -> str:
     return "[" + time.strftime(fmt) + "] "
 
 
-def set_stream(stream: IO[str] | None) -> None:
-    """Send the screen part of the log to ``stream`` (``None``: ``sys.stdout``, PLAMS's choice).
+def set_stream(name: str) -> None:
+    """Send the screen part of the log to ``sys.stdout`` (``"stdout"``, PLAMS's choice) or ``"stderr"``.
 
-    The ``plams`` command sends it to stderr, keeping stdout for what scripts print.
+    The stream is looked up at each call, so a redirection made later (pytest, rich's
+    live display) is honoured. The ``plams`` command picks stderr, keeping stdout for
+    what scripts print.
     """
-    global _stream
-    _stream = stream
+    global _stream_name
+    if name not in ("stdout", "stderr"):
+        raise ValueError(f"log stream must be 'stdout' or 'stderr', not {name!r}")
+    _stream_name = name
 
 
 def configure(settings: Any) -> None:
