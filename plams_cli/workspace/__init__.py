@@ -1,0 +1,54 @@
+"""State-point workspaces compatible on disk with signac 2.
+
+Jobs are addressed by their parameters (their *state point*): the job id is the MD5 hex
+digest of the state point's sorted JSON, and each job lives in ``workspace/<id>`` with
+``signac_statepoint.json``, a JSON document and HDF5 data. A signac data space opens here
+and the other way round.
+
+This package imports neither the job core, the runners, click nor rich; h5py and NumPy are
+imported on first use of job data.
+"""
+
+from __future__ import annotations
+
+from plams_cli.errors import DestinationExistsError as DestinationExistsError
+from plams_cli.errors import JobsCorruptedError as JobsCorruptedError
+from plams_cli.errors import WorkspaceError as WorkspaceError
+
+from ._io import calc_id as calc_id
+from .document import Document as Document
+from .errors import AmbiguousJobIdError as AmbiguousJobIdError
+from .errors import JobNotFoundError as JobNotFoundError
+from .errors import StatepointKeyError as StatepointKeyError
+from .filters import FilterError as FilterError
+from .job import Job as Job
+from .project import Project as Project
+from .project import Workspace as Workspace
+from .project import init_workspace as init_workspace
+from .statepoint import StatePoint as StatePoint
+
+__all__ = [
+    "Workspace",
+    "Project",
+    "Job",
+    "StatePoint",
+    "Document",
+    "init_workspace",
+    "calc_id",
+    "WorkspaceError",
+    "DestinationExistsError",
+    "JobsCorruptedError",
+    "JobNotFoundError",
+    "AmbiguousJobIdError",
+    "StatepointKeyError",
+    "FilterError",
+]
+
+
+def __getattr__(name: str) -> object:
+    # H5Store pulls in nothing heavy itself, but keep it out of the import path anyway.
+    if name in ("H5Store", "H5Group", "H5StoreManager"):
+        from . import h5store
+
+        return getattr(h5store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,200 @@
+"""Encoding of state points and atomic file writes, shared by the workspace modules.
+
+Nothing outside :mod:`plams_cli.workspace` imports this module.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from plams_cli.errors import WorkspaceError
+
+_counter = itertools.count()
+
+__all__ = ["calc_id", "encode", "normalize", "atomic_write", "check_keys", "read_json"]
+
+
+def _default(obj: Any) -> Any:
+    # NumPy scalars and arrays are accepted without importing NumPy here: ``tolist``
+    # turns both into plain Python values, as signac's encoder does.
+    if type(obj).__module__ == "numpy" and hasattr(obj, "tolist"):
+        return obj.tolist()
+    # Views of a document or state point (SyncedDict, SyncedList) store as their data.
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, Sequence) and not isinstance(obj, (str, bytes)):
+        return list(obj)
+    raise TypeError(f"object of type {type(obj).__name__} cannot be stored as JSON")
+
+
+_sorted_encoder = json.JSONEncoder(sort_keys=True, default=_default)
+_plain_encoder = json.JSONEncoder(default=_default)
+
+
+def encode(data: Any) -> str:
+    """Encode ``data`` as JSON with sorted keys, the form job ids are computed from.
+
+    Parameters
+    ----------
+    data
+        A JSON-encodable value; NumPy values are turned into plain ones.
+
+    Returns
+    -------
+    str
+        The JSON text, identical to ``json.dumps(data, sort_keys=True)``.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` holds a value JSON cannot encode.
+    """
+    return _sorted_encoder.encode(data)
+
+
+def calc_id(statepoint: Any) -> str:
+    """Return the job id of a state point: the MD5 hex digest of its sorted JSON.
+
+    This is the id signac computes, e.g. ``calc_id({"a": 1})`` is
+    ``"42b7b4f2921788ea14dac5566e6f06d0"``.
+
+    Parameters
+    ----------
+    statepoint
+        A JSON-encodable mapping.
+
+    Returns
+    -------
+    str
+        32 lower-case hexadecimal digits.
+    """
+    import hashlib  # imported here: loading OpenSSL costs a search that never hashes
+
+    return hashlib.md5(encode(statepoint).encode()).hexdigest()
+
+
+def normalize(value: Any) -> Any:
+    """Return ``value`` as JSON would give it back: tuples become lists, NumPy values plain.
+
+    Parameters
+    ----------
+    value
+        A JSON-encodable value.
+
+    Returns
+    -------
+    Any
+        A fresh copy made of dicts, lists, str, int, float, bool and None.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` cannot be encoded as JSON, or a mapping key is not a string.
+    ValueError
+        If a mapping key contains a dot, which filters use to reach nested keys.
+    """
+    result = json.loads(_plain_encoder.encode(value))
+    check_keys(value)
+    return result
+
+
+def check_keys(value: Any) -> None:
+    """Check that every mapping key in ``value`` is a string without dots.
+
+    Parameters
+    ----------
+    value
+        A nested structure of mappings and lists.
+
+    Raises
+    ------
+    TypeError
+        If a key is not a string (JSON would silently turn ``1`` into ``"1"``).
+    ValueError
+        If a key contains a dot.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(f"keys must be strings, not {type(key).__name__}: {key!r}")
+            if "." in key:
+                raise ValueError(f"keys may not contain dots: {key!r}")
+            if isinstance(item, (dict, list, tuple)):
+                check_keys(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, (dict, list, tuple)):
+                check_keys(item)
+
+
+def atomic_write(path: str, data: bytes, *, fsync: bool = True) -> None:
+    """Replace the file ``path`` by ``data`` so that readers see the old or the new file.
+
+    The data goes to a temporary file in the same folder, is flushed and (by default)
+    fsynced, then moved over ``path`` with :func:`os.replace`.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    data
+        Its new content.
+    fsync
+        Whether to fsync the temporary file before the move.
+
+    Raises
+    ------
+    OSError
+        If the folder is not writable; the temporary file is removed again.
+    """
+    tmp = f"{path}.{os.getpid()}.{next(_counter)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_json(path: str) -> Any:
+    """Read a JSON file, turning a decoding failure into :class:`WorkspaceError`.
+
+    Parameters
+    ----------
+    path
+        The file to read.
+
+    Returns
+    -------
+    Any
+        The decoded value.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    WorkspaceError
+        If the file is not valid JSON.
+    """
+    with open(path, "rb") as file:
+        raw = file.read()
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise WorkspaceError(f"{path} is not valid JSON: {exc}") from exc

@@ -1,0 +1,410 @@
+"""HDF5 files of a job (``signac_data.h5`` and friends) as dict-like stores, via h5py.
+
+The layout is signac's: mappings become groups, scalars and strings scalar datasets,
+``None`` an empty dataset, arrays datasets. Inside ``with store:`` the file stays open and
+arrays come back as :class:`h5py.Dataset` objects (by reference, sliced with NumPy
+syntax, read only when sliced); outside it the file is opened for each access and arrays
+come back as NumPy copies. h5py and NumPy are imported on first use only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from plams_cli.errors import WorkspaceError
+
+if TYPE_CHECKING:
+    import h5py
+
+__all__ = ["H5Store", "H5Group", "H5StoreManager"]
+
+
+def _set(group: h5py.Group, key: str, value: Any) -> None:
+    import h5py
+    import numpy
+
+    if key in group:
+        existing = group[key]
+        if isinstance(value, H5Group) and existing == value._group():
+            return  # ``store[k] = store[k]`` must not delete the data it copies
+        del group[key]
+    if isinstance(value, (Mapping, H5Group)):
+        sub = group.create_group(key)
+        for name, item in value.items():
+            _set(sub, _check_key(name), item)
+    elif value is None:
+        group.create_dataset(key, data=None, shape=None, dtype="f")
+    elif isinstance(value, bytes):
+        group[key] = numpy.bytes_(value)
+    elif isinstance(value, (bool, int, float, str, numpy.generic, numpy.ndarray, h5py.Dataset)):
+        group[key] = value
+    elif isinstance(value, (list, tuple)):
+        group[key] = numpy.asarray(value)
+    else:
+        raise TypeError(f"cannot store a {type(value).__name__} in HDF5 (key {key!r})")
+
+
+def _check_key(key: Any) -> str:
+    if not isinstance(key, str) or not key:
+        raise KeyError(f"HDF5 keys must be non-empty strings, not {key!r}")
+    if "." in key:
+        raise KeyError(f"HDF5 keys may not contain dots: {key!r}")
+    return key
+
+
+class H5Group(MutableMapping[str, Any]):
+    """A group inside an :class:`H5Store`, used like a nested dict.
+
+    Parameters
+    ----------
+    store
+        The store holding the group.
+    path
+        The group's absolute path in the file, e.g. ``"/group/sub"``.
+    """
+
+    __slots__ = ("_store", "_path")
+
+    def __init__(self, store: H5Store, path: str) -> None:
+        self._store = store
+        self._path = path
+
+    def _group(self) -> h5py.Group:
+        return self._store.file[self._path]  # type: ignore[no-any-return]
+
+    @property
+    def path(self) -> str:
+        """The group's absolute path in the file."""
+        return self._path
+
+    def _full(self, key: str) -> str:
+        return key if key.startswith("/") else f"{self._path.rstrip('/')}/{key}"
+
+    def __getitem__(self, key: str) -> Any:
+        """Return the value at ``key`` (a relative path such as ``"sub/array"``)."""
+        return self._store[self._full(key)]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Store ``value`` at ``key``."""
+        self._store[self._full(key)] = value
+
+    def __delitem__(self, key: str) -> None:
+        """Delete ``key``."""
+        del self._store[self._full(key)]
+
+    def __iter__(self) -> Iterator[str]:
+        """Iterate over the names directly inside the group."""
+        with self._store._ensure_open("r"):
+            return iter(list(self._group().keys()))
+
+    def __len__(self) -> int:
+        """Return the number of names directly inside the group."""
+        with self._store._ensure_open("r"):
+            return len(self._group())
+
+    def __contains__(self, key: object) -> bool:
+        """Return whether ``key`` (a relative path) exists."""
+        return isinstance(key, str) and self._full(key) in self._store
+
+    def __getattr__(self, name: str) -> Any:
+        """Return the value of ``name`` (attribute access)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no key {name!r} in {self._path}") from None
+
+    def __eq__(self, other: object) -> bool:
+        """Groups are equal when they are the same group of the same file."""
+        if isinstance(other, H5Group):
+            return self._store.filename == other._store.filename and self._path == other._path
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        """Show the file and the group path."""
+        return f"H5Group({self._store.filename!r}, {self._path!r})"
+
+
+class _EnsureOpen:
+    __slots__ = ("store", "mode", "opened")
+
+    def __init__(self, store: H5Store, mode: str) -> None:
+        self.store = store
+        self.mode = mode
+        self.opened = False
+
+    def __enter__(self) -> None:
+        if self.store._file is None:
+            self.store.open(self.mode)
+            self.opened = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.opened:
+            self.store.close()
+
+
+class H5Store(MutableMapping[str, Any]):
+    """An HDF5 file used as a dict of arrays, scalars, strings and nested groups.
+
+    Keys may be paths (``store["group/sub/x"]``); values may also be reached as
+    attributes (``store.x``). ``with store:`` keeps the file open, and inside it arrays
+    are returned as :class:`h5py.Dataset` objects that read only what is sliced.
+
+    Parameters
+    ----------
+    filename
+        The HDF5 file; created on the first write.
+    """
+
+    __slots__ = ("_filename", "_file", "_depth")
+
+    def __init__(self, filename: str) -> None:
+        self._filename = os.path.abspath(filename)
+        self._file: h5py.File | None = None
+        self._depth = 0
+
+    @property
+    def filename(self) -> str:
+        """The absolute path of the HDF5 file."""
+        return self._filename
+
+    @property
+    def file(self) -> h5py.File:
+        """The open :class:`h5py.File`.
+
+        Raises
+        ------
+        WorkspaceError
+            If the store is not open (use ``with store:``).
+        """
+        if self._file is None:
+            raise WorkspaceError(f"{self._filename} is not open; use 'with store:' first")
+        return self._file
+
+    def open(self, mode: str = "a") -> H5Store:
+        """Open the file (``"a"`` creates it, ``"r"`` reads only) and return the store.
+
+        Parameters
+        ----------
+        mode
+            The h5py file mode.
+
+        Returns
+        -------
+        H5Store
+            This store.
+
+        Raises
+        ------
+        WorkspaceError
+            If the store is already open or the file is not an HDF5 file.
+        """
+        import h5py
+
+        if self._file is not None:
+            raise WorkspaceError(f"{self._filename} is already open")
+        try:
+            self._file = h5py.File(self._filename, mode)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if not os.path.exists(self._filename):
+                raise FileNotFoundError(self._filename) from exc
+            raise WorkspaceError(f"cannot open {self._filename} as HDF5: {exc}") from exc
+        return self
+
+    def close(self) -> None:
+        """Close the file if it is open."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def flush(self) -> None:
+        """Write buffered data to disk."""
+        self.file.flush()
+
+    def __enter__(self) -> H5Store:
+        """Open the file (unless already open) for the block; nested blocks are allowed."""
+        if self._file is None:
+            self.open("a")
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the file when the outermost block ends."""
+        self._depth -= 1
+        if self._depth == 0:
+            self.close()
+
+    def _ensure_open(self, mode: str = "a") -> _EnsureOpen:
+        return _EnsureOpen(self, mode)
+
+    @staticmethod
+    def _abs(key: str) -> str:
+        if not isinstance(key, str) or not key.strip("/"):
+            raise KeyError(f"HDF5 keys must be non-empty strings, not {key!r}")
+        return key if key.startswith("/") else "/" + key
+
+    def __getitem__(self, key: str) -> Any:
+        """Return the value at ``key``: a Python scalar or str, ``None``, an array or a group.
+
+        Raises
+        ------
+        KeyError
+            If ``key`` does not exist (or the file does not).
+        """
+        import h5py
+
+        path = self._abs(key)
+        try:
+            guard = self._ensure_open("r")
+            guard.__enter__()
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        try:
+            try:
+                item = self.file[path]
+            except KeyError:
+                raise KeyError(key) from None
+            if isinstance(item, h5py.Group):
+                return H5Group(self, item.name)
+            if item.shape is None:
+                return None
+            if item.shape == ():
+                if h5py.check_dtype(vlen=item.dtype) is str:
+                    return item.asstr()[()]
+                value = item[()]
+                return value.item() if hasattr(value, "item") and not isinstance(value, bytes) else value
+            return item if not guard.opened else item[()]
+        finally:
+            guard.__exit__()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Store ``value`` at ``key``, creating intermediate groups.
+
+        Raises
+        ------
+        TypeError
+            If the value cannot be stored in HDF5.
+        KeyError
+            If a key part contains a dot.
+        """
+        path = self._abs(key)
+        *parents, name = path.strip("/").split("/")
+        for part in (*parents, name):
+            _check_key(part)
+        with self._ensure_open("a"):
+            group = self.file.require_group("/" + "/".join(parents)) if parents else self.file
+            _set(group, name, value)
+
+    def __delitem__(self, key: str) -> None:
+        """Delete ``key``; :class:`KeyError` if it is absent."""
+        path = self._abs(key)
+        if path not in self:
+            raise KeyError(key)
+        with self._ensure_open("a"):
+            del self.file[path]
+
+    def __contains__(self, key: object) -> bool:
+        """Return whether ``key`` exists (a missing file holds nothing)."""
+        if not isinstance(key, str) or not key.strip("/"):
+            return False
+        if self._file is None and not os.path.exists(self._filename):
+            return False
+        with self._ensure_open("r"):
+            return self._abs(key) in self.file
+
+    def __iter__(self) -> Iterator[str]:
+        """Iterate over the top-level names."""
+        if self._file is None and not os.path.exists(self._filename):
+            return iter(())
+        with self._ensure_open("r"):
+            return iter(list(self.file.keys()))
+
+    def __len__(self) -> int:
+        """Return the number of top-level names."""
+        return sum(1 for _ in self)
+
+    def __getattr__(self, name: str) -> Any:
+        """Return the value of ``name`` (attribute access)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no key {name!r} in {self._filename}") from None
+
+    def clear(self) -> None:
+        """Remove all data from the file."""
+        if self._file is None and not os.path.exists(self._filename):
+            return
+        with self._ensure_open("a"):
+            self.file.clear()
+
+    def __repr__(self) -> str:
+        """Show the file name."""
+        return f"H5Store({self._filename!r})"
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+class H5StoreManager(Mapping[str, H5Store]):
+    """The HDF5 stores of a job folder: ``stores["name"]`` is the file ``name.h5``.
+
+    Parameters
+    ----------
+    folder
+        The job folder.
+    """
+
+    __slots__ = ("_folder", "_stores")
+
+    suffix = ".h5"
+
+    def __init__(self, folder: str) -> None:
+        self._folder = folder
+        self._stores: dict[str, H5Store] = {}
+
+    def __getitem__(self, name: str) -> H5Store:
+        """Return the store for ``name.h5`` (created on its first write)."""
+        if not isinstance(name, str) or not name or "." in name or os.sep in name:
+            raise KeyError(f"store names must be plain names without dots: {name!r}")
+        store = self._stores.get(name)
+        if store is None:
+            store = self._stores[name] = H5Store(self._folder + os.sep + name + self.suffix)
+        return store
+
+    def __getattr__(self, name: str) -> H5Store:
+        """Return the store ``name`` (attribute access)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __contains__(self, name: object) -> bool:
+        """Return whether ``name.h5`` exists."""
+        return isinstance(name, str) and os.path.isfile(self._folder + os.sep + name + self.suffix)
+
+    def __iter__(self) -> Iterator[str]:
+        """Iterate over the names of existing ``.h5`` files."""
+        try:
+            names = sorted(os.listdir(self._folder))
+        except FileNotFoundError:
+            return iter(())
+        return iter([n[: -len(self.suffix)] for n in names if n.endswith(self.suffix)])
+
+    def __len__(self) -> int:
+        """Return the number of ``.h5`` files."""
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        """Show the folder."""
+        return f"H5StoreManager({self._folder!r})"

@@ -1,0 +1,391 @@
+"""A workspace job: a folder ``workspace/<id>`` named by the hash of its state point.
+
+A :class:`Job` object is cheap: it holds its workspace, its id and its state point (as
+sorted JSON text or a dict, whichever it was made from) and touches the disk only when
+asked. :meth:`Job.init` creates the folder; reading :attr:`Job.doc`, :attr:`Job.data` or
+entering ``with job:`` does so too.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from plams_cli.errors import DestinationExistsError, JobsCorruptedError
+
+from ._io import atomic_write, calc_id, check_keys, encode
+from .document import DOCUMENT_FILENAME, LOCK_FILENAME, Document
+from .errors import StatepointKeyError
+from .statepoint import STATEPOINT_FILENAME, StatePoint
+
+if TYPE_CHECKING:
+    from .h5store import H5Store, H5StoreManager
+    from .project import Workspace
+
+__all__ = ["Job", "DATA_KEY"]
+
+#: ``job.data`` is ``job.stores[DATA_KEY]``, the file ``signac_data.h5``.
+DATA_KEY = "signac_data"
+
+_SEP = os.sep
+
+
+class Job:
+    """One job of a :class:`~plams_cli.workspace.Workspace`, addressed by its state point.
+
+    Get jobs from :meth:`Workspace.open_job`, by iterating a workspace or from
+    :meth:`Workspace.find_jobs`; do not build them directly.
+
+    Parameters
+    ----------
+    workspace
+        The workspace the job belongs to.
+    job_id
+        The job id; computed from ``blob`` when given.
+    blob
+        The state point as sorted JSON text (``json.dumps(sp, sort_keys=True)``).
+    statepoint
+        The state point as a plain dict (used as it is, not copied).
+    """
+
+    __slots__ = ("_ws", "_id", "_blob", "_sp", "_known", "_doc", "_stores", "_cwd")
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        job_id: str | None = None,
+        *,
+        blob: str | None = None,
+        statepoint: dict[str, Any] | None = None,
+    ) -> None:
+        self._ws = workspace
+        if job_id is None:
+            if blob is None:
+                raise ValueError("a job needs an id or a state point")
+            import hashlib
+
+            job_id = hashlib.md5(blob.encode()).hexdigest()
+        self._id = job_id
+        self._blob = blob
+        self._sp = statepoint
+        self._known = False
+        self._doc: Document | None = None
+        self._stores: H5StoreManager | None = None
+        self._cwd: list[str] = []
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def id(self) -> str:
+        """The job id: MD5 hex digest of the state point's sorted JSON."""
+        return self._id
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace the job belongs to."""
+        return self._ws
+
+    project = workspace
+
+    @property
+    def path(self) -> str:
+        """The absolute path of the job folder ``<root>/workspace/<id>``."""
+        # Performance-critical (called per job in loops): str concatenation, not join.
+        return self._ws._workspace + _SEP + self._id
+
+    def __str__(self) -> str:
+        """Return the job id."""
+        return self._id
+
+    def __repr__(self) -> str:
+        """Show workspace root and id."""
+        return f"Job(workspace={self._ws.root!r}, id={self._id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        """Jobs are equal when they have the same id in the same workspace."""
+        if isinstance(other, Job):
+            return self._id == other._id and self._ws.root == other._ws.root
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        """Hash of workspace root and id."""
+        return hash((self._ws.root, self._id))
+
+    # ------------------------------------------------------------------ state point
+    def _statepoint_data(self) -> dict[str, Any]:
+        if self._sp is None:
+            if self._blob is not None:
+                self._sp = json.loads(self._blob)
+            else:
+                self._sp = self._ws._statepoint_of(self._id)
+        return self._sp
+
+    def _get_blob(self) -> str:
+        if self._blob is None:
+            self._blob = encode(self._statepoint_data())
+        return self._blob
+
+    @property
+    def statepoint(self) -> StatePoint:
+        """The state point: a dict view with attribute access; ``job.statepoint()`` copies it.
+
+        Assigning to a key (``job.sp.a = 2``) moves the job to its new id.
+        """
+        return StatePoint(self)
+
+    @statepoint.setter
+    def statepoint(self, new: Mapping[str, Any]) -> None:
+        self.reset_statepoint(new)
+
+    sp = statepoint
+
+    @property
+    def cached_statepoint(self) -> dict[str, Any]:
+        """The state point as a plain dict without a copy; do not change it."""
+        return self._statepoint_data()
+
+    def reset_statepoint(self, new: Mapping[str, Any]) -> None:
+        """Replace the whole state point, moving the job to the new id.
+
+        Parameters
+        ----------
+        new
+            The new state point, a JSON-encodable mapping with string keys.
+
+        Raises
+        ------
+        DestinationExistsError
+            If a job with the new id exists; nothing is changed.
+        OSError
+            If the job folder cannot be moved.
+        """
+        self._move_to(json.loads(encode(dict(new))))
+
+    def update_statepoint(self, update: Mapping[str, Any], overwrite: bool = False) -> None:
+        """Add keys to the state point (and change existing ones with ``overwrite``).
+
+        Parameters
+        ----------
+        update
+            Keys and values to set.
+        overwrite
+            Allow changing the value of a key that exists.
+
+        Raises
+        ------
+        StatepointKeyError
+            A ``KeyError``: a key exists with another value and ``overwrite`` is false.
+        DestinationExistsError
+            If a job with the new id exists; nothing is changed.
+        OSError
+            If the job folder cannot be moved.
+        """
+        new = json.loads(encode(self._statepoint_data()))
+        update = json.loads(encode(dict(update)))
+        if not overwrite:
+            for key, value in update.items():
+                if key in new and new[key] != value:
+                    raise StatepointKeyError(key, new[key], value)
+        new.update(update)
+        self._move_to(new)
+
+    def _move_to(self, new: dict[str, Any]) -> None:
+        """Give the job the state point ``new``: rewrite its file and rename its folder."""
+        check_keys(new)
+        blob = encode(new)
+        new_id = calc_id(new)
+        if new_id == self._id:
+            self._sp, self._blob = new, blob
+            return
+        ws = self._ws
+        old_path = self.path
+        new_path = ws._workspace + _SEP + new_id
+        if os.path.exists(new_path + _SEP + STATEPOINT_FILENAME):
+            raise DestinationExistsError(new_id)
+        if os.path.isdir(old_path):
+            try:
+                # rename() replaces an empty folder but fails on one holding files,
+                # which is how a job created meanwhile by another process is noticed.
+                os.rename(old_path, new_path)
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise DestinationExistsError(new_id) from exc
+                raise
+            try:
+                atomic_write(new_path + _SEP + STATEPOINT_FILENAME, blob.encode())
+            except BaseException:
+                os.rename(new_path, old_path)  # roll back: the old state point is intact
+                raise
+            ws._cache.append(new_id, blob)
+        self._id, self._sp, self._blob = new_id, new, blob
+        self._doc = None
+        self._stores = None
+
+    # ------------------------------------------------------------------ life cycle
+    def init(self, force: bool = False) -> Job:
+        """Create the job folder with its ``signac_statepoint.json`` unless it exists.
+
+        The folder appears complete or not at all: it is made under a temporary name and
+        renamed to the id. An existing folder's state point file is checked against the id.
+
+        Parameters
+        ----------
+        force
+            Rewrite a missing or corrupted state point file instead of raising.
+
+        Returns
+        -------
+        Job
+            This job, for chaining (``ws.open_job(sp).init()``).
+
+        Raises
+        ------
+        JobsCorruptedError
+            If the existing state point file does not match the id (and not ``force``).
+        OSError
+            If the workspace cannot be written.
+        """
+        if self._known and not force:
+            return self
+        sp_file = self.path + _SEP + STATEPOINT_FILENAME
+        try:
+            with open(sp_file, "rb") as file:
+                raw = file.read()
+        except FileNotFoundError:
+            self._ws._create_job_folder(self._id, self._get_blob())
+        else:
+            self._check_existing(raw, sp_file, force)
+        self._known = True
+        return self
+
+    def _check_existing(self, raw: bytes, sp_file: str, force: bool) -> None:
+        try:
+            ok = calc_id(json.loads(raw)) == self._id
+        except ValueError:
+            ok = False
+        if not ok:
+            if not force:
+                raise JobsCorruptedError([self._id])
+            atomic_write(sp_file, self._get_blob().encode())
+
+    def exists(self) -> bool:
+        """Return whether the job folder exists."""
+        return os.path.isdir(self.path)
+
+    def remove(self) -> None:
+        """Delete the job folder with everything in it; nothing happens if it is absent."""
+        import shutil
+
+        try:
+            shutil.rmtree(self.path)
+        except FileNotFoundError:
+            pass
+        self._known = False
+        self._doc = None
+        self._stores = None
+
+    def clear(self) -> None:
+        """Delete the job's files and empty its document, keeping the job itself.
+
+        Nothing happens if the job folder does not exist.
+        """
+        try:
+            names = os.listdir(self.path)
+        except FileNotFoundError:
+            return
+        keep = (STATEPOINT_FILENAME, DOCUMENT_FILENAME, LOCK_FILENAME)
+        for name in names:
+            if name in keep:
+                continue
+            target = self.path + _SEP + name
+            if os.path.isdir(target) and not os.path.islink(target):
+                import shutil
+
+                shutil.rmtree(target)
+            else:
+                os.unlink(target)
+        if os.path.exists(self.path + _SEP + DOCUMENT_FILENAME):
+            self.document.clear()
+
+    def reset(self) -> None:
+        """Clear the job (see :meth:`clear`) and make sure it is initialised."""
+        self.clear()
+        self.init()
+
+    # ------------------------------------------------------------------ files
+    def fn(self, filename: str) -> str:
+        """Return the path of ``filename`` inside the job folder.
+
+        Parameters
+        ----------
+        filename
+            A name relative to the job folder.
+
+        Returns
+        -------
+        str
+            The absolute path.
+        """
+        return self.path + _SEP + filename
+
+    def isfile(self, filename: str) -> bool:
+        """Return whether ``filename`` exists as a file in the job folder.
+
+        Parameters
+        ----------
+        filename
+            A name relative to the job folder.
+
+        Returns
+        -------
+        bool
+            True if it is a file.
+        """
+        return os.path.isfile(self.fn(filename))
+
+    def __enter__(self) -> Job:
+        """Initialise the job and change into its folder."""
+        self.init()
+        self._cwd.append(os.getcwd())
+        os.chdir(self.path)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Change back to the folder that was current before ``with job:``."""
+        os.chdir(self._cwd.pop())
+
+    # ------------------------------------------------------------------ document and data
+    @property
+    def document(self) -> Document:
+        """The job document (``signac_job_document.json``); reading it initialises the job.
+
+        Assigning a mapping replaces the whole document.
+        """
+        self.init()
+        if self._doc is None:
+            self._doc = Document(self.path, before_write=self.init)
+        return self._doc
+
+    @document.setter
+    def document(self, new: Mapping[str, Any]) -> None:
+        self.document.reset(dict(new))
+
+    doc = document
+
+    @property
+    def stores(self) -> H5StoreManager:
+        """The job's HDF5 files: ``job.stores["name"]`` is ``name.h5`` in the job folder."""
+        self.init()
+        if self._stores is None:
+            from .h5store import H5StoreManager
+
+            self._stores = H5StoreManager(self.path)
+        return self._stores
+
+    @property
+    def data(self) -> H5Store:
+        """The job's HDF5 data store ``signac_data.h5`` (``job.stores["signac_data"]``)."""
+        return self.stores[DATA_KEY]
+
