@@ -29,9 +29,11 @@ Exit codes
 ----------
 What is submitted is a small POSIX ``sh`` wrapper, ``<runscript>.grid.sh``, that runs the
 runscript and writes ``<runscript>.exitcode`` atomically (a temporary file then ``mv``)
-with the exit code and the start and end times. :meth:`GridRunner.call` returns that
+with the exit code; the start and end times are the mtimes of ``.<runscript>.exitcode.start``
+and of the record (see :func:`read_exit_file`). :meth:`GridRunner.call` returns that
 code, so a batch job that exits 3 is a crashed job with exit code 3. A job that left
-the queue without the file was killed by the scheduler; the accounting says why.
+the queue without the file, or whose runscript died of a signal the scheduler sent, was
+stopped by the scheduler; the accounting says why (TIMEOUT, CANCELLED, OUT_OF_MEMORY …).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ logger = logging.getLogger(__name__)
 #: shortest pause between two queue queries, seconds
 MIN_POLL_INTERVAL_S = 0.2
 #: the pause grows with the age of the youngest job: this fraction of it, up to sleepstep
-POLL_AGE_FRACTION = 0.1
+POLL_AGE_FRACTION = 0.05
 #: most job ids in one query command (longer lists are split)
 MAX_IDS_PER_QUERY = 500
 
@@ -327,16 +329,16 @@ def _safe_name(name: str) -> str:
 # --- the wrapper ------------------------------------------------------------------
 _WRAPPER = """\
 #!/bin/sh
-# Written by plams-cli GridRunner: runs the runscript and records its exit code, start
-# and end time in {exitfile_doc} (temporary file, then mv: readers never see half of it).
+# Written by plams-cli GridRunner: runs the runscript and records its exit code in
+# {exitfile_doc} (temporary file, then mv: readers never see half of it). The start time
+# is the mtime of the .start file, the end time that of the record: shell builtins only,
+# since every extra process slows short jobs on a busy node.
 cd {workdir} || exit 97
-plams_start=$(date +%s)
+: >{startfile}
 {command}
 plams_rc=$?
-plams_end=$(date +%s)
-printf '{{"exit_code": %d, "start": %s, "end": %s, "job_id": "%s"}}\\n' \\
-  "$plams_rc" "$plams_start" "$plams_end" "${{SLURM_JOB_ID:-${{PBS_JOBID:-${{JOB_ID:-}}}}}}" \\
-  > {tmpfile}.$$ && mv -f {tmpfile}.$$ {exitfile}
+printf '{{"exit_code": %d, "job_id": "%s"}}\\n' "$plams_rc" \\
+  "${{SLURM_JOB_ID:-${{PBS_JOBID:-${{JOB_ID:-}}}}}}" >{tmpfile}.$$ && mv -f {tmpfile}.$$ {exitfile}
 exit $plams_rc
 """
 
@@ -362,6 +364,7 @@ def write_wrapper(workdir: str, runscript: str, out: str | None, err: str | None
         command=command,
         exitfile_doc=exitfile.replace("\n", " "),
         tmpfile=shlex.quote(f".{exitfile}.tmp"),
+        startfile=shlex.quote(f".{exitfile}.start"),
         exitfile=shlex.quote(exitfile),
     )
     path = os.path.join(workdir, wrapper)
@@ -372,7 +375,10 @@ def write_wrapper(workdir: str, runscript: str, out: str | None, err: str | None
 
 
 def read_exit_file(path: str) -> dict[str, Any] | None:
-    """The record the wrapper wrote, or ``None`` when it is not (yet) there or unreadable."""
+    """The record the wrapper wrote, or ``None`` when it is not (yet) there or unreadable.
+
+    Keys: ``exit_code``, ``job_id``, ``start`` and ``end`` (seconds since the epoch).
+    """
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -380,6 +386,10 @@ def read_exit_file(path: str) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("exit_code"), int):
         return None
+    folder, name = os.path.split(path)
+    with contextlib.suppress(OSError):
+        data.setdefault("end", os.stat(path).st_mtime)
+        data.setdefault("start", os.stat(os.path.join(folder, f".{name}.start")).st_mtime)
     return data
 
 
@@ -566,7 +576,7 @@ class GridRunner(JobRunner):
     def _exit_code(self, tracked: _Tracked, exitfile: str, logfile: str) -> int:
         record = read_exit_file(exitfile)
         if record is not None:
-            return int(record["exit_code"])
+            return self._checked_code(tracked, int(record["exit_code"]))
         # No record yet: either a shared file system is slow to show it, or the
         # scheduler killed the job before the wrapper could write it. The accounting
         # tells the two apart; only a job that ran to its end is worth waiting for.
@@ -578,7 +588,7 @@ class GridRunner(JobRunner):
                 os.listdir(os.path.dirname(exitfile))  # refreshes NFS's directory cache
             record = read_exit_file(exitfile)
             if record is not None:
-                return int(record["exit_code"])
+                return self._checked_code(tracked, int(record["exit_code"]))
         if accounting is None and tracked.final is not None:
             accounting = Accounting(tracked.final.state, source="queue listing")
         told = accounting.describe() if accounting else "no accounting available"
@@ -590,6 +600,23 @@ class GridRunner(JobRunner):
         if tail:
             message += f"; {os.path.basename(logfile)}: {tail}"
         raise GridError(message)
+
+    def _checked_code(self, tracked: _Tracked, code: int) -> int:
+        """``code``, unless the runscript died of a signal the scheduler sent.
+
+        A cancelled or timed-out job gets SIGTERM in all its processes; when the
+        runscript dies first, the wrapper may still record 143 before its own signal
+        arrives. The accounting then says what happened, which is the better message.
+        """
+        if code <= 128:
+            return code
+        accounting = self._ask_accounting(tracked.job_id)
+        if accounting is not None and accounting.killed:
+            raise GridError(
+                f"{self.grid} job {tracked.job_id} was stopped by the scheduler: "
+                f"{accounting.describe()}; the runscript ended with exit code {code}"
+            )
+        return code
 
     def _ask_accounting(self, job_id: str) -> Accounting | None:
         if self._accounting is None:
