@@ -60,10 +60,42 @@ class PlamsGroup(click.Group):
         return command
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Route ``plams [RUN-OPTIONS] SCRIPT …`` to the default ``run`` command."""
+        """Route ``plams [RUN-OPTIONS] SCRIPT …`` to the default ``run`` command.
+
+        A first word that is neither a command, an option nor an existing file, but is
+        close to a command name, is taken for a mistyped command (``plams gird detect``).
+        """
         if args and not self._is_root_word(ctx, args[0]):
+            word = args[0]
+            if not word.startswith("-") and not os.path.exists(word) and not ctx.resilient_parsing:
+                close = difflib.get_close_matches(word, self.list_commands(ctx))
+                if close:
+                    raise click.UsageError(
+                        f"No such command or script {word!r}. Did you mean {close[0]!r}?", ctx
+                    )
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Both forms: ``plams [OPTIONS] SCRIPT...`` and ``plams COMMAND [ARGS]...``."""
+        formatter.write_usage(ctx.command_path, "[OPTIONS] SCRIPT [SCRIPT...]")
+        formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="   or: ")
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Show the options of the default ``run`` command, then the root options and commands."""
+        run = self.get_command(ctx, DEFAULT_COMMAND)
+        if run is not None:
+            run_ctx = click.Context(run, info_name=DEFAULT_COMMAND, parent=ctx)
+            help_option = run.get_help_option(run_ctx)
+            records = [
+                rv for param in run.get_params(run_ctx)
+                if isinstance(param, click.Option) and param is not help_option and param.name != "version"
+                and (rv := param.get_help_record(run_ctx)) is not None
+            ]
+            if records:
+                with formatter.section("Options of plams SCRIPT (see 'plams run --help')"):
+                    formatter.write_dl(records)
+        super().format_options(ctx, formatter)
 
     def _is_root_word(self, ctx: click.Context, word: str) -> bool:
         if word in LAZY_COMMANDS or word in self.commands:
@@ -102,7 +134,7 @@ def cli() -> None:
     plams grid detect                    which queueing system is here
     plams workspace find '{"a": 1}'      search a state-point workspace
 
-    Options of the default command: see 'plams run --help'.
+    Without a command, plams runs SCRIPTs: plams [OPTIONS] SCRIPT [SCRIPT...].
     """
 
 

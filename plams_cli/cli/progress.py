@@ -1,0 +1,96 @@
+"""The live progress line of ``plams SCRIPT``: jobs by status and elapsed time, on stderr.
+
+Shown only when stderr is a terminal; elsewhere the log's plain lines say the same.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+__all__ = ["Progress", "format_counts", "format_elapsed"]
+
+# Statuses in life-cycle order; anything else follows, sorted.
+_ORDER = ("created", "started", "registered", "running", "finished", "successful", "copied",
+          "failed", "crashed", "preview", "deleted")
+_STYLE = {"running": "yellow", "successful": "green", "copied": "cyan", "failed": "red", "crashed": "bold red"}
+
+
+def format_elapsed(seconds: float) -> str:
+    """``MM:SS``, or ``H:MM:SS`` from one hour on."""
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def _ordered(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    known = [(s, counts[s]) for s in _ORDER if counts.get(s)]
+    other = sorted((s, n) for s, n in counts.items() if s not in _ORDER and n)
+    return known + other
+
+
+def format_counts(counts: Mapping[str, int]) -> str:
+    """``3 running, 10 successful`` in life-cycle order; ``no jobs yet`` when empty."""
+    return ", ".join(f"{n} {s}" for s, n in _ordered(counts)) or "no jobs yet"
+
+
+class Progress:
+    """A rich ``Live`` line fed by ``counts()``; does nothing unless ``console`` is a terminal.
+
+    Parameters
+    ----------
+    console
+        Where to draw (the stderr console).
+    counts
+        Returns the current status counts (``JobManager.status_counts``).
+    enabled
+        ``False`` (``-q``) turns it off.
+    """
+
+    def __init__(self, console: Console, counts: Callable[[], Mapping[str, int]], enabled: bool = True) -> None:
+        self.console = console
+        self.counts = counts
+        self.enabled = enabled and console.is_terminal
+        self.started = time.monotonic()
+        self._live: Any = None
+
+    def render(self) -> Text:
+        """The line as drawn now."""
+        text = Text("plams ", style="bold")
+        text.append(format_elapsed(time.monotonic() - self.started), style="dim")
+        text.append("  ")
+        parts = _ordered(self.counts())
+        if not parts:
+            text.append("no jobs yet", style="dim")
+        for index, (status, number) in enumerate(parts):
+            if index:
+                text.append(", ")
+            text.append(f"{number} {status}", style=_STYLE.get(status, ""))
+        return text
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            from rich.live import Live
+
+            # Script output to a terminal stdout goes above the line; piped stdout stays data.
+            self._live = Live(console=self.console, get_renderable=self.render, refresh_per_second=4,
+                              transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=True)
+            self._live.start()
+        return self
+
+    def stop(self) -> None:
+        """Remove the line (idempotent)."""
+        if self._live is not None:
+            live, self._live = self._live, None
+            live.stop()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
