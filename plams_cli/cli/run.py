@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -215,7 +216,10 @@ class _MasterRun:
         from plams_cli.core.runtime import finish
 
         self._configure()
-        previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+        # Ctrl-C must reach the main thread as KeyboardInterrupt even when the parent
+        # process started us with SIGINT ignored (as shells do for background jobs).
+        in_main = threading.current_thread() is threading.main_thread()
+        previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler) if in_main else None
         try:
             manager = self._start()
             module = ScriptModule(self.variables)
@@ -236,7 +240,8 @@ class _MasterRun:
                 finish()
             return status
         finally:
-            signal.signal(signal.SIGINT, previous_handler)
+            if in_main:
+                signal.signal(signal.SIGINT, previous_handler)
 
     def _run_scripts(self, module: ScriptModule) -> int:
         from plams_cli.cli._script import format_user_traceback
@@ -335,9 +340,9 @@ def _stop_child_sessions(skip: set[int]) -> list[str]:
     for child in psutil.Process().children():
         with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
             if child.pid not in skip and os.getpgid(child.pid) == child.pid:
+                cmd = child.cmdline()  # before the kill: a dead process has none
                 os.killpg(child.pid, signal.SIGTERM)
-                cmd = child.cmdline()
-                lines.append(f"stopped {cmd[-1] if cmd else 'process'} (pid {child.pid})")
+                lines.append(f"stopped runscript {cmd[-1] if cmd else '?'} (pid {child.pid})")
     return lines
 
 

@@ -1,0 +1,85 @@
+"""Fixtures of the ``plams`` command tests: the installed command, a clean environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import python_env
+
+_SCRIPT = Path(sys.executable).with_name("plams")
+#: the installed console script next to this interpreter, else ``python -m plams_cli``
+PLAMS: list[str] = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "plams_cli"]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """A click test runner (stdout and stderr apart)."""
+    return CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """Environment of a ``plams`` subprocess: the project importable, no user defaults."""
+    environment = python_env()
+    environment["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
+    environment.pop("PLAMS_GRID", None)
+    return environment
+
+
+@pytest.fixture
+def plams(env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``plams ARGS…`` to the end in ``cwd``; returns the completed process."""
+
+    def call(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*PLAMS, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    return call
+
+
+@pytest.fixture
+def start_plams(env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start ``plams ARGS…`` in the background; every process left is killed at teardown."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+        process = subprocess.Popen([*PLAMS, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "condition") -> None:
+    """Poll ``predicate`` every 20 ms until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(params=["a 0", 'a"=0"', "a'; echo foo", "a\n0"], ids=["space", "quotes", "shell", "newline"])
+def weird_tmp_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A tmp folder whose name a shell would misread (submitit's ``weird_tmp_path``)."""
+    path = tmp_path / request.param
+    path.mkdir()
+    return path
+
+
+def listing(folder: Path) -> set[str]:
+    """Names in ``folder``, hidden ones included."""
+    return set(os.listdir(folder))

@@ -1,0 +1,281 @@
+"""End to end: the installed ``plams`` command as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.cli.conftest import listing, wait_for
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+DUPLICATES = """\
+for name in ("first", "second", "third"):
+    # first and third are identical: the third is copied, not run
+    text = "same" if name != "second" else "other"
+    ShellJob(name=name, runscript=f"echo {text}; echo {name} >> '{COUNTER}'".replace("{name}", "x")).run()
+"""
+
+
+def counter_lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def job_status(folder: Path, name: str) -> str:
+    return json.loads((folder / name / f"{name}.job.json").read_text())["status"]
+
+
+# --- the three usage lines ----------------------------------------------------------------
+def test_plain_run_makes_plams_pid_folder_and_prints_script_output(tmp_path: Path, plams: Run) -> None:
+    script = write(tmp_path / "hello.plms", 'ShellJob(name="hi", runscript="echo hi").run()\nprint("data line")\n')
+    result = plams(str(script), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "data line\n"  # the log goes to stderr
+    folders = [p for p in tmp_path.iterdir() if p.name.startswith("plams.")]
+    assert len(folders) == 1 and folders[0].name.removeprefix("plams.").isdigit()
+    workdir = folders[0]
+    assert (workdir / "hi" / "hi.out").read_text() == "hi\n"
+    assert (workdir / "hello.plms").read_text() == script.read_text()  # a copy of the script is kept
+    assert "Running in" in result.stderr and "Finished: 1 successful" in result.stderr
+    assert "Finished: 1 successful" in (workdir / "logfile").read_text()
+
+
+def test_load_reuses_jobs_of_an_earlier_run(tmp_path: Path, plams: Run) -> None:
+    counter = tmp_path / "counter"
+    script = write(tmp_path / "a.plms", "for i in range(3):\n"
+                   "    ShellJob(name=f'j{i}', runscript=f\"echo j{i} >> '{COUNTER}'\").run()\n")
+    first = plams("-f", "first", "-v", f"COUNTER={counter}", str(script), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = plams("-l", "first", "-f", "second", "-v", f"COUNTER={counter}", str(script), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert counter_lines(counter) == ["j0", "j1", "j2"]  # nothing ran twice
+    assert "Loaded 3 jobs from" in second.stderr and "(0 unreadable files)" in second.stderr
+    assert all(job_status(tmp_path / "second", f"j{i}") == "copied" for i in range(3))
+    assert (tmp_path / "second" / "j1" / "j1.run").exists()
+
+
+def test_load_counts_unreadable_files(tmp_path: Path, plams: Run) -> None:
+    script = write(tmp_path / "a.plms", "ShellJob(name='x', runscript='echo x').run()\n")
+    assert plams("-f", "old", str(script), cwd=tmp_path).returncode == 0
+    (tmp_path / "old" / "x" / "x.dill").write_bytes(b"corrupted")
+    result = plams("-l", "old", "-f", "new", str(script), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Loaded 0 jobs from" in result.stderr and "(1 unreadable file)" in result.stderr
+    assert job_status(tmp_path / "new", "x") == "successful"
+
+
+def test_restart_in_place_reuses_and_removes_res(tmp_path: Path, plams: Run) -> None:
+    counter = tmp_path / "counter"
+    script = write(tmp_path / "a.plms", "for i in range(3):\n"
+                   "    ShellJob(name=f'j{i}', runscript=f\"echo j{i} >> '{COUNTER}'\").run()\n")
+    assert plams("-f", "run", "-v", f"COUNTER={counter}", str(script), cwd=tmp_path).returncode == 0
+    result = plams("-r", "-f", "run", "-v", f"COUNTER={counter}", str(script), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert counter_lines(counter) == ["j0", "j1", "j2"]
+    assert listing(tmp_path) == {"a.plms", "counter", "run"}  # no run.res, no trash
+    assert all(job_status(tmp_path / "run", f"j{i}") == "copied" for i in range(3))
+    assert (tmp_path / "run" / "j2" / "j2.out").exists()
+
+
+def test_restart_without_folder_takes_the_most_recent(tmp_path: Path, plams: Run) -> None:
+    script = write(tmp_path / "a.plms", "ShellJob(name='x', runscript='echo x').run()\n")
+    for name in ("older", "newer"):
+        assert plams("-f", name, str(script), cwd=tmp_path).returncode == 0
+    os.utime(tmp_path / "older" / "logfile", (1, 1))
+    result = plams("-r", str(script), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"most recent working folder: {tmp_path / 'newer'}" in result.stderr
+    assert job_status(tmp_path / "newer", "x") == "copied"
+    assert job_status(tmp_path / "older", "x") == "successful"
+
+
+def test_restart_moves_unreused_finished_jobs_into_the_new_folder(tmp_path: Path, plams: Run) -> None:
+    full = write(tmp_path / "full.plms", "for n in ('a', 'b'):\n    ShellJob(name=n, runscript=f'echo {n}').run()\n")
+    part = write(tmp_path / "part.plms", "ShellJob(name='a', runscript='echo a').run()\n")
+    assert plams("-f", "run", str(full), cwd=tmp_path).returncode == 0
+    result = plams("-r", "-f", "run", str(part), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert job_status(tmp_path / "run", "a") == "copied"
+    assert job_status(tmp_path / "run", "b") == "successful"  # moved back, not lost
+    assert not (tmp_path / "run.res").exists()
+
+
+def test_restart_keeps_res_when_a_finished_job_cannot_be_moved(tmp_path: Path, plams: Run) -> None:
+    first = write(tmp_path / "first.plms", "ShellJob(name='a', runscript='echo one').run()\n")
+    other = write(tmp_path / "other.plms", "ShellJob(name='a', runscript='echo two').run()\n")
+    assert plams("-f", "run", str(first), cwd=tmp_path).returncode == 0
+    result = plams("-r", "-f", "run", str(other), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "kept" in result.stderr and "run.res" in result.stderr
+    assert (tmp_path / "run.res" / "a" / "a.out").read_text() == "one\n"
+    # the next restart reuses both
+    again = plams("-r", "-f", "run", str(first), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert job_status(tmp_path / "run", "a") == "copied"
+
+
+def test_taken_folder_gets_next_free_name_and_says_so(tmp_path: Path, plams: Run) -> None:
+    (tmp_path / "work").mkdir()
+    script = write(tmp_path / "a.plms", "print('ok')\n")
+    result = plams("-f", "work", str(script), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "work.002" / "logfile").exists()
+    assert "work.002" in result.stderr and "exists" in result.stderr
+
+
+def test_path_option_and_folder_with_subpath(tmp_path: Path, plams: Run) -> None:
+    (tmp_path / "runs" / "deep").mkdir(parents=True)
+    script = write(tmp_path / "a.plms", "print(config.default_jobmanager.workdir)\n")
+    result = plams("-p", str(tmp_path / "runs"), "-f", "deep/w", str(script), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "runs" / "deep" / "w")
+
+
+# --- the script's namespace ---------------------------------------------------------------
+def test_script_runs_as_main_module_with_its_own_file_and_folder(tmp_path: Path, plams: Run) -> None:
+    lib = tmp_path / "scripts"
+    lib.mkdir()
+    write(lib / "helper.py", "VALUE = 42\n")
+    script = write(lib / "main.plms", (
+        "import sys, helper\n"
+        "print(__name__, __file__ == sys.argv[0], helper.VALUE, sys.path[0])\n"
+        "print(all(n in globals() for n in ('Settings', 'config', 'SingleJob', 'MultiJob', 'JobRunner',"
+        " 'GridRunner', 'load', 'load_all', 'log', 'ShellJob', 'JobStatus')))\n"
+        "print(__file__)\n"
+        "if __name__ == '__main__':\n    print(type(VAR).__name__, VAR)\n"
+    ))
+    result = plams("-v", "VAR=3=x", str(script.relative_to(tmp_path)), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"__main__ True 42 {lib}", "True", str(script), "str 3=x"]
+
+
+def test_several_scripts_share_one_namespace(tmp_path: Path, plams: Run) -> None:
+    one = write(tmp_path / "one.plms", "shared = ShellJob(name='j', runscript='echo 1').run()\n")
+    two = write(tmp_path / "two.plms", "print(shared.ok(), __file__.endswith('two.plms'))\n")
+    result = plams("-f", "w", str(one), str(two), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "True True\n"
+    assert {"one.plms", "two.plms"} <= listing(tmp_path / "w")
+
+
+def test_quiet_leaves_stderr_empty(tmp_path: Path, plams: Run) -> None:
+    script = write(tmp_path / "a.plms", "ShellJob(name='j', runscript='echo 1').run()\nprint('out')\n")
+    result = plams("-q", str(script), cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "out\n", "")
+
+
+def test_jobs_option_runs_in_parallel(tmp_path: Path, plams: Run) -> None:
+    script = write(tmp_path / "a.plms", (
+        "r = config.default_jobrunner\nprint(r.parallel, r.maxjobs)\n"
+        "jobs = [ShellJob(name=f'p{i}', runscript=f'sleep 0.3; echo {i}') for i in range(4)]\n"
+        "for j in jobs: j.run()\nprint(all(j.ok() for j in jobs))\n"
+    ))
+    result = plams("-j", "4", "-f", "w", str(script), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "True 4\nTrue\n"
+    starts = [json.loads((tmp_path / "w" / f"p{i}" / f"p{i}.job.json").read_text())["timestamps"]["running"]
+              for i in range(4)]
+    assert max(starts) - min(starts) < 0.3  # all four ran at once
+
+
+def test_weird_paths(weird_tmp_path: Path, plams: Run) -> None:
+    script = write(weird_tmp_path / "my script.plms", "ShellJob(name='j', runscript='pwd').run()\n"
+                   "print(__file__)\n")
+    result = plams("-p", str(weird_tmp_path), "-f", "w 1", str(script), cwd=weird_tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{script}\n"
+    workdir = weird_tmp_path / "w 1"
+    assert (workdir / "j" / "j.out").read_text() == f"{workdir / 'j'}\n"
+    restarted = plams("-r", "-p", str(weird_tmp_path), "-f", "w 1", str(script), cwd=weird_tmp_path)
+    assert restarted.returncode == 0, restarted.stderr
+    assert job_status(workdir, "j") == "copied"
+    assert not (weird_tmp_path / "w 1.res").exists()
+
+
+# --- exit statuses ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "status", "stderr_has"),
+    [
+        ("print('fine')\n", 0, None),
+        ("def f():\n    raise ValueError('boom')\n\nf()\n", 1, "ValueError: boom"),
+        ("import json\njson.loads('{')\n", 1, "JSONDecodeError"),
+        ("x = (\n", 1, "SyntaxError"),
+        ("import sys\nsys.exit(5)\n", 5, None),
+        ("import sys\nsys.exit()\n", 0, None),
+        ("raise SystemExit('goodbye')\n", 1, "goodbye"),
+    ],
+    ids=["ok", "raises", "raises-in-stdlib", "syntax-error", "sys-exit-5", "sys-exit-none", "sys-exit-message"],
+)
+def test_exit_status(tmp_path: Path, plams: Run, body: str, status: int, stderr_has: str | None) -> None:
+    script = write(tmp_path / "s.plms", body)
+    result = plams("-f", "w", str(script), cwd=tmp_path)
+    assert result.returncode == status, result.stderr
+    if stderr_has:
+        assert stderr_has in result.stderr
+    if status == 1 and stderr_has != "goodbye":
+        # cut to the user's frames: the script file and line, nothing of plams_cli or the stdlib
+        assert f'File "{script}", line' in result.stderr
+        assert "plams_cli" not in result.stderr and "json/decoder.py" not in result.stderr
+        assert f'File "{script}", line' in (tmp_path / "w" / "logfile").read_text()
+
+
+def test_script_error_after_jobs_keeps_finished_jobs(tmp_path: Path, plams: Run) -> None:
+    script = write(tmp_path / "s.plms", "ShellJob(name='done', runscript='echo 1').run()\nraise RuntimeError('late')\n")
+    result = plams("-f", "w", str(script), cwd=tmp_path)
+    assert result.returncode == 1
+    assert 'line 2, in <module>' in result.stderr and "RuntimeError: late" in result.stderr
+    assert (tmp_path / "w" / "done" / "done.dill").exists()
+
+
+def _sigint_after(start_plams: Callable[..., subprocess.Popen[str]], tmp_path: Path, args: list[str],
+                  body: str) -> tuple[subprocess.Popen[str], str, int]:
+    pidfile = tmp_path / "pid"
+    script = write(tmp_path / "s.plms", body.replace("PIDFILE", str(pidfile)))
+    process = start_plams(*args, "-f", "w", str(script), cwd=tmp_path)
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the long job to start")
+    runscript_pid = int(pidfile.read_text())
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    return process, stderr, runscript_pid
+
+
+LONG_JOBS = ("ShellJob(name='quick', runscript='echo quick').run()\n"
+             "ShellJob(name='long', runscript=\"echo $$ > 'PIDFILE'; sleep 60\").run()\n"
+             "ShellJob(name='never', runscript='echo never').run()\n")
+
+
+@pytest.mark.parametrize("args", [[], ["-j", "2"]], ids=["serial", "parallel"])
+def test_ctrl_c_stops_jobs_saves_finished_and_exits_130(
+    tmp_path: Path, start_plams: Callable[..., subprocess.Popen[str]], args: list[str]
+) -> None:
+    process, stderr, pid = _sigint_after(start_plams, tmp_path, args, LONG_JOBS)
+    assert process.returncode == 130, stderr
+    assert "Interrupted" in stderr and "stopped" in stderr and f"pid {pid}" in stderr
+    assert "Traceback" not in stderr
+    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+             timeout=10, what="the runscript to end")
+    workdir = tmp_path / "w"
+    assert (workdir / "quick" / "quick.dill").exists()  # what finished is saved
+    assert job_status(workdir, "long") == "crashed"
+    if not args:  # serial: the script stopped at the long job
+        assert not (workdir / "never").exists()
+
+
+def test_python_dash_m_plams_cli(tmp_path: Path, env: dict[str, str]) -> None:
+    script = write(tmp_path / "a.plms", "print('m')\n")
+    result = subprocess.run([sys.executable, "-m", "plams_cli", "-q", str(script)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (0, "m\n")
