@@ -112,7 +112,7 @@ class ScriptModule:
     def installed(self) -> Iterator[None]:
         """Make this module ``sys.modules["__main__"]`` (and keep ``sys.argv``, ``sys.path``) for a while."""
         saved_main = sys.modules.get("__main__")
-        saved_argv = sys.argv[:]
+        saved_argv = sys.argv
         saved_path = sys.path[:]
         sys.modules["__main__"] = self.module
         try:
@@ -120,7 +120,7 @@ class ScriptModule:
         finally:
             if saved_main is not None:
                 sys.modules["__main__"] = saved_main
-            sys.argv[:] = saved_argv
+            sys.argv = saved_argv
             sys.path[:] = saved_path
 
     def run(self, script: Script) -> None:
@@ -129,7 +129,7 @@ class ScriptModule:
         folder = os.path.dirname(script.path)
         if not sys.path or sys.path[0] != folder:
             sys.path.insert(0, folder)
-        sys.argv[:] = [script.path]
+        sys.argv = [script.path]
         self.namespace.update(__file__=script.path, __name__="__main__", __spec__=None,
                               __package__=None, __cached__=None, __loader__=None)
         exec(code, self.namespace)  # noqa: S102 - running the user's script is the point

@@ -1,0 +1,149 @@
+"""Unit tests of the master script's helpers: tracebacks, the progress line, the restart steps."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from plams_cli.cli import _restart
+from plams_cli.cli._script import Script, ScriptModule, format_user_traceback
+from plams_cli.cli.progress import Progress, format_counts, format_elapsed
+
+
+# --- tracebacks -----------------------------------------------------------------------
+def _raise_from(tmp_path: Path, body: str) -> BaseException:
+    script = Script(str(tmp_path / "user.plms"), body.encode())
+    (tmp_path / "user.plms").write_text(body)
+    module = ScriptModule()
+    with module.installed():
+        try:
+            module.run(script)
+        except Exception as exc:  # noqa: BLE001 - the point of the helper
+            return exc
+    pytest.fail("the script did not raise")
+
+
+def test_traceback_keeps_user_frames_only(tmp_path: Path) -> None:
+    exc = _raise_from(tmp_path, "import json\n\ndef parse():\n    return json.loads('{')\n\nparse()\n")
+    text = format_user_traceback(exc)
+    assert text.startswith("Traceback (most recent call last):")
+    assert f'File "{tmp_path / "user.plms"}", line 6, in <module>' in text
+    assert 'line 4, in parse' in text and "json.loads('{')" in text
+    assert "_script.py" not in text and "json/decoder.py" not in text
+    assert text.splitlines()[-1].startswith("json.decoder.JSONDecodeError")
+
+
+def test_traceback_of_chained_exceptions_is_cut_too(tmp_path: Path) -> None:
+    exc = _raise_from(tmp_path, "try:\n    1 / 0\nexcept ZeroDivisionError as e:\n    raise KeyError('k') from e\n")
+    text = format_user_traceback(exc)
+    assert "ZeroDivisionError" in text and "direct cause" in text and "_script.py" not in text
+
+
+def test_syntax_error_shows_file_line_and_caret(tmp_path: Path) -> None:
+    script = Script(str(tmp_path / "bad.plms"), b"x = (\n")
+    with pytest.raises(SyntaxError) as info:
+        script.compile()
+    text = format_user_traceback(info.value)
+    assert f'File "{tmp_path / "bad.plms"}", line 1' in text and "SyntaxError" in text
+    assert "^" in text and "_script.py" not in text
+
+
+def test_script_module_restores_main_argv_path(tmp_path: Path) -> None:
+    import sys
+
+    main, argv, path = sys.modules["__main__"], sys.argv[:], sys.path[:]
+    module = ScriptModule([("VAR", "v")])
+    with module.installed():
+        module.run(Script(str(tmp_path / "s.plms"), b"import sys\nseen = (sys.modules['__main__'].VAR, sys.argv)\n"))
+    assert module.namespace["seen"] == ("v", [str(tmp_path / "s.plms")])
+    assert (sys.modules["__main__"], sys.argv, sys.path) == (main, argv, path)
+
+
+# --- progress -------------------------------------------------------------------------
+@pytest.mark.parametrize(("seconds", "text"), [(0, "00:00"), (61.9, "01:01"), (3725, "1:02:05")],
+                         ids=["zero", "minute", "hour"])
+def test_format_elapsed(seconds: float, text: str) -> None:
+    assert format_elapsed(seconds) == text
+
+
+def test_format_counts_in_life_cycle_order() -> None:
+    assert format_counts({"successful": 3, "running": 2, "zzz": 1, "crashed": 0}) == "2 running, 3 successful, 1 zzz"
+    assert format_counts({}) == "no jobs yet"
+
+
+def test_progress_is_off_when_stderr_is_not_a_terminal() -> None:
+    console = Console(file=io.StringIO(), force_terminal=False)
+    with Progress(console, lambda: {"running": 1}) as progress:
+        assert not progress.enabled
+    assert console.file.getvalue() == ""  # type: ignore[attr-defined]
+
+
+def test_progress_draws_on_a_terminal_and_goes_away() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=80)
+    with Progress(console, lambda: {"running": 2, "successful": 5}) as progress:
+        assert progress.enabled
+        time.sleep(0.3)
+        assert "2 running, 5 successful" in progress.render().plain
+    assert "2 running" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_progress_quiet() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True)
+    assert not Progress(console, dict, enabled=False).enabled
+
+
+# --- restart steps --------------------------------------------------------------------
+def _workdir(path: Path, *jobs: str) -> Path:
+    path.mkdir()
+    (path / "logfile").write_text("")
+    for job in jobs:
+        (path / job).mkdir()
+        (path / job / f"{job}.dill").write_bytes(b"x")
+    return path
+
+
+def test_find_latest_prefers_newest_logfile_and_maps_res(tmp_path: Path) -> None:
+    old = _workdir(tmp_path / "old")
+    _workdir(tmp_path / "new.res")
+    (tmp_path / "plain").mkdir()
+    os.utime(old / "logfile", (1, 1))
+    assert _restart.find_latest(str(tmp_path)) == "new"
+    assert _restart.find_latest(str(tmp_path / "plain")) is None
+
+
+def test_set_aside_moves_then_nests_when_res_exists(tmp_path: Path) -> None:
+    work = _workdir(tmp_path / "w", "a")
+    res = str(work) + ".res"
+    assert _restart.set_aside(str(work), res) == res
+    assert not work.exists() and (tmp_path / "w.res" / "a" / "a.dill").exists()
+    _workdir(work, "b")
+    nested = _restart.set_aside(str(work), res)
+    assert nested == str(tmp_path / "w.res" / "_interrupted_restart")
+    assert (tmp_path / "w.res" / "_interrupted_restart" / "b" / "b.dill").exists()
+    assert _restart.set_aside(str(work), res) is None  # nothing left to move
+
+
+def test_target_strips_interrupted_levels(tmp_path: Path) -> None:
+    res = str(tmp_path / "w.res")
+    inner = os.path.join(res, "_interrupted_restart", "_interrupted_restart.002", "m", "c")
+    assert _restart._target(str(tmp_path / "w"), res, inner) == str(tmp_path / "w" / "m" / "c")
+
+
+def test_remove_tree_renames_before_deleting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    res = _workdir(tmp_path / "w.res", "a")
+    seen: list[str] = []
+    monkeypatch.setattr(_restart.shutil, "rmtree", lambda path, ignore_errors=False: seen.append(path))
+    _restart.remove_tree(str(res))
+    assert not res.exists() and seen and os.path.basename(seen[0]).startswith(".plams-trash.w.res")
+    _restart.clear_trash(str(tmp_path), "w")  # the real rmtree is patched: only check it does not fail
+
+
+def test_restart_target(tmp_path: Path) -> None:
+    assert _restart.restart_target(str(tmp_path), "w") is None
+    (tmp_path / "w.res").mkdir()
+    assert _restart.restart_target(str(tmp_path), "w") == (str(tmp_path / "w"), str(tmp_path / "w.res"))
