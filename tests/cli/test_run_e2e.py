@@ -279,3 +279,30 @@ def test_python_dash_m_plams_cli(tmp_path: Path, env: dict[str, str]) -> None:
     result = subprocess.run([sys.executable, "-m", "plams_cli", "-q", str(script)], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout) == (0, "m\n")
+
+
+# --- the examples -------------------------------------------------------------------------
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_example_duplicates(tmp_path: Path, plams: Run) -> None:
+    result = plams("-f", "w", str(EXAMPLES / "duplicates.plms"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "hello_again  copied" in result.stdout and "words        successful 3" in result.stdout
+
+
+def test_example_sweep(tmp_path: Path, plams: Run) -> None:
+    result = plams("-j", "4", "-v", "POINTS=4", str(EXAMPLES / "sweep.plms"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["x\tx**2", "0\t0", "1\t1", "2\t4", "3\t9"]
+
+
+def test_example_crash_and_restart(tmp_path: Path, plams: Run) -> None:
+    script = str(EXAMPLES / "crash_and_restart.plms")
+    crashed = plams("-f", "demo", script, cwd=tmp_path)
+    assert crashed.returncode == 1 and "RuntimeError: step 3 needs" in crashed.stderr
+    restarted = plams("-r", "-f", "demo", "-v", "FIXED=yes", script, cwd=tmp_path)
+    assert restarted.returncode == 0, restarted.stderr
+    assert restarted.stdout.splitlines() == ["step 1: copied", "step 2: copied", "step 3: successful",
+                                             "step 4: successful", "total 100"]
+    assert listing(tmp_path) == {"demo"}
