@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -87,7 +86,6 @@ def test_progress_draws_on_a_terminal_and_goes_away() -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=80)
     with Progress(console, lambda: {"running": 2, "successful": 5}) as progress:
         assert progress.enabled
-        time.sleep(0.3)
         assert "2 running, 5 successful" in progress.render().plain
     assert "2 running" in console.file.getvalue()  # type: ignore[attr-defined]
 
