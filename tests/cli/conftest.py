@@ -8,11 +8,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import python_env
+ROOT = Path(__file__).resolve().parents[2]
 
 _SCRIPT = Path(sys.executable).with_name("plams")
 #: the installed console script next to this interpreter, else ``python -m plams_cli``
@@ -28,10 +29,30 @@ def runner() -> CliRunner:
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """Environment of a ``plams`` subprocess: the project importable, no user defaults."""
-    environment = python_env()
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = str(ROOT) + os.pathsep + environment.get("PYTHONPATH", "")
+    environment.pop("PLAMS_DEFAULTS", None)
     environment["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
     environment.pop("PLAMS_GRID", None)
     return environment
+
+
+@pytest.fixture
+def cli_config() -> Iterator[Any]:
+    """The global ``config`` and the log stream, put back after an in-process run."""
+    from plams_cli.core import logger
+    from plams_cli.core.runtime import config, finish
+
+    saved = {key: (value.copy() if hasattr(value, "copy") and key not in ("default_jobrunner", "default_jobmanager")
+                   else value) for key, value in dict.items(config)}
+    yield config
+    if config.get("init"):
+        finish()
+    logger.close_logfile()
+    logger.set_stream("stdout")
+    dict.clear(config)
+    for key, value in saved.items():
+        config[key] = value
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import listing
+from .conftest import listing
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -29,7 +29,7 @@ def test_man_page_documents(option: str) -> None:
 
 
 def test_bash_completion_lists_commands(env: dict[str, str], tmp_path: Path) -> None:
-    from tests.cli.conftest import PLAMS
+    from .conftest import PLAMS
 
     env = {**env, "_PLAMS_COMPLETE": "bash_complete", "COMP_WORDS": "plams gr", "COMP_CWORD": "1"}
     result = subprocess.run(PLAMS, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)

@@ -145,8 +145,8 @@ def test_typo_suggests_command(runner: CliRunner, tmp_path: Path, monkeypatch: p
     assert result.exit_code == 2 and "Did you mean 'workspace'?" in result.stderr
 
 
-def test_in_process_run(runner: CliRunner, fresh_config: Any, tmp_path: Path, script: Path) -> None:
-    fresh_config.log.stdout = 3
+def test_in_process_run(runner: CliRunner, cli_config: Any, tmp_path: Path, script: Path) -> None:
+    cli_config.log.stdout = 3
     script.write_text("j = ShellJob(name='j', runscript='echo 1').run()\nprint('ok', j.ok())\n")
     result = runner.invoke(cli, ["-p", str(tmp_path), "-f", "w", str(script)])
     assert not result.exception, result.output
@@ -155,7 +155,7 @@ def test_in_process_run(runner: CliRunner, fresh_config: Any, tmp_path: Path, sc
     assert (tmp_path / "w" / "j" / "j.dill").exists()
 
 
-def test_in_process_script_error(runner: CliRunner, fresh_config: Any, tmp_path: Path, script: Path) -> None:
+def test_in_process_script_error(runner: CliRunner, cli_config: Any, tmp_path: Path, script: Path) -> None:
     script.write_text("\n\nundefined_name\n")
     result = runner.invoke(cli, ["-q", "-p", str(tmp_path), "-f", "w", str(script)])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)

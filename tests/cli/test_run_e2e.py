@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.cli.conftest import listing, wait_for
+from .conftest import listing, wait_for
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
