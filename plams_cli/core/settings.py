@@ -53,7 +53,7 @@ class Settings(dict):  # type: ignore[type-arg]
             return
         if isinstance(value, dict) and not isinstance(value, Settings):
             value = Settings(value)
-        if name not in self:
+        if not dict.__contains__(self, name):
             name = self.find_case(name)
         dict.__setitem__(self, name, value)
 
@@ -62,7 +62,7 @@ class Settings(dict):  # type: ignore[type-arg]
             parent = self.get_nested(name[:-1])
             del parent[name[-1]]
             return
-        if name not in self:
+        if not dict.__contains__(self, name):
             name = self.find_case(name)
         dict.__delitem__(self, name)
 

@@ -1,0 +1,58 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fresh_config() -> Iterator[object]:
+    """Give the test the global ``config`` and put every value back afterwards."""
+    from plams_cli.core import logger
+    from plams_cli.core.runtime import config, finish
+
+    saved = {key: (value.copy() if hasattr(value, "copy") and key not in ("default_jobrunner", "default_jobmanager") else value)
+             for key, value in dict.items(config)}
+    config.log.stdout = 0
+    yield config
+    if config.get("init"):
+        finish()
+    logger.close_logfile()
+    logger.set_stream("stdout")
+    dict.clear(config)
+    for key, value in saved.items():
+        config[key] = value
+
+
+@pytest.fixture
+def run_in(tmp_path: Path, fresh_config: object) -> Iterator[object]:
+    """An initialised run whose working folder is ``tmp_path/work``; finished at teardown."""
+    from plams_cli.core.runtime import finish, init
+
+    manager = init(path=str(tmp_path), folder="work", quiet=True)
+    yield manager
+    finish()
+
+
+def python_env() -> dict[str, str]:
+    """Environment for child Python processes: the project importable, no user defaults."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PLAMS_DEFAULTS", None)
+    return env
+
+
+@pytest.fixture
+def child_env() -> dict[str, str]:
+    """See :func:`python_env`."""
+    return python_env()
+
+
+PYTHON = sys.executable

@@ -1,0 +1,129 @@
+"""Settings: nested attribute dict with PLAMS's semantics."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from plams_cli import Settings
+
+
+def test_attribute_assignment_creates_branches() -> None:
+    s = Settings()
+    s.a.b.c = 1
+    assert isinstance(s.a, Settings) and isinstance(s.a.b, Settings)
+    assert s["a"]["b"]["c"] == 1
+    assert s.as_dict() == {"a": {"b": {"c": 1}}}
+
+
+def test_lookup_ignores_case_but_keeps_stored_case() -> None:
+    s = Settings()
+    s.Basis.Type = "DZP"
+    assert s.basis.type == "DZP"
+    assert s["BASIS"]["TYPE"] == "DZP"
+    assert "basis" in s and "BASIS" in s
+    s.BASIS.type = "TZP"  # updates the existing key, no second key
+    assert list(s) == ["Basis"] and list(s.Basis) == ["Type"]
+    assert s.Basis.Type == "TZP"
+    assert s.find_case("bAsIs") == "Basis"
+    assert s.find_case("other") == "other"
+
+
+def test_get_creates_nothing() -> None:
+    s = Settings()
+    assert s.get("missing") is None
+    assert s.get("missing", 3) == 3
+    assert "missing" not in s
+
+
+def test_nested_dicts_become_settings() -> None:
+    s = Settings({"a": {"b": 1}, "l": [{"x": 1}]})
+    assert isinstance(s.a, Settings)
+    assert isinstance(s.l[0], Settings)
+    s.c = {"d": 2}
+    assert s.c.d == 2
+
+
+def test_copy_is_deep() -> None:
+    s = Settings({"a": {"b": [1, 2]}})
+    c = s.copy()
+    c.a.b.append(3)
+    c.a.new = 1
+    assert s.a.b == [1, 2] and "new" not in s.a
+
+
+def test_soft_update_keeps_existing_values() -> None:
+    s = Settings({"a": 1, "b": {"c": 2}})
+    s.soft_update({"a": 10, "b": {"c": 20, "d": 30}, "e": 40})
+    assert s.as_dict() == {"a": 1, "b": {"c": 2, "d": 30}, "e": 40}
+
+
+def test_update_overwrites_recursively() -> None:
+    s = Settings({"a": 1, "b": {"c": 2, "keep": 0}})
+    s.update({"a": 10, "b": {"c": 20}})
+    assert s.as_dict() == {"a": 10, "b": {"c": 20, "keep": 0}}
+
+
+def test_merge_and_plus_do_not_change_operands() -> None:
+    a = Settings({"x": 1, "n": {"y": 1}})
+    b = Settings({"x": 2, "n": {"z": 2}})
+    merged = a + b
+    assert merged.as_dict() == {"x": 1, "n": {"y": 1, "z": 2}}
+    assert a.merge(b) == merged
+    assert a.as_dict() == {"x": 1, "n": {"y": 1}}
+
+
+def test_remove_deletes_given_leaves() -> None:
+    s = Settings({"a": 1, "b": {"c": 2, "d": 3}})
+    s.remove({"b": {"c": None}})
+    assert s.as_dict() == {"a": 1, "b": {"d": 3}}
+
+
+def test_flatten_unflatten_round_trip() -> None:
+    s = Settings({"a": {"b": 1, "c": [1, {"d": 2}]}, "e": 3})
+    flat = s.flatten()
+    assert flat[("a", "b")] == 1
+    assert flat[("a", "c", 1, "d")] == 2
+    assert flat.unflatten() == s
+
+
+def test_get_and_set_nested() -> None:
+    s = Settings()
+    s.set_nested(("a", "b", "c"), 5)
+    assert s.get_nested(("a", "b", "c")) == 5
+    assert s.get_nested(("a", "x"), "default") == "default"
+    assert s[("a", "b", "c")] == 5
+    assert ("a", "b") in s and ("a", "z") not in s
+
+
+def test_yaml_round_trip() -> None:
+    s = Settings({"input": {"ams": {"task": "GeometryOptimization"}}, "list": [1, 2], "flag": True})
+    assert Settings.from_yaml(s.to_yaml()) == s
+    assert isinstance(Settings.from_yaml(s.to_yaml()).input, Settings)
+
+
+def test_yaml_rejects_non_mapping() -> None:
+    with pytest.raises(TypeError):
+        Settings.from_yaml("- 1\n- 2\n")
+
+
+def test_pickle_round_trip_keeps_type() -> None:
+    s = Settings({"a": {"b": 1}})
+    back = pickle.loads(pickle.dumps(s))
+    assert back == s and type(back.a) is Settings
+
+
+def test_dunder_lookup_is_not_a_key() -> None:
+    s = Settings()
+    with pytest.raises(AttributeError):
+        _ = s.__wrapped__
+    assert "__wrapped__" not in s
+
+
+def test_delete_attribute() -> None:
+    s = Settings({"a": 1})
+    del s.A
+    assert "a" not in s
+    with pytest.raises(AttributeError):
+        del s.missing
