@@ -94,25 +94,37 @@ class JobRunner:
 
     # --- driving jobs ----------------------------------------------------------------
     def _run_job(self, job: Any, jobmanager: Any) -> None:
-        """Drive ``job`` through its life cycle: inline when serial, in a thread when parallel."""
+        """Drive ``job`` through its life cycle: inline when serial, in a thread when parallel.
+
+        A caller that holds no slot (the script's thread) waits here for one, which bounds
+        the number of threads a script can start. A job thread that submits a child (a
+        MultiJob) must not wait for a slot while holding its own, or ``maxthreads=1``
+        would deadlock: its child thread waits for a slot by itself instead.
+        """
         if not self.parallel:
             job._lifecycle(self, jobmanager)
             return
-        with waiting():
+        caller_holds_slot = getattr(_held, "slot", None) is not None
+        if not caller_holds_slot:
             self._slots.acquire()
         thread = threading.Thread(
             target=self._thread_main,
-            args=(job._lifecycle, jobmanager),
+            args=(job._lifecycle, jobmanager, not caller_holds_slot),
             name=f"plams-{getattr(job, 'name', 'job')}",
             daemon=True,
         )
         try:
             thread.start()
         except BaseException:
-            self._slots.release()
+            if not caller_holds_slot:
+                self._slots.release()
             raise
 
-    def _thread_main(self, lifecycle: Callable[[JobRunner, Any], None], jobmanager: Any) -> None:
+    def _thread_main(
+        self, lifecycle: Callable[[JobRunner, Any], None], jobmanager: Any, has_slot: bool
+    ) -> None:
+        if not has_slot:
+            self._slots.acquire()
         _held.slot = self._slots
         try:
             lifecycle(self, jobmanager)
