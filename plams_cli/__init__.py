@@ -3,47 +3,55 @@
 ``from plams_cli import *`` gives the job layer of PLAMS (Settings, config, init, finish,
 log, JobStatus, Job, SingleJob, MultiJob, Results, JobManager, load, load_all), the
 runners (JobRunner, GridRunner) and the errors.
+
+Names load on first use (PEP 562), so ``import plams_cli.workspace`` does not pay for
+the job layer, nor a job script for the grid code it never touches.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from plams_cli.core import JobManager as JobManager
-from plams_cli.core import JobStatus as JobStatus
-from plams_cli.core import Job as Job
-from plams_cli.core import MultiJob as MultiJob
-from plams_cli.core import Results as Results
-from plams_cli.core import Settings as Settings
-from plams_cli.core import ShellJob as ShellJob
-from plams_cli.core import SingleJob as SingleJob
-from plams_cli.core import config as config
-from plams_cli.core import finish as finish
-from plams_cli.core import init as init
-from plams_cli.core import load as load
-from plams_cli.core import load_all as load_all
-from plams_cli.core import log as log
-from plams_cli.errors import ConfigError as ConfigError
-from plams_cli.errors import CorruptedJobFileError as CorruptedJobFileError
-from plams_cli.errors import FileError as FileError
-from plams_cli.errors import GridError as GridError
-from plams_cli.errors import JobError as JobError
-from plams_cli.errors import PlamsError as PlamsError
-from plams_cli.errors import ResultsError as ResultsError
-from plams_cli.runners.local import JobRunner as JobRunner
+_WHERE = {
+    **dict.fromkeys(
+        ("Settings", "config", "init", "finish", "log", "JobStatus", "Job", "SingleJob",
+         "MultiJob", "ShellJob", "Results", "JobManager", "load", "load_all"),
+        "plams_cli.core",
+    ),
+    "JobRunner": "plams_cli.runners.local",
+    "GridRunner": "plams_cli.runners.grid",
+    **dict.fromkeys(
+        ("PlamsError", "FileError", "CorruptedJobFileError", "JobError", "ResultsError",
+         "GridError", "ConfigError"),
+        "plams_cli.errors",
+    ),
+}
 
-__all__ = [
-    "Settings", "config", "init", "finish", "log", "JobStatus", "Job", "SingleJob", "MultiJob",
-    "ShellJob", "Results", "JobManager", "load", "load_all", "JobRunner", "GridRunner",
-    "PlamsError", "FileError", "CorruptedJobFileError", "JobError", "ResultsError", "GridError",
-    "ConfigError",
-]
+__all__ = list(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    # GridRunner loads its module on first use: most runs never touch a queue.
-    if name == "GridRunner":
-        from plams_cli.runners import GridRunner
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return GridRunner
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from plams_cli.core import (
+        Job, JobManager, JobStatus, MultiJob, Results, Settings, ShellJob, SingleJob, config,
+        finish, init, load, load_all, log,
+    )
+    from plams_cli.errors import (
+        ConfigError, CorruptedJobFileError, FileError, GridError, JobError, PlamsError,
+        ResultsError,
+    )
+    from plams_cli.runners.grid import GridRunner
+    from plams_cli.runners.local import JobRunner

@@ -87,6 +87,7 @@ class JobRunner:
         self._processes: set[subprocess.Popen[bytes]] = set()
         self._processes_lock = threading.Lock()
         self._cancelled = False
+        self._stopped: list[str] = []
         _runners.add(self)
 
     def __repr__(self) -> str:
@@ -197,6 +198,11 @@ class JobRunner:
             self._processes.add(process)
         try:
             return process.wait()
+        except BaseException:
+            # Ctrl-C (or any exception) while waiting: the runscript leads a session of
+            # its own and would run on unseen; stop it and let cancel() report it.
+            self._stop(process)
+            raise
         finally:
             with self._processes_lock:
                 self._processes.discard(process)
@@ -204,17 +210,24 @@ class JobRunner:
     def cancel(self) -> list[str]:
         """Stop the runscripts this runner is running (SIGTERM to their process groups).
 
-        Jobs not yet started are refused from now on. Returns one line per runscript stopped.
+        Jobs not yet started are refused from now on. Returns one line per runscript
+        stopped, including any stopped because an exception interrupted its wait.
         """
         self._cancelled = True
-        lines = []
         with self._processes_lock:
             processes = list(self._processes)
         for process in processes:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGTERM)
-                lines.append(f"stopped runscript {process.args[0]} (pid {process.pid})")  # type: ignore[index]
+            self._stop(process)
+        lines, self._stopped = self._stopped, []
         return lines
+
+    def _stop(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM ``process``'s group if it is still running, and remember a line saying so."""
+        if process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+            self._stopped.append(f"stopped runscript {process.args[0]} (pid {process.pid})")  # type: ignore[index]
 
 
 def _launch_error(path: str, exc: OSError) -> str:
