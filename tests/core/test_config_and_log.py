@@ -64,7 +64,7 @@ def test_bad_user_defaults_file_is_a_clear_error(tmp_path: Path, content: str, m
     user = tmp_path / "bad.yaml"
     user.write_text(content)
     env = python_env() | {"PLAMS_DEFAULTS": str(user)}
-    out = subprocess.run([sys.executable, "-c", "import plams_cli"], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", "from plams_cli import config"], env=env, capture_output=True, text=True)
     assert out.returncode != 0
     assert message in out.stderr and str(user) in out.stderr
 
