@@ -66,7 +66,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read defaults file {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"defaults file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"defaults file {path} is not valid YAML: {_yaml_problem(exc)}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -97,3 +97,12 @@ def load_defaults() -> dict[str, Any]:
         _cache.clear()
         _cache[key] = cached
     return copy.deepcopy(cached)
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """One line saying what is wrong with a YAML file and where (PyYAML's text spans lines)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split())

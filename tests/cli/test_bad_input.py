@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import listing
+from .conftest import PLAMS, listing
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -74,3 +74,17 @@ def test_existing_file_named_like_a_typo_is_run(tmp_path: Path, plams: Run) -> N
     (tmp_path / "gird").write_text("print('ran gird')\n")
     result = plams("-q", "gird", cwd=tmp_path)
     assert (result.returncode, result.stdout) == (0, "ran gird\n")
+
+
+@pytest.mark.parametrize("content", ["a: [unclosed\n", "- 1\n", "log: {stdout: [\n"], ids=["bad-yaml", "not-a-mapping", "unclosed"])
+def test_broken_defaults_file_is_one_error_line(tmp_path: Path, env: dict[str, str], content: str) -> None:
+    defaults = tmp_path / "defaults.yaml"
+    defaults.write_text(content)
+    (tmp_path / "s.plms").write_text("ShellJob(name='x', runscript='echo x').run()\n")
+    before = listing(tmp_path)
+    result = subprocess.run([*PLAMS, "s.plms"], cwd=tmp_path, env=env | {"PLAMS_DEFAULTS": str(defaults)},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: defaults file "), result.stderr
+    assert str(defaults) in result.stderr
+    assert listing(tmp_path) == before
