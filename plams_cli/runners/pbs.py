@@ -6,7 +6,9 @@ YAML defaults (``qsub``, ``qstat IDS``, ``qdel IDS``).
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import shutil
 from collections.abc import Sequence
 
 from plams_cli.errors import QueueQueryError
@@ -88,11 +90,23 @@ def parse_qstat_full(text: str) -> Accounting | None:
 
 
 def accounting(job_id: str, timeout_s: float = 30.0) -> Accounting | None:
-    """How job ``job_id`` ended, from ``qstat -f`` (PBS Pro also needs ``-x``)."""
+    """How job ``job_id`` ended, from ``qstat -f`` (PBS Pro also needs ``-x``).
+
+    SLURM's Torque wrappers answer ``qstat -f`` with ``job_state = C`` and nothing on how
+    the job ended; when that is all there is and SLURM's ``scontrol`` is on the PATH, the
+    wrappers' SLURM is asked (its state says CANCELLED, TIMEOUT …).
+    """
+    answer = None
     for argv in (["qstat", "-f", job_id], ["qstat", "-x", "-f", job_id]):
         result = run_command(argv, timeout_s)
         if result.ok:
             answer = parse_qstat_full(result.stdout)
             if answer is not None:
-                return answer
-    return None
+                break
+    if (answer is None or (answer.exit_code is None and not answer.reason)) and shutil.which("scontrol"):
+        from plams_cli.runners import slurm
+
+        under = slurm.accounting(short_id(job_id), timeout_s)
+        if under is not None:
+            return dataclasses.replace(under, source=f"{under.source}, SLURM under the PBS wrappers")
+    return answer
