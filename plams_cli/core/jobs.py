@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 import time
 import traceback
@@ -267,7 +268,9 @@ class Job:
             return relative
 
         assert self.path is not None and prev.path is not None
-        link_or_copy_tree(prev.path, self.path, rename, link=bool(self.settings.get("link_files", True)))
+        # A job loaded from this very folder (a restart in place) already has its files here.
+        if os.path.realpath(prev.path) != os.path.realpath(self.path):
+            link_or_copy_tree(prev.path, self.path, rename, link=bool(self.settings.get("link_files", True)))
         self._copied_from = prev.path
         self._exit_code = getattr(prev, "_exit_code", 0)
         self.results.collect()
@@ -398,9 +401,16 @@ class SingleJob(Job):
         """SHA256 of the input text."""
         return hashlib.sha256(self._input().encode()).hexdigest()
 
+    def _runscript_without_name(self) -> str:
+        # Runscripts name their own files (``ams < calc.002.in``): two jobs that differ
+        # only by name, as duplicates renamed ``name.002`` do, must hash the same. Only
+        # the name as a word of its own is taken out, not inside a longer word or path.
+        pattern = r"(?<![\w.-])" + re.escape(self.name) + r"(?![\w-])"
+        return re.sub(pattern, "\0JN\0", self._runscript())
+
     def hash_runscript(self) -> str:
-        """SHA256 of the full runscript."""
-        return hashlib.sha256(self._runscript().encode()).hexdigest()
+        """SHA256 of the full runscript, with the job's own name taken out of it."""
+        return hashlib.sha256(self._runscript_without_name().encode()).hexdigest()
 
     def hash(self) -> str | None:
         """The rerun-prevention hash per ``jobmanager.hashing``, or ``None`` when disabled.
@@ -414,9 +424,9 @@ class SingleJob(Job):
         if mode == "input":
             payload = self._input()
         elif mode == "runscript":
-            payload = self._runscript()
+            payload = self._runscript_without_name()
         elif mode == "input+runscript":
-            payload = self._input() + "\0" + self._runscript()
+            payload = self._input() + "\0" + self._runscript_without_name()
         else:
             raise PlamsError(f"jobmanager.hashing must be input, runscript, input+runscript or null, not {mode!r}")
         return hashlib.sha256(f"{mode}\0{payload}".encode()).hexdigest()

@@ -17,10 +17,12 @@ runscripts run at once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import subprocess
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -182,13 +184,7 @@ class JobRunner:
         stdout = open(os.path.join(workdir, out), "wb") if out else subprocess.DEVNULL  # noqa: SIM115
         stderr = open(os.path.join(workdir, err), "wb") if err else subprocess.DEVNULL  # noqa: SIM115
         try:
-            try:
-                process = subprocess.Popen(
-                    [path], cwd=workdir, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise JobError(_launch_error(path, exc)) from exc
+            process = _spawn(path, workdir, stdout, stderr)
         finally:
             if out:
                 stdout.close()  # type: ignore[union-attr]
@@ -228,6 +224,33 @@ class JobRunner:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGTERM)
             self._stopped.append(f"stopped runscript {process.args[0]} (pid {process.pid})")  # type: ignore[index]
+
+
+def _spawn(path: str, workdir: str, stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
+    """Start ``path`` in a session of its own, retrying while the file is busy.
+
+    Another job thread may fork while it still has its own runscript open for writing;
+    the forked child holds that descriptor until it execs, and for that moment every
+    runscript written then is "busy" (ETXTBSY) to exec. The window lasts microseconds,
+    so a few short retries always get through.
+    """
+    delay = 0.001
+    while True:
+        try:
+            return subprocess.Popen(
+                [path], cwd=workdir, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            if exc.errno == errno.ETXTBSY and delay < _BUSY_RETRY_LIMIT_S:
+                time.sleep(delay)
+                delay *= 2
+                continue
+            raise JobError(_launch_error(path, exc)) from exc
+
+
+#: give up on a runscript that stays "text file busy" after about this long
+_BUSY_RETRY_LIMIT_S = 2.0
 
 
 def _launch_error(path: str, exc: OSError) -> str:

@@ -1,0 +1,61 @@
+"""JobRunner.call: starting runscripts."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from plams_cli import JobRunner
+from plams_cli.errors import JobError
+
+
+def write_script(folder: Path, body: str) -> Path:
+    script = folder / "job.run"
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_call_returns_the_exit_code(tmp_path: Path) -> None:
+    write_script(tmp_path, "echo out; echo err >&2; exit 5")
+    assert JobRunner().call("job.run", str(tmp_path), "job.out", "job.err") == 5
+    assert (tmp_path / "job.out").read_text() == "out\n" and (tmp_path / "job.err").read_text() == "err\n"
+
+
+def test_busy_runscript_is_retried(tmp_path: Path) -> None:
+    """A runscript another process still holds open for writing ("text file busy").
+
+    With threads, a fork in one job thread briefly inherits the write descriptor of a
+    runscript another thread is writing; exec then fails with ETXTBSY for a moment.
+    """
+    script = write_script(tmp_path, "exit 0")
+    fd = os.open(script, os.O_WRONLY)  # exec of this file now fails with ETXTBSY
+    timer = threading.Timer(0.1, os.close, args=(fd,))
+    timer.start()
+    try:
+        assert JobRunner().call("job.run", str(tmp_path), "job.out", "job.err") == 0
+    finally:
+        timer.join()
+
+
+def test_runscript_that_stays_busy_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import plams_cli.runners.local as local
+
+    monkeypatch.setattr(local, "_BUSY_RETRY_LIMIT_S", 0.01)
+    script = write_script(tmp_path, "exit 0")
+    fd = os.open(script, os.O_WRONLY)
+    try:
+        with pytest.raises(JobError, match="cannot run .*job.run: Text file busy"):
+            JobRunner().call("job.run", str(tmp_path), "job.out", "job.err")
+    finally:
+        os.close(fd)
+
+
+def test_invalid_limits_are_refused() -> None:
+    with pytest.raises(ValueError, match="maxjobs"):
+        JobRunner(maxjobs=-1)
+    with pytest.raises(ValueError, match="maxthreads"):
+        JobRunner(maxthreads=0)
