@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import threading
 import time
 import traceback
@@ -49,6 +48,10 @@ _STATUS_LOG_LEVEL = {
     JobStatus.CREATED: 7,
 }
 _UNPICKLED = ("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text", "_runscript_text", "_runner", "_notified")
+
+
+#: the name a job's runscript is rebuilt with for hashing (see SingleJob.hash_runscript)
+_HASHING_NAME = "plams-hashing-name"
 
 
 def _validate_name(name: object) -> str:
@@ -403,13 +406,20 @@ class SingleJob(Job):
 
     def _runscript_without_name(self) -> str:
         # Runscripts name their own files (``ams < calc.002.in``): two jobs that differ
-        # only by name, as duplicates renamed ``name.002`` do, must hash the same. Only
-        # the name as a word of its own is taken out, not inside a longer word or path.
-        pattern = r"(?<![\w.-])" + re.escape(self.name) + r"(?![\w-])"
-        return re.sub(pattern, "\0JN\0", self._runscript())
+        # only by name, as duplicates renamed ``name.002`` do, must hash the same. So the
+        # runscript is rebuilt as a twin of this job with a fixed name would write it;
+        # text that merely contains the name ('hello' in ``echo hello``) stays as it is.
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin.name = _HASHING_NAME
+        twin._runscript_text = None  # type: ignore[assignment]
+        return twin.full_runscript()
 
     def hash_runscript(self) -> str:
-        """SHA256 of the full runscript, with the job's own name taken out of it."""
+        """SHA256 of the full runscript as the job would write it under a fixed name.
+
+        Jobs that differ only by their names (``calc`` and ``calc.002``) hash the same.
+        """
         return hashlib.sha256(self._runscript_without_name().encode()).hexdigest()
 
     def hash(self) -> str | None:

@@ -77,3 +77,53 @@ def test_gridrunner_is_exported() -> None:
 
     assert plams_cli.GridRunner is FromRunners is GridRunner
     assert config is not None
+
+
+GRID_SCRIPT = """
+gr = GridRunner("slurm", sleepstep=1)
+jobs = [ShellJob("sleep 120 # %d" % i, name="{unique}q%d" % i) for i in range(3)]
+for job in jobs:
+    job.run(jobrunner=gr, J="{unique}")
+"""
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_up")
+def test_ctrl_c_in_plams_cancels_this_runs_grid_jobs(tmp_path: Path, unique: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import python_env
+
+    script = tmp_path / "grid.plms"
+    script.write_text(GRID_SCRIPT.replace("{unique}", unique))
+    plams = Path(sys.executable).with_name("plams")
+    command = [str(plams)] if plams.exists() else [sys.executable, "-m", "plams_cli"]
+    process = subprocess.Popen([*command, "-f", "w", str(script)], cwd=tmp_path, env=python_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def queued() -> list[str]:
+        listing = subprocess.run(["squeue", "-h", "-n", unique, "-o", "%i"], capture_output=True, text=True)
+        return listing.stdout.split()
+
+    deadline = time.monotonic() + 60
+    while len(queued()) < 3:
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)
+    ids = queued()
+    os.kill(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    for job_id in ids:
+        assert f"cancelled slurm job {job_id}" in stderr
+    deadline = time.monotonic() + 30
+    while queued():
+        assert time.monotonic() < deadline, f"still queued: {queued()}"
+        time.sleep(0.2)
+    for job_id in ids:
+        shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+        assert "JobState=CANCELLED" in shown
