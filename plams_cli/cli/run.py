@@ -213,7 +213,7 @@ class _MasterRun:
         """Do the whole run; return the exit status."""
         from plams_cli.cli._script import ScriptModule
         from plams_cli.cli.progress import Progress
-        from plams_cli.core.runtime import finish
+        from plams_cli.core.runtime import finish, run_held
 
         self._configure()
         # Ctrl-C must reach the main thread as KeyboardInterrupt even when the parent
@@ -223,12 +223,12 @@ class _MasterRun:
         try:
             manager = self._start()
             module = ScriptModule(self.variables)
-            module.namespace["finish"] = _script_finish
             status: int | None = None
             with module.installed(), Progress(err, manager.status_counts, enabled=not self.quiet) as progress:
                 try:
                     self._load(manager)
-                    status = self._run_scripts(module)
+                    with run_held():  # a script's own finish() must not end the run
+                        status = self._run_scripts(module)
                 except KeyboardInterrupt:
                     status = INTERRUPTED_EXIT
                 if status == INTERRUPTED_EXIT:
@@ -306,15 +306,6 @@ class _MasterRun:
         else:
             log(f"Restart: kept {res}: {_plural(len(report.kept), 'saved job')} could not be moved into "
                 f"{manager.workdir} (first: {report.kept[0]}); the next -r reuses them", 0)
-
-
-def _script_finish(otherJM: list[JobManager] | None = None) -> None:  # noqa: N803 - PLAMS's name
-    """``finish()`` as seen by a script run by ``plams``: wait for the jobs; the master script ends the run."""
-    from plams_cli.core.runtime import config
-
-    for manager in [config.get("default_jobmanager"), *(otherJM or [])]:
-        if manager is not None:
-            manager.wait_all()
 
 
 def _exit_status(exc: SystemExit) -> int:

@@ -210,10 +210,16 @@ class JobManager:
                     self._all_done.wait()
 
     def status_counts(self) -> dict[str, int]:
-        """How many registered jobs are in each status (for progress displays)."""
+        """How many jobs of this manager are in each status (for progress displays).
+
+        Jobs started but not registered yet (waiting for their dependencies or a thread)
+        count as ``started``.
+        """
         counts: dict[str, int] = {}
         with self._lock:
-            for job in self.jobs:
+            seen = {id(job) for job in self.jobs}
+            jobs = [*self.jobs, *(job for key, job in self._active.items() if key not in seen)]
+            for job in jobs:
                 counts[job.status.value] = counts.get(job.status.value, 0) + 1
         return counts
 

@@ -278,7 +278,7 @@ class Job:
         self._exit_code = getattr(prev, "_exit_code", 0)
         self.results.collect()
         self.status = JobStatus.COPIED
-        self.results.finished.set()
+        self.results._mark_collected()
         if self.settings.get("pickle", True):
             self.pickle()
         self._release()
@@ -286,11 +286,11 @@ class Job:
     def _finalize(self) -> None:
         if _config_module.config.preview:
             self.status = JobStatus.PREVIEW
-            self.results.finished.set()
+            self.results._mark_collected()
             self._release()
             return
         self.results.collect()
-        self.results.finished.set()
+        self.results._mark_collected()
         if self._status != JobStatus.CRASHED:
             self.status = JobStatus.FINISHED
             if self.check():
@@ -335,7 +335,7 @@ class Job:
             except OSError:
                 pass
             self._write_summary()
-        self.results.finished.set()
+        self.results._mark_collected()
         self._release()
 
     def _release(self) -> None:
@@ -455,17 +455,21 @@ class SingleJob(Job):
         self._input_text = self._runscript_text = None  # type: ignore[assignment]
 
     def _execute(self, jobrunner: Any) -> None:
-        self.status = JobStatus.RUNNING
         redirect = bool(self.settings.runscript.get("stdout_redirect", False))
-        call = getattr(jobrunner, "_limited_call", None) or jobrunner.call
+        arguments = {
+            "runscript": self.name + ".run",
+            "workdir": self.path,
+            "out": None if redirect else self.name + ".out",
+            "err": self.name + ".err",
+            "runflags": self.settings.run,
+        }
         try:
-            code = call(
-                runscript=self.name + ".run",
-                workdir=self.path,
-                out=None if redirect else self.name + ".out",
-                err=self.name + ".err",
-                runflags=self.settings.run,
-            )
+            limited = getattr(jobrunner, "_limited_call", None)
+            if limited is not None:  # RUNNING once the runner's maxjobs lets it start
+                code = limited(started=self._set_running, **arguments)
+            else:  # a runner of PLAMS's kind, with call() only
+                self._set_running()
+                code = jobrunner.call(**arguments)
         except PlamsError as exc:
             self._error_msg = str(exc)
             self.status = JobStatus.CRASHED
@@ -474,6 +478,9 @@ class SingleJob(Job):
         if code != 0:
             self._error_msg = self._describe_exit(code)
             self.status = JobStatus.CRASHED
+
+    def _set_running(self) -> None:
+        self.status = JobStatus.RUNNING
 
     def _describe_exit(self, code: int) -> str:
         if code < 0:

@@ -1,8 +1,8 @@
 """``Results``: the files a job produced, and ways to read them.
 
-Every reading method waits until the job's files are collected; from inside the job's
-own ``postrun()`` that has already happened, elsewhere it means waiting for the job to
-finish. ``$JN`` in a file name stands for the job's name, as in PLAMS.
+Every reading method waits until the job has ended (its status final, its files saved);
+only the job's own ``check()`` and ``postrun()`` read them before that, as soon as the
+files are collected. ``$JN`` in a file name stands for the job's name, as in PLAMS.
 """
 
 from __future__ import annotations
@@ -68,15 +68,23 @@ class Results:
         self.done.set()
 
     # --- waiting ---------------------------------------------------------------------
+    def _mark_collected(self) -> None:
+        """The files are collected: the calling thread (which runs ``check()`` and
+        ``postrun()``) may read them from now on; everyone else waits for the end."""
+        self._collector = threading.get_ident()
+        self.finished.set()
+
     def _wait_collected(self) -> None:
-        if self.finished.is_set():
+        if self.done.is_set():
             return
+        if self.finished.is_set() and getattr(self, "_collector", None) == threading.get_ident():
+            return  # the job's own check() or postrun()
         if self.job is not None and self.job.status == "created":
             raise ResultsError(
                 f"job {self.job.name} has not been run: call job.run() before reading its results"
             )
         with waiting():
-            self.finished.wait()
+            self.done.wait()
 
     def wait(self) -> Results:
         """Block until the job has ended completely; return these results."""

@@ -7,8 +7,10 @@ it, so settings made before ``init()`` stay (PLAMS silently resets them).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from plams_cli.core import logger
@@ -19,7 +21,7 @@ from plams_cli.defaults import load_defaults
 if TYPE_CHECKING:
     from plams_cli.core.jobmanager import JobManager
 
-__all__ = ["config", "init", "finish"]
+__all__ = ["config", "init", "finish", "run_held"]
 
 
 class _LogSettings(Settings):
@@ -109,8 +111,29 @@ def init(path: str | None = None, folder: str | None = None, config_settings: Se
     return manager
 
 
+@contextlib.contextmanager
+def run_held() -> Iterator[None]:
+    """Inside this block ``finish()`` only waits for the jobs and the run goes on.
+
+    The ``plams`` command runs scripts inside it: it ends the run itself, after the
+    last script, even when a script calls ``finish()`` (PLAMS scripts often do).
+    """
+    global _held
+    previous, _held = _held, True
+    try:
+        yield
+    finally:
+        _held = previous
+
+
+_held = False
+
+
 def finish(otherJM: list[JobManager] | None = None) -> None:  # noqa: N803 - PLAMS's name
     """End the run: wait for every job, clean job folders, log a summary by status.
+
+    Inside :func:`run_held` (scripts run by the ``plams`` command) it only waits for
+    the jobs.
 
     Parameters
     ----------
@@ -122,6 +145,8 @@ def finish(otherJM: list[JobManager] | None = None) -> None:  # noqa: N803 - PLA
     managers = [config.default_jobmanager, *(otherJM or [])]
     for manager in managers:
         manager.wait_all()
+    if _held:
+        return
     counts: dict[str, int] = {}
     for manager in managers:
         manager._clean()

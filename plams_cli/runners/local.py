@@ -135,12 +135,20 @@ class JobRunner:
             _held.slot = None
             self._slots.release()
 
-    def _limited_call(self, **kwargs: Any) -> int:
-        """:meth:`call` within the ``maxjobs`` limit; jobs use this rather than ``call``."""
+    def _limited_call(self, started: Callable[[], None] | None = None, **kwargs: Any) -> int:
+        """:meth:`call` within the ``maxjobs`` limit; jobs use this rather than ``call``.
+
+        ``started()`` is called once the limit lets the runscript start (the job then
+        says it is running).
+        """
         if self._job_limit is None:
+            if started is not None:
+                started()
             return self.call(**kwargs)
         self._job_limit.acquire()
         try:
+            if started is not None:
+                started()
             return self.call(**kwargs)
         finally:
             self._job_limit.release()

@@ -306,3 +306,14 @@ def test_example_crash_and_restart(tmp_path: Path, plams: Run) -> None:
     assert restarted.stdout.splitlines() == ["step 1: copied", "step 2: copied", "step 3: successful",
                                              "step 4: successful", "total 100"]
     assert listing(tmp_path) == {"demo"}
+
+
+def test_a_script_that_imports_and_calls_finish_does_not_end_the_run(tmp_path: Path, plams: Run) -> None:
+    script = write(tmp_path / "own.plms", "from plams_cli import *\ninit()\n"
+                   "ShellJob(name='a', runscript='echo a').run()\nfinish()\n"
+                   "ShellJob(name='b', runscript='echo b').run()\nfinish()\n")
+    result = plams("-f", "w", str(script), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "w" / "a" / "a.out").exists() and (tmp_path / "w" / "b" / "b.out").exists()
+    assert not (tmp_path / "plams_workdir").exists()
+    assert result.stderr.count("Finished:") == 1 and "Finished: 2 successful" in result.stderr
