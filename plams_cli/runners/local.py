@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import queue
 import signal
 import subprocess
 import threading
@@ -55,6 +56,55 @@ def waiting() -> Iterator[None]:
         _held.slot = slot
 
 
+class _Workers:
+    """Threads for job life cycles, reused: a new thread only when none is idle.
+
+    Every submitted task starts at once (no queueing behind busy threads: a job thread
+    may wait for another job, so a bounded pool could deadlock); a thread that stays
+    idle for ``idle_s`` ends. Starting a thread costs about as much as a trivial job's
+    own Python work, which is why they are kept.
+    """
+
+    def __init__(self, idle_s: float = 5.0) -> None:
+        self.idle_s = idle_s
+        self._lock = threading.Lock()
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = 0
+
+    def submit(self, task: Callable[[], None]) -> None:
+        """Run ``task`` in a worker thread now."""
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                self._tasks.put(task)
+                return
+        threading.Thread(target=self._work, args=(task,), name="plams-worker", daemon=True).start()
+
+    def _work(self, task: Callable[[], None] | None) -> None:
+        while task is not None:
+            try:
+                task()
+            except SystemExit:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - report as a thread would, and live on
+                threading.excepthook(threading.ExceptHookArgs(  # type: ignore[call-arg]
+                    (type(exc), exc, exc.__traceback__, threading.current_thread())))
+            task = None
+            with self._lock:
+                self._idle += 1
+            try:
+                task = self._tasks.get(timeout=self.idle_s)
+            except queue.Empty:
+                with self._lock:
+                    try:  # a task handed over after the timeout, before we took the lock
+                        task = self._tasks.get_nowait()
+                    except queue.Empty:
+                        self._idle -= 1
+
+
+_workers = _Workers()
+
+
 def cancel_all() -> list[str]:
     """Cancel what every live runner has started and not finished; one line per item."""
     lines: list[str] = []
@@ -86,6 +136,9 @@ class JobRunner:
         self.maxthreads = maxthreads
         self._job_limit = threading.BoundedSemaphore(maxjobs) if maxjobs else None
         self._slots = threading.BoundedSemaphore(maxthreads)
+        self._queue_room = threading.Condition()
+        self._queued = 0  # job threads waiting for a runscript slot
+        self._queue_bound = 2 * maxjobs
         self._processes: set[subprocess.Popen[bytes]] = set()
         self._processes_lock = threading.Lock()
         self._cancelled = False
@@ -109,31 +162,43 @@ class JobRunner:
             return
         caller_holds_slot = getattr(_held, "slot", None) is not None
         if not caller_holds_slot:
+            self._wait_for_queue_room()
             self._slots.acquire()
-        thread = threading.Thread(
-            target=self._thread_main,
-            args=(job._lifecycle, jobmanager, not caller_holds_slot),
-            name=f"plams-{getattr(job, 'name', 'job')}",
-            daemon=True,
-        )
+        task = (job._lifecycle, jobmanager, not caller_holds_slot, f"plams-{getattr(job, 'name', 'job')}")
         try:
-            thread.start()
+            _workers.submit(lambda: self._thread_main(*task))
         except BaseException:
             if not caller_holds_slot:
                 self._slots.release()
             raise
 
     def _thread_main(
-        self, lifecycle: Callable[[JobRunner, Any], None], jobmanager: Any, has_slot: bool
+        self, lifecycle: Callable[[JobRunner, Any], None], jobmanager: Any, has_slot: bool, name: str
     ) -> None:
         if not has_slot:
             self._slots.acquire()
         _held.slot = self._slots
+        threading.current_thread().name = name
         try:
             lifecycle(self, jobmanager)
         finally:
             _held.slot = None
             self._slots.release()
+
+    def _wait_for_queue_room(self) -> None:
+        """Hold the script back while enough jobs already wait for a runscript slot.
+
+        Without it a script submitting hundreds of jobs at ``maxjobs=2`` starts hundreds
+        of threads that prepare their jobs at once, and the few whose runscripts ended
+        wait behind them for the interpreter lock. Only jobs waiting for a runscript
+        slot count, and those always get one as running runscripts end, so this wait
+        cannot deadlock.
+        """
+        if self._job_limit is None:
+            return
+        with self._queue_room:
+            while self._queued >= self._queue_bound:
+                self._queue_room.wait()
 
     def _limited_call(self, started: Callable[[], None] | None = None, **kwargs: Any) -> int:
         """:meth:`call` within the ``maxjobs`` limit; jobs use this rather than ``call``.
@@ -145,7 +210,14 @@ class JobRunner:
             if started is not None:
                 started()
             return self.call(**kwargs)
-        self._job_limit.acquire()
+        with self._queue_room:
+            self._queued += 1
+        try:
+            self._job_limit.acquire()
+        finally:
+            with self._queue_room:
+                self._queued -= 1
+                self._queue_room.notify()
         try:
             if started is not None:
                 started()

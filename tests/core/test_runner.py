@@ -59,3 +59,47 @@ def test_invalid_limits_are_refused() -> None:
         JobRunner(maxjobs=-1)
     with pytest.raises(ValueError, match="maxthreads"):
         JobRunner(maxthreads=0)
+
+
+def test_workers_start_every_task_at_once_and_are_reused() -> None:
+    from plams_cli.runners.local import _Workers
+
+    workers = _Workers(idle_s=5)
+    gate = threading.Event()
+    started = threading.Semaphore(0)
+    idents: list[int] = []
+
+    def blocking() -> None:
+        idents.append(threading.get_ident())
+        started.release()
+        gate.wait()
+
+    for _ in range(5):  # five tasks that all wait: each must get a thread of its own
+        workers.submit(blocking)
+    for _ in range(5):
+        assert started.acquire(timeout=10)
+    assert len(set(idents)) == 5
+    gate.set()
+    import time
+
+    deadline = time.monotonic() + 10
+    while workers._idle < 5:  # the five threads finish their tasks and wait for more
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    done = threading.Semaphore(0)
+    for _ in range(50):  # now idle threads take the next tasks
+        workers.submit(lambda: (idents.append(threading.get_ident()), done.release()))
+        assert done.acquire(timeout=10)
+    assert set(idents[5:]) <= set(idents[:5])
+
+
+def test_idle_workers_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    from plams_cli.runners.local import _Workers
+
+    workers = _Workers(idle_s=0.05)
+    finished = threading.Event()
+    threads: list[threading.Thread] = []
+    workers.submit(lambda: (threads.append(threading.current_thread()), finished.set()))
+    assert finished.wait(10)
+    threads[0].join(timeout=10)
+    assert not threads[0].is_alive() and workers._idle == 0
