@@ -62,6 +62,17 @@ def _validate_name(name: object) -> str:
     return name
 
 
+def _write_file(path: str, text: str, mode: int) -> None:
+    """Write ``text`` (UTF-8) to a new or truncated file ``path``, created with ``mode``."""
+    data = memoryview(text.encode())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
 class Job:
     """Base of every job: a name, settings, a status and results.
 
@@ -447,11 +458,8 @@ class SingleJob(Job):
     def _get_ready(self) -> None:
         assert self.path is not None
         folder = self.path
-        with open(os.path.join(folder, self.name + ".in"), "w", encoding="utf-8") as handle:
-            handle.write(self._input())
-        fd = os.open(os.path.join(folder, self.name + ".run"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(self._runscript())
+        _write_file(os.path.join(folder, self.name + ".in"), self._input(), 0o644)
+        _write_file(os.path.join(folder, self.name + ".run"), self._runscript(), 0o755)
         self._input_text = self._runscript_text = None  # type: ignore[assignment]
 
     def _execute(self, jobrunner: Any) -> None:

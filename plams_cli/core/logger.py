@@ -45,12 +45,19 @@ def log(message: object, level: int = 0) -> None:
             _logfile.flush()
 
 
+_stamp: list[Any] = [None, ""]  # (second, formatted prefix) of the last line: one strftime a second
+
+
 def _prefix() -> str:
     show_date, show_time = _state["date"], _state["time"]
     if not (show_date or show_time):
         return ""
-    fmt = "%d.%m|%H:%M:%S" if show_date and show_time else ("%d.%m" if show_date else "%H:%M:%S")
-    return "[" + time.strftime(fmt) + "] "
+    now = int(time.time())
+    key = (now, show_date, show_time)
+    if _stamp[0] != key:
+        fmt = "%d.%m|%H:%M:%S" if show_date and show_time else ("%d.%m" if show_date else "%H:%M:%S")
+        _stamp[:] = [key, "[" + time.strftime(fmt, time.localtime(now)) + "] "]
+    return _stamp[1]  # type: ignore[no-any-return]
 
 
 def set_stream(name: str) -> None:

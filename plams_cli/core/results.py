@@ -40,6 +40,26 @@ def _needs_files(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _list_files(folder: str, prefix: str, skip: set[str], found: list[str]) -> None:
+    """Add the files under ``folder`` (names relative to the job folder) to ``found``.
+
+    Hidden files (temporary files of atomic writes, exit-code records) are left out, and
+    so are the folders named in ``skip``.
+    """
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            if entry.name not in skip:
+                _list_files(entry.path, prefix + entry.name + os.sep, set(), found)
+        else:
+            found.append(prefix + entry.name)
+
+
 class Results:
     """The results of one job: its folder's files and helpers to read them.
 
@@ -102,16 +122,10 @@ class Results:
         """Refresh :attr:`files` from the job folder (names relative to it, sorted)."""
         path = self.job.path
         found: list[str] = []
-        if path and os.path.isdir(path):
-            for folder, dirs, files in os.walk(path):
-                if folder == path:
-                    found.extend(files)
-                    # a MultiJob's children hold their own results
-                    dirs[:] = [d for d in dirs if d not in self._child_names()]
-                else:
-                    relative = os.path.relpath(folder, path)
-                    found.extend(os.path.join(relative, f) for f in files)
-        self.files = sorted(f for f in found if not os.path.basename(f).startswith(".") or f == ".")
+        if path:
+            skip = self._child_names()  # a MultiJob's children hold their own results
+            _list_files(path, "", skip, found)
+        self.files = sorted(found)
 
     def _child_names(self) -> set[str]:
         children = getattr(self.job, "children", None)
