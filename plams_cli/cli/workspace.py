@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from plams_cli.cli.console import err, out, plams_errors, print_json
+from plams_cli.cli.console import plams_errors, print_json
 
 
 @click.group("workspace")
@@ -23,7 +23,7 @@ def init_command(root: str) -> None:
     from plams_cli.workspace import init_workspace
 
     ws = init_workspace(root)
-    err.print(f"Initialised workspace {ws.root}")
+    click.echo(f"Initialised workspace {ws.root}", err=True)
 
 
 def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -56,7 +56,7 @@ def find_command(filter_json: Any, root: str, as_json: bool) -> None:
         print_json([{"id": job.id, "statepoint": job.statepoint()} for job in jobs])
         return
     for job in jobs:
-        out.print(job.id)
+        click.echo(job.id)
 
 
 @workspace_group.command("show")
@@ -70,17 +70,15 @@ def show_command(job_id: str, root: str, as_json: bool) -> None:
 
     ws = Workspace(root)
     job = ws.open_job(id=job_id)
-    doc_file = job.fn("signac_job_document.json")
-    try:
-        with open(doc_file, encoding="utf-8") as file:
-            document = json.load(file)
-    except FileNotFoundError:
-        document = {}
-    data = {"id": job.id, "path": job.path, "statepoint": job.statepoint(), "document": document}
+    statepoint = job.statepoint()
+    # The library's reader: a corrupt document is a WorkspaceError, one line of error.
+    document = job.doc() if job.isfile("signac_job_document.json") else {}
     if as_json:
-        print_json(data)
+        print_json({"id": job.id, "path": job.path, "statepoint": statepoint, "document": document})
         return
-    out.print(f"id:         {job.id}")
-    out.print(f"path:       {job.path}")
-    out.print(f"statepoint: {json.dumps(data['statepoint'], sort_keys=True)}")
-    out.print(f"document:   {json.dumps(document, sort_keys=True)}")
+    # Data, printed verbatim: values may hold "[bold]" or ":smile:", which rich would
+    # take for markup and emoji codes.
+    click.echo(f"id:         {job.id}")
+    click.echo(f"path:       {job.path}")
+    click.echo(f"statepoint: {json.dumps(statepoint, sort_keys=True)}")
+    click.echo(f"document:   {json.dumps(document, sort_keys=True)}")

@@ -16,6 +16,7 @@ __all__ = [
     "JobNotFoundError",
     "AmbiguousJobIdError",
     "StatepointKeyError",
+    "FilterError",
 ]
 
 
@@ -56,3 +57,13 @@ class StatepointKeyError(_MessageMixin, PlamsError, KeyError):
         super().__init__(
             f"state point key {key!r} is already {old!r}; pass overwrite=True to set it to {new!r}"
         )
+
+
+class FilterError(PlamsError, ValueError):
+    """A filter is malformed, or cannot be applied to the values the jobs hold.
+
+    Raised for an unknown operator, an operator argument of the wrong kind (``$regex``
+    without a valid pattern, ``$near`` without numbers, ...), and where signac's
+    ``find_jobs`` would raise for the same filter on the same data (``$gt`` between a
+    string and a number).
+    """

@@ -1,82 +1,131 @@
-"""MongoDB-style filters over state points and documents, as signac accepts them.
+"""MongoDB-style filters over state points and documents, evaluated as signac 2 does.
 
 A filter is a mapping. Plain keys name state point keys; ``sp.`` and ``doc.`` prefixes
-choose the namespace; dots reach nested keys (``{"b.c": 1}`` equals ``{"b": {"c": 1}}``).
-A value is matched for equality (``1`` and ``1.0`` match each other, booleans match only
-booleans) unless it is a mapping of operators: ``$eq $ne $gt $gte $lt $lte $in $nin
-$regex $exists $type $near``. ``$and``, ``$or`` (lists of filters) and ``$not`` (a filter)
-combine filters. As in signac, every operator except ``$exists: false`` needs the key to
-be present, so ``{"a": {"$ne": 1}}`` does not match jobs without ``a``.
+choose the namespace; dots reach nested keys, and nested mappings are flattened to dotted
+keys (``{"b": {"c": 1}}`` is ``{"b.c": 1}``). A value is matched for equality unless the
+key ends in an operator: ``$eq $ne $gt $gte $lt $lte $in $nin $regex $exists $type
+$near``. ``$and`` and ``$or`` (lists of filters) and ``$not`` (a filter) combine filters.
 
-:func:`compile_filter` turns a filter into a predicate over ``{"sp": ..., "doc": ...}``
-records once, so a search over many jobs does not parse the filter again.
+The results are those of signac's ``Project.find_jobs`` for the same filter on the same
+data, quirks included, because the evaluation follows signac's ``_search_indexer`` step by
+step: a value index per key, with lists compared as tuples and mappings reduced to "some
+mapping". So ``{"i": 1}`` matches ``1``, ``1.0`` and ``True``; ``$ne`` and ``$nin`` need
+the key to be present; ``{"$not": {"doc.x": 1}}`` does not read documents (signac looks
+for ``doc`` keys only at the top level and inside ``$and``/``$or``).
+
+Where signac raises for a filter on given data (``{"i": {"$gt": 1}}`` when some ``i`` is a
+string), :class:`~plams_cli.workspace.FilterError` is raised instead. A filter that is
+malformed whatever the data (an unknown operator, ``$regex`` with a bad pattern,
+``$near`` without numbers, ``$in`` without a list, an empty ``$and``) raises
+:class:`FilterError` before any job is looked at, also where signac would quietly match
+nothing. ``$where``, which makes signac ``eval`` a string, is refused.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from numbers import Number
 from typing import Any
 
+from .errors import FilterError
+
 __all__ = [
+    "compile_query",
     "compile_filter",
-    "compile_node",
+    "Query",
     "Table",
-    "needs_document",
-    "statepoint_keys",
+    "ABSENT",
     "FilterError",
     "OPERATORS",
 ]
 
-Predicate = Callable[[Mapping[str, Any]], bool]
-
-#: The value operators understood by :func:`compile_filter`.
+#: The value operators understood here (signac's, without ``$where``).
 OPERATORS = (
     "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin",
     "$regex", "$exists", "$type", "$near",
 )  # fmt: skip
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (float,),
-    "bool": (bool,),
-    "str": (str,),
-    "list": (list,),
-    "dict": (dict,),
-    "null": (type(None),),
+# signac's $type names; "list" is tuple because lists are indexed as tuples.
+_TYPES: dict[str, type] = {
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "str": str,
+    "list": tuple,
+    "null": type(None),
 }
 
+_COMPARE = {"$eq": operator.eq, "$ne": operator.ne, "$gt": operator.gt,
+            "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}  # fmt: skip
+_SYMBOL = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_EVALUATION_ERRORS = (TypeError, ValueError, OverflowError)
 
-class FilterError(ValueError):
-    """A filter is malformed: unknown operator, wrong argument type, bad regex."""
+ABSENT: Any = ...  # a value JSON cannot hold marks "no such key"
 
-
-def _prefixed(key: str) -> str:
-    if key == "sp" or key == "doc" or key.startswith(("sp.", "doc.")):
-        return key
-    return "sp." + key
-
-
-def _flatten(value: Any, key: str) -> list[tuple[str, Any]]:
-    """Turn ``{"b": {"c": 1, "$gt": 0}}`` at ``key`` into dotted ``(key, value)`` pairs.
-
-    Operator mappings stay whole: ``("a", {"$gt": 1})``.
-    """
-    if isinstance(value, Mapping) and value:
-        keys = list(value)
-        if all(isinstance(k, str) and k.startswith("$") for k in keys):
-            return [(key, value)]
-        if any(isinstance(k, str) and k.startswith("$") for k in keys):
-            raise FilterError(f"cannot mix operators and keys under {key!r}: {keys}")
-        pairs: list[tuple[str, Any]] = []
-        for sub, item in value.items():
-            pairs.extend(_flatten(item, f"{key}.{sub}"))
-        return pairs
-    return [(key, value)]
+Rows = set[int]
+Node = Callable[["Table"], Rows]
 
 
+# ---------------------------------------------------------------------- index values
+# The index keys are signac's: floats hash apart from ints of the same value (so that
+# 1.0 and 1 are told apart, then joined again by the equality lookup), lists become
+# tuples, and every mapping is one placeholder.
+class _Float(float):
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        return float.__hash__(self) + 1
+
+
+class _HashableDict(dict):  # type: ignore[type-arg]
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted((k, _to_hashable(v)) for k, v in self.items())))
+
+
+class _Mapping:
+    """Stands for every mapping value in an index, as signac's ``_DictPlaceholder``."""
+
+    def __repr__(self) -> str:
+        return "<a mapping>"
+
+
+_MAPPING = _Mapping()
+
+
+def _to_hashable(value: Any) -> Any:
+    if type(value) is list:
+        return tuple(_to_hashable(item) for item in value)
+    if type(value) is dict:
+        return _HashableDict(value)
+    return value
+
+
+def _shown(key: str) -> str:
+    """The key as the user most likely wrote it (without the ``sp.`` we added)."""
+    return key[3:] if key.startswith("sp.") else key
+
+
+def _describe(value: Any) -> str:
+    if value is _MAPPING:
+        return "a mapping"
+    if type(value) is tuple:
+        value = json.loads(json.dumps(value))
+    return f"{value!r} ({_type_name(value)})"
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is tuple:
+        return "list"
+    return type(value).__name__.lstrip("_").lower().replace("hashabledict", "dict")
+
+
+# ---------------------------------------------------------------------- the table
 class Table:
     """Rows of ``{"sp": ..., "doc": ...}`` records, read by column.
 
@@ -86,16 +135,17 @@ class Table:
         The number of rows.
     top
         ``top(namespace, key)`` returns the column of a top-level key (``"sp", "a"``) as a
-        list with ``ABSENT`` where a row lacks it, or with ``key`` None the whole
-        namespace as a list of dicts.
+        list with :data:`ABSENT` where a row lacks it, or with ``key`` None the whole
+        namespace as a list (:data:`ABSENT` where a row has none).
     """
 
-    __slots__ = ("size", "_top", "_columns")
+    __slots__ = ("size", "_top", "_columns", "_indexes")
 
     def __init__(self, size: int, top: Callable[[str, str | None], list[Any]]) -> None:
         self.size = size
         self._top = top
         self._columns: dict[str, list[Any]] = {}
+        self._indexes: dict[str, dict[Any, list[int]]] = {}
 
     @classmethod
     def from_records(cls, records: list[Mapping[str, Any]]) -> Table:
@@ -109,224 +159,355 @@ class Table:
 
         return cls(len(records), top)
 
+    def all(self) -> Rows:
+        """Return every row."""
+        return set(range(self.size))
+
     def column(self, dotted: str) -> list[Any]:
         """Return the values at ``dotted`` (``"sp.b.c"``) for every row, ``ABSENT`` if none."""
         column = self._columns.get(dotted)
         if column is None:
             namespace, _, rest = dotted.partition(".")
-            if not rest:
+            if namespace not in ("sp", "doc"):
+                column = [ABSENT] * self.size
+            elif not rest:
                 column = self._top(namespace, None)
             else:
                 first, *parts = rest.split(".")
                 column = self._top(namespace, first)
                 for part in parts:
+                    # Only mappings are descended into, as signac's index does.
                     column = [v.get(part, ABSENT) if type(v) is dict else ABSENT for v in column]
             self._columns[dotted] = column
         return column
 
-
-ABSENT: Any = ...  # a value JSON cannot hold marks "no such key"
-
-_NUMBER = (int, float)
-
-Rows = set[int]
-Node = Callable[[Table], Rows]
-
-
-def _is_number(value: Any) -> bool:
-    return type(value) in _NUMBER
-
-
-def _equal(value: Any, target: Any) -> bool:
-    """JSON equality where ``1 == 1.0`` but booleans equal only booleans."""
-    if type(value) is bool or type(target) is bool:
-        return type(value) is type(target) and value == target
-    if _is_number(value) and _is_number(target):
-        return bool(value == target)
-    if type(value) is not type(target):
-        return False
-    if isinstance(value, list):
-        return len(value) == len(target) and all(map(_equal, value, target))
-    if isinstance(value, dict):
-        return value.keys() == target.keys() and all(_equal(value[k], target[k]) for k in value)
-    return bool(value == target)
-
-
-def _value_test(op: str, arg: Any, key: str) -> Callable[[Any], bool]:
-    """Return a test of one present value for ``$regex``, ``$type`` or ``$near``."""
-    if op == "$regex":
-        if not isinstance(arg, str):
-            raise FilterError(f"$regex under {key!r} needs a string, not {arg!r}")
-        try:
-            pattern = re.compile(arg)
-        except re.error as exc:
-            raise FilterError(f"bad $regex under {key!r}: {exc}") from exc
-        return lambda v: isinstance(v, str) and pattern.search(v) is not None
-    if op == "$type":
-        if arg not in _TYPES:
-            raise FilterError(
-                f"unknown $type {arg!r} under {key!r}; use one of {', '.join(_TYPES)}"
-            )
-        types = _TYPES[arg]
-        return lambda v: type(v) in types
-    if op == "$near":
-        rel_tol, abs_tol = 1e-9, 0.0
-        if isinstance(arg, list):
-            if not 1 <= len(arg) <= 3:
-                raise FilterError(
-                    f"$near under {key!r} needs a number or [value, rel_tol, abs_tol]"
-                )
-            target, *tols = arg
-            rel_tol = float(tols[0]) if tols else rel_tol
-            abs_tol = float(tols[1]) if len(tols) > 1 else abs_tol
-        else:
-            target = arg
-        if not _is_number(target):
-            raise FilterError(f"$near under {key!r} needs a number, not {target!r}")
-        return lambda v: _is_number(v) and math.isclose(
-            v, target, rel_tol=rel_tol, abs_tol=abs_tol
-        )
-    raise FilterError(f"unknown operator {op!r} under {key!r}; known: {', '.join(OPERATORS)}")
+    def index(self, dotted: str) -> dict[Any, list[int]]:
+        """Return ``{index value: rows}`` for the values at ``dotted``, as signac builds it."""
+        index = self._indexes.get(dotted)
+        if index is None:
+            # Performance-critical (once per key and search, over every job): ints and
+            # strings, the common values, are used as they are.
+            index = {}
+            get = index.get
+            for row, value in enumerate(self.column(dotted)):
+                if value is ABSENT:
+                    continue
+                kind = type(value)
+                if kind is float:
+                    value = _Float(value)
+                elif kind is list:
+                    value = _to_hashable(value)
+                elif kind is dict:
+                    value = _MAPPING
+                rows = get(value)
+                if rows is None:
+                    index[value] = [row]
+                else:
+                    rows.append(row)
+            self._indexes[dotted] = index
+        return index
 
 
-def _present(column: list[Any]) -> Rows:
-    return {i for i, v in enumerate(column) if v is not ABSENT}
-
-
-def _eq_rows(column: list[Any], target: Any) -> Rows:
-    if target is True or target is False or target is None:
-        return {i for i, v in enumerate(column) if v is target}
-    if type(target) in _NUMBER:
-        return {
-            i for i, v in enumerate(column) if v == target and v is not True and v is not False
-        }
-    if type(target) is str:
-        return {i for i, v in enumerate(column) if v == target}
-    kind = type(target)
-    return {i for i, v in enumerate(column) if type(v) is kind and _equal(v, target)}
-
-
-def _safe_less(a: Any, b: Any) -> bool:
-    try:
-        return bool(a < b)
-    except TypeError:
-        return False
-
-
-def _compare_rows(column: list[Any], op: str, t: Any) -> Rows:
-    if type(t) in _NUMBER:
-        if op == "$gt":
-            return {i for i, v in enumerate(column) if type(v) in _NUMBER and v > t}
-        if op == "$gte":
-            return {i for i, v in enumerate(column) if type(v) in _NUMBER and v >= t}
-        if op == "$lt":
-            return {i for i, v in enumerate(column) if type(v) in _NUMBER and v < t}
-        return {i for i, v in enumerate(column) if type(v) in _NUMBER and v <= t}
-    kind = type(t)
-    if op == "$gt":
-        return {i for i, v in enumerate(column) if type(v) is kind and _safe_less(t, v)}
-    if op == "$gte":
-        return {i for i, v in enumerate(column) if type(v) is kind and not _safe_less(v, t) and _comparable(v, t)}
-    if op == "$lt":
-        return {i for i, v in enumerate(column) if type(v) is kind and _safe_less(v, t)}
-    return {i for i, v in enumerate(column) if type(v) is kind and not _safe_less(t, v) and _comparable(v, t)}
-
-
-def _comparable(a: Any, b: Any) -> bool:
-    try:
-        a < b  # noqa: B015 - only checks that the values can be ordered
-    except TypeError:
-        return False
-    return True
-
-
-def _op_node(key: str, op: str, arg: Any) -> Node:
-    """Return the node selecting rows whose value at ``key`` passes ``op`` with ``arg``."""
-    if op == "$eq":
-        return lambda t: _eq_rows(t.column(key), arg)
-    if op == "$ne":
-        return lambda t: _present(t.column(key)) - _eq_rows(t.column(key), arg)
-    if op in ("$gt", "$gte", "$lt", "$lte"):
-        if not (type(arg) in _NUMBER or isinstance(arg, (str, list))):
-            raise FilterError(f"{op} under {key!r} needs a number, string or list, not {arg!r}")
-        return lambda t: _compare_rows(t.column(key), op, arg)
-    if op in ("$in", "$nin"):
-        if not isinstance(arg, list):
-            raise FilterError(f"{op} under {key!r} needs a list, not {arg!r}")
-
-        def in_rows(t: Table) -> Rows:
-            column = t.column(key)
-            rows: Rows = set()
-            for item in arg:
-                rows |= _eq_rows(column, item)
-            return rows if op == "$in" else _present(column) - rows
-
-        return in_rows
-    if op == "$exists":
-        if not isinstance(arg, bool):
-            raise FilterError(f"$exists under {key!r} needs true or false, not {arg!r}")
-        if arg:
-            return lambda t: _present(t.column(key))
-        return lambda t: set(range(t.size)) - _present(t.column(key))
-    test = _value_test(op, arg, key)
-    return lambda t: {i for i, v in enumerate(t.column(key)) if v is not ABSENT and test(v)}
-
-
-def _key_node(key: str, expr: Any) -> Node:
-    if isinstance(expr, Mapping) and expr and all(str(k).startswith("$") for k in expr):
-        nodes = [_op_node(key, op, arg) for op, arg in expr.items()]
-        return _intersect(nodes)
-    return lambda t: _eq_rows(t.column(key), expr)
-
-
-def _intersect(nodes: list[Node]) -> Node:
-    if len(nodes) == 1:
-        return nodes[0]
-
-    def rows(t: Table) -> Rows:
-        result = nodes[0](t)
-        for node in nodes[1:]:
-            if not result:
-                break
-            result &= node(t)
-        return result
-
-    return rows
-
-
-def _compile(filter_: Mapping[str, Any]) -> list[Node]:
-    nodes: list[Node] = []
+# ---------------------------------------------------------------------- compiling
+def _add_prefix(filter_: Any, where: str) -> dict[str, Any]:
+    """Prefix plain keys with ``sp.`` and check the logical operators (signac's ``_add_prefix``)."""
+    if not isinstance(filter_, Mapping):
+        raise FilterError(f"{where} must be a JSON object, not {_json_type(filter_)}")
+    result: dict[str, Any] = {}
     for key, value in filter_.items():
         if not isinstance(key, str):
             raise FilterError(f"filter keys must be strings, not {key!r}")
         if key in ("$and", "$or"):
-            if not isinstance(value, list) or not value:
-                raise FilterError(f"{key} needs a non-empty list of filters")
-            parts = [compile_node(item) for item in value]
-            if key == "$and":
-                nodes.append(_intersect(parts))
-            else:
-
-                def union(t: Table, parts: list[Node] = parts) -> Rows:
-                    rows: Rows = set()
-                    for part in parts:
-                        rows |= part(t)
-                    return rows
-
-                nodes.append(union)
+            if not isinstance(value, (list, tuple)):
+                raise FilterError(f"{key} needs a list of filters, not {_json_type(value)}")
+            if not value:
+                raise FilterError(f"{key} needs at least one filter, not an empty list")
+            result[key] = [_add_prefix(item, f"each filter in {key}") for item in value]
         elif key == "$not":
-            inner = compile_node(value)
-            nodes.append(lambda t, inner=inner: set(range(t.size)) - inner(t))
-        elif key.startswith("$"):
-            raise FilterError(f"unknown top-level operator {key!r}; use $and, $or or $not")
+            result[key] = _add_prefix(value, "the argument of $not")
+        elif key in ("sp", "doc") or key.startswith(("sp.", "doc.")):
+            result[key] = value
         else:
-            for dotted, expr in _flatten(value, _prefixed(key)):
-                nodes.append(_key_node(dotted, expr))
-    return nodes
+            result["sp." + key] = value
+    return result
 
 
-def compile_node(filter_: Mapping[str, Any] | None) -> Node:
-    """Compile a filter into a function from a :class:`Table` to the set of matching rows.
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _root_keys(filter_: Mapping[str, Any]) -> Iterator[str]:
+    """signac's ``_root_keys``: decides whether documents are read (``$not`` is not entered)."""
+    for key, value in filter_.items():
+        if key in ("$and", "$or"):
+            for item in value:
+                yield from _root_keys(item)
+        else:
+            yield key.split(".", 1)[0]
+
+
+def _dotted(value: Any, key: str | None = None) -> Iterator[tuple[str, Any]]:
+    """signac's ``_nested_dicts_to_dotted_keys``: nested mappings become dotted keys."""
+    if isinstance(value, Mapping):
+        if value:
+            for sub, item in value.items():
+                if not isinstance(sub, str):
+                    raise FilterError(f"filter keys must be strings, not {sub!r}")
+                yield from _dotted(item, sub if key is None else f"{key}.{sub}")
+        elif key is not None:
+            yield key, value
+    else:
+        yield key, _to_hashable(value) if type(value) is list else value  # type: ignore[misc]
+
+
+def _collect(rows_by_value: dict[Any, list[int]], test: Callable[[Any], Any], op: str,
+             key: str, argument: Any) -> Rows:  # fmt: skip
+    rows: Rows = set()
+    value = None
+    try:
+        for value, matched in rows_by_value.items():
+            if test(value):
+                rows.update(matched)
+    except _EVALUATION_ERRORS as exc:
+        if op in _SYMBOL:
+            detail = (
+                f"cannot compare {_describe(value)} of a job with {_describe(argument)} "
+                f"using {_SYMBOL[op]}"
+            )
+        elif op == "$near":
+            detail = f"needs numbers, but a job has {_describe(value)}"
+        else:
+            detail = f"cannot be applied to {_describe(value)} of a job: {exc}"
+        raise FilterError(f"{op} under {_shown(key)!r} {detail}") from exc
+    return rows
+
+
+def _near_test(argument: Any, key: str) -> Callable[[Any], bool]:
+    where = f"$near under {_shown(key)!r}"
+    rel_tol: Any = 1e-9
+    abs_tol: Any = 0.0
+    target = argument
+    if isinstance(argument, tuple):
+        if not 1 <= len(argument) <= 3:
+            raise FilterError(
+                f"{where} needs a number or a list [value, rel_tol, abs_tol] of 1 to 3 "
+                f"numbers, not a list of {len(argument)}"
+            )
+        target, *tolerances = argument
+        if tolerances:
+            rel_tol = tolerances[0]
+        if len(tolerances) > 1:
+            abs_tol = tolerances[1]
+    numbers = []
+    for name, item in (("value", target), ("rel_tol", rel_tol), ("abs_tol", abs_tol)):
+        try:
+            number = float(item)
+        except (TypeError, ValueError, OverflowError):
+            raise FilterError(f"{where}: {name} must be a number, not {_json_type(item)}") from None
+        if name != "value" and not number >= 0:
+            raise FilterError(f"{where}: {name} must be a number >= 0, not {item!r}")
+        numbers.append(number)
+    value, rel, absolute = numbers
+    return lambda v: math.isclose(v, value, rel_tol=rel, abs_tol=absolute)
+
+
+def _operator_node(key: str, op: str, argument: Any) -> Node:
+    """The rows whose value at ``key`` passes ``op`` (signac's ``_find_with_index_operator``)."""
+    where = f"{op} under {_shown(key)!r}"
+    test: Callable[[Any], Any]
+    if op in _COMPARE:
+        if op in _SYMBOL and (argument is None or isinstance(argument, Mapping)):
+            raise FilterError(f"{where} needs a number, string or list, not {_json_type(argument)}")
+        compare = _COMPARE[op]
+
+        def test(v: Any) -> Any:
+            return compare(v, argument)
+
+    elif op in ("$in", "$nin"):
+        if not isinstance(argument, tuple):  # a JSON list, made hashable by _dotted
+            raise FilterError(f"{where} needs a list, not {_json_type(argument)}")
+        if op == "$in":
+
+            def test(v: Any) -> Any:
+                return v in argument
+
+        else:
+
+            def test(v: Any) -> Any:
+                return v not in argument
+
+    elif op == "$regex":
+        if not isinstance(argument, str):
+            raise FilterError(f"{where} needs a string, not {_json_type(argument)}")
+        try:
+            pattern = re.compile(argument)
+        except re.error as exc:
+            raise FilterError(f"{where} is not a valid regular expression: {exc}") from exc
+
+        def test(v: Any) -> Any:
+            return isinstance(v, str) and pattern.search(v) is not None
+
+    elif op == "$type":
+        kind = _TYPES.get(argument) if isinstance(argument, str) else None
+        if kind is None:
+            raise FilterError(
+                f"{where} needs one of {', '.join(map(repr, _TYPES))}, not {_json_type(argument)}"
+            )
+
+        def test(v: Any) -> Any:
+            return isinstance(v, kind)
+
+    elif op == "$near":
+        test = _near_test(argument, key)
+    elif op == "$exists":
+        if not isinstance(argument, bool):
+            raise FilterError(f"{where} needs true or false, not {_json_type(argument)}")
+
+        def exists(t: Table) -> Rows:
+            present: Rows = set()
+            for rows in t.index(key).values():
+                present.update(rows)
+            return present if argument else t.all() - present
+
+        return exists
+    elif op == "$where":
+        raise FilterError(f"{where}: $where is not supported (it would run code from the filter)")
+    else:
+        raise FilterError(f"unknown operator {op!r} under {_shown(key)!r}; known: {', '.join(OPERATORS)}")
+    return lambda t: _collect(t.index(key), test, op, key, argument)
+
+
+def _equal_node(key: str, value: Any) -> Node:
+    """The rows whose value at ``key`` equals ``value`` (signac's plain-value lookup)."""
+    if isinstance(value, Mapping):  # only an empty one gets here: signac cannot hash it
+        raise FilterError(f"empty object under {_shown(key)!r}: give keys or operators")
+    integral = False
+    if isinstance(value, Number):  # bool included, as in signac
+        try:
+            integral = float(value).is_integer()  # type: ignore[arg-type]
+        except OverflowError:
+            raise FilterError(f"the number under {_shown(key)!r} is too large") from None
+    if integral:
+        # signac finds integer-valued floats and ints alike: {"a": 4} matches 4 and 4.0.
+        as_float, as_int = _Float(value), int(value)
+
+        def node(t: Table) -> Rows:
+            index = t.index(key)
+            return set(index.get(as_float, ())) | set(index.get(as_int, ()))
+
+        return node
+    lookup = _Float(value) if type(value) is float else value
+    return lambda t: set(t.index(key).get(lookup, ()))
+
+
+def _expression_node(key: str, value: Any) -> tuple[str, Node]:
+    """Compile one ``(dotted key, value)`` pair; return the key looked at and the node."""
+    if "$" in key:
+        if key.count("$") > 1:
+            raise FilterError(f"invalid operator expression {_shown(key)!r}: one operator per key")
+        path, _, op = key.rpartition(".")
+        if not op.startswith("$"):
+            raise FilterError(
+                f"invalid operator placement in {_shown(key)!r}: an operator must come last"
+            )
+        return path, _operator_node(path, op, value)
+    return key, _equal_node(key, value)
+
+
+def _compile(expr: dict[str, Any], looked_at: list[str]) -> Node:
+    """Compile a prefixed, normalised filter the way signac's ``_find_result`` runs it."""
+    if not expr:
+        return Table.all
+    expr = dict(expr)
+    any_of = expr.pop("$or", None)
+    all_of = expr.pop("$and", None)
+    negated = expr.pop("$not", None)
+    nodes = []
+    for dotted, value in _dotted(expr):
+        key, node = _expression_node(dotted, value)
+        looked_at.append(key)
+        nodes.append(node)
+    not_node = None if negated is None else _compile(negated, looked_at)
+    and_nodes = [_compile(item, looked_at) for item in all_of or ()]
+    or_nodes = [_compile(item, looked_at) for item in any_of or ()]
+
+    def rows(t: Table) -> Rows:
+        # Same order and early exits as signac, so a filter that raises there for some
+        # data (a comparison between a string and a number) raises here too, and only then.
+        result: Rows | None = None
+        for node in nodes:
+            match = node(t)
+            result = match if result is None else result & match
+            if not result:
+                return set()
+        if not_node is not None:
+            match = t.all() - not_node(t)
+            result = match if result is None else result & match
+            if not result:
+                return set()
+        for node in and_nodes:
+            match = node(t)
+            result = match if result is None else result & match
+            if not result:
+                return set()
+        if or_nodes:
+            union: Rows = set()
+            for node in or_nodes:
+                union |= node(t)
+            result = union if result is None else result & union
+        return result if result is not None else t.all()
+
+    return rows
+
+
+class Query:
+    """A compiled filter.
+
+    Attributes
+    ----------
+    matches_all
+        True for an empty filter: every job matches and no state point is read (as in
+        signac, where ``find_jobs()`` only lists the workspace).
+    keys
+        The top-level state point keys the filter looks at, or None if it needs whole
+        state points.
+    needs_document
+        Whether job documents must be read (signac's rule, see the module docstring).
+    """
+
+    __slots__ = ("_node", "matches_all", "keys", "needs_document")
+
+    def __init__(self, node: Node, matches_all: bool, keys: set[str] | None, needs_document: bool) -> None:
+        self._node = node
+        self.matches_all = matches_all
+        self.keys = keys
+        self.needs_document = needs_document
+
+    def rows(self, table: Table) -> Rows:
+        """Return the rows of ``table`` that match.
+
+        Raises
+        ------
+        FilterError
+            If signac would raise for this filter on these values.
+        """
+        return self._node(table)
+
+
+def compile_query(filter_: Mapping[str, Any] | None) -> Query:
+    """Compile a filter once, so a search over many jobs does not parse it again.
 
     Parameters
     ----------
@@ -335,29 +516,37 @@ def compile_node(filter_: Mapping[str, Any] | None) -> Node:
 
     Returns
     -------
-    Callable[[Table], set[int]]
-        The row selector.
+    Query
+        The compiled filter.
 
     Raises
     ------
     FilterError
-        If the filter is malformed; a ``ValueError``.
+        A ``ValueError``: the filter is malformed.
     """
-    if filter_ is None:
-        return lambda t: set(range(t.size))
-    if not isinstance(filter_, Mapping):
-        raise FilterError(f"a filter must be a JSON object, not {type(filter_).__name__}")
+    if filter_ is None or (isinstance(filter_, Mapping) and not filter_):
+        return Query(Table.all, True, set(), False)
+    prefixed = _add_prefix(filter_, "a filter")
     try:
-        filter_ = json.loads(json.dumps(filter_))  # tuples become lists, as stored values
+        # tuples become lists, as the stored values are (signac normalises the same way)
+        normalised = json.loads(json.dumps(prefixed))
     except (TypeError, ValueError) as exc:
         raise FilterError(f"a filter must be JSON-encodable: {exc}") from exc
-    nodes = _compile(filter_)
-    if not nodes:
-        return lambda t: set(range(t.size))
-    return _intersect(nodes)
+    looked_at: list[str] = []
+    node = _compile(normalised, looked_at)
+    keys: set[str] | None = set()
+    for key in looked_at:
+        namespace, _, rest = key.partition(".")
+        if namespace == "sp":
+            if not rest:
+                keys = None
+                break
+            keys.add(rest.split(".", 1)[0])
+    needs_document = "doc" in set(_root_keys(normalised))
+    return Query(node, False, keys, needs_document)
 
 
-def compile_filter(filter_: Mapping[str, Any] | None) -> Predicate:
+def compile_filter(filter_: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bool]:
     """Compile a filter into a predicate over one record ``{"sp": ..., "doc": ...}``.
 
     Parameters
@@ -375,76 +564,11 @@ def compile_filter(filter_: Mapping[str, Any] | None) -> Predicate:
     FilterError
         If the filter is malformed; a ``ValueError``.
     """
-    node = compile_node(filter_)
-    return lambda record: bool(node(Table.from_records([record])))
+    query = compile_query(filter_)
 
+    def predicate(record: Mapping[str, Any]) -> bool:
+        if not query.needs_document:
+            record = {"sp": record.get("sp", ABSENT)}
+        return bool(query.rows(Table.from_records([record])))
 
-def needs_document(filter_: Any) -> bool:
-    """Return whether ``filter_`` mentions a ``doc`` key, so documents must be read.
-
-    Parameters
-    ----------
-    filter_
-        A filter as given to :func:`compile_filter`.
-
-    Returns
-    -------
-    bool
-        True when some key is ``doc`` or starts with ``doc.``.
-    """
-    if isinstance(filter_, Mapping):
-        for key, value in filter_.items():
-            if isinstance(key, str) and (key == "doc" or key.startswith("doc.")):
-                return True
-            if key in ("$and", "$or") and isinstance(value, list):
-                if any(needs_document(item) for item in value):
-                    return True
-            if key == "$not" and needs_document(value):
-                return True
-    return False
-
-
-def statepoint_keys(filter_: Any) -> set[str] | None:
-    """Return the top-level state point keys ``filter_`` looks at.
-
-    Parameters
-    ----------
-    filter_
-        A filter as given to :func:`compile_filter`.
-
-    Returns
-    -------
-    set of str or None
-        The keys, or None when the filter needs the whole state point (key ``sp``).
-    """
-    keys: set[str] = set()
-
-    def visit(node: Any) -> bool:
-        if not isinstance(node, Mapping):
-            return True
-        for key, value in node.items():
-            if not isinstance(key, str):
-                continue
-            if key in ("$and", "$or"):
-                for item in value if isinstance(value, list) else []:
-                    if not visit(item):
-                        return False
-            elif key == "$not":
-                if not visit(value):
-                    return False
-            elif key == "sp":
-                if isinstance(value, Mapping) and value and not any(
-                    str(k).startswith("$") for k in value
-                ):
-                    keys.update(str(k).split(".", 1)[0] for k in value)
-                else:
-                    return False
-            elif key.startswith("sp."):
-                keys.add(key[3:].split(".", 1)[0])
-            elif key == "doc" or key.startswith("doc.") or key.startswith("$"):
-                continue
-            else:
-                keys.add(key.split(".", 1)[0])
-        return True
-
-    return keys if visit(filter_) else None
+    return predicate

@@ -41,7 +41,16 @@ def _set(group: h5py.Group, key: str, value: Any) -> None:
     elif isinstance(value, (bool, int, float, str, numpy.generic, numpy.ndarray, h5py.Dataset)):
         group[key] = value
     elif isinstance(value, (list, tuple)):
-        group[key] = numpy.asarray(value)
+        # Handed to h5py as it is, as signac does: h5py stores a list of str as a
+        # variable-length string array, where NumPy would make a fixed-width unicode
+        # array HDF5 cannot hold. The conversion fails before anything is written.
+        try:
+            group[key] = value
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"cannot store the list under {key!r} in HDF5: it must hold only numbers, "
+                "only strings, or lists of equal length of those"
+            ) from exc
     else:
         raise TypeError(f"cannot store a {type(value).__name__} in HDF5 (key {key!r})")
 
@@ -280,7 +289,11 @@ class H5Store(MutableMapping[str, Any]):
                     return item.asstr()[()]
                 value = item[()]
                 return value.item() if hasattr(value, "item") and not isinstance(value, bytes) else value
-            return item if not guard.opened else item[()]
+            if not guard.opened:
+                return item
+            if h5py.check_dtype(vlen=item.dtype) is str:
+                return item.asstr()[()]  # str, not the bytes h5py reads by default
+            return item[()]
         finally:
             guard.__exit__()
 

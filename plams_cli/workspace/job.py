@@ -8,7 +8,6 @@ entering ``with job:`` does so too.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from collections.abc import Mapping
@@ -192,7 +191,10 @@ class Job:
         self._move_to(new)
 
     def _move_to(self, new: dict[str, Any]) -> None:
-        """Give the job the state point ``new``: rewrite its file and rename its folder."""
+        """Give the job the state point ``new``: rename its folder and rewrite its file.
+
+        The move is crash-safe; see :meth:`Workspace._move_job_folder`.
+        """
         check_keys(new)
         blob = encode(new)
         new_id = calc_id(new)
@@ -200,25 +202,11 @@ class Job:
             self._sp, self._blob = new, blob
             return
         ws = self._ws
-        old_path = self.path
         new_path = ws._workspace + _SEP + new_id
         if os.path.exists(new_path + _SEP + STATEPOINT_FILENAME):
             raise DestinationExistsError(new_id)
-        if os.path.isdir(old_path):
-            try:
-                # rename() replaces an empty folder but fails on one holding files,
-                # which is how a job created meanwhile by another process is noticed.
-                os.rename(old_path, new_path)
-            except OSError as exc:
-                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise DestinationExistsError(new_id) from exc
-                raise
-            try:
-                atomic_write(new_path + _SEP + STATEPOINT_FILENAME, blob.encode())
-            except BaseException:
-                os.rename(new_path, old_path)  # roll back: the old state point is intact
-                raise
-            ws._cache.append(new_id, blob)
+        if os.path.isdir(self.path):
+            ws._move_job_folder(self._id, new_id, blob)
         self._id, self._sp, self._blob = new_id, new, blob
         self._doc = None
         self._stores = None
@@ -265,7 +253,7 @@ class Job:
             ok = calc_id(json.loads(raw)) == self._id
         except ValueError:
             ok = False
-        if not ok:
+        if not ok and self._ws._finish_move(self._id) is None:
             if not force:
                 raise JobsCorruptedError([self._id])
             atomic_write(sp_file, self._get_blob().encode())

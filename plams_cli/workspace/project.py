@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import errno
 import itertools
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -23,13 +24,13 @@ from typing import Any
 
 from plams_cli.errors import JobsCorruptedError, WorkspaceError
 
-from ._cache import REBUILD_MISSES, StatepointCache
+from ._cache import REBUILD_MISSES, Pair, Signature, StatepointCache, signature, stat_statepoints
 from ._io import atomic_write, calc_id, check_keys, encode, read_json
 from .document import DOCUMENT_FILENAME
-from .errors import AmbiguousJobIdError, JobNotFoundError
-from .filters import ABSENT, Table, compile_node, statepoint_keys
+from .errors import AmbiguousJobIdError, DestinationExistsError, JobNotFoundError
+from .filters import ABSENT, Table, compile_query
 from .job import Job
-from .statepoint import STATEPOINT_FILENAME
+from .statepoint import MOVE_FILENAME, STATEPOINT_FILENAME
 
 __all__ = ["Workspace", "Project", "init_workspace", "SCHEMA_VERSION"]
 
@@ -41,17 +42,66 @@ _CONFIG = ".signac" + _SEP + "config"
 _HEX_RE = re.compile(r"[0-9a-f]{1,32}\Z")
 JOB_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
 _JOB_ID_LINE_RE = re.compile(r"^[0-9a-f]{32}$", re.MULTILINE)
-_STATEPOINT_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_STATEPOINT_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
+_MOVE_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC
 
 
 def _schema_version(config_file: str) -> int:
+    """Read ``schema_version`` from a signac config file (configobj's ``key = value`` lines).
+
+    A file without the key is schema 1, as signac reads it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    WorkspaceError
+        If the file is not a config file or the version is not a number.
+    """
+    with open(config_file, "rb") as file:
+        raw = file.read()
     try:
-        with open(config_file, encoding="utf-8") as file:
-            text = file.read()
-    except FileNotFoundError:
-        raise
-    match = re.search(r"^\s*schema_version\s*=\s*['\"]?(\d+)['\"]?\s*$", text, re.MULTILINE)
-    return int(match.group(1)) if match else 1
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WorkspaceError(
+            f"cannot read {config_file}: it is not a text file, so not a signac config"
+        ) from None
+    version = 1
+    in_section = False
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("[") and stripped.endswith("]"):
+            in_section = True
+            continue
+        key, equals, value = stripped.partition("=")
+        if not equals or not key.strip():
+            raise WorkspaceError(
+                f"cannot read {config_file}: line {number} is neither 'key = value' nor "
+                f"a [section]: {stripped[:60]!r}"
+            )
+        if key.strip() == "schema_version" and not in_section:
+            value = value.split("#", 1)[0].strip().strip("'\"")
+            try:
+                version = int(value)
+            except ValueError:
+                raise WorkspaceError(
+                    f"cannot read {config_file}: schema_version is {value[:30]!r}, not a number"
+                ) from None
+    return version
+
+
+def _read_pair(path: str) -> tuple[Signature, Any]:
+    """Read a JSON file with the signature of the file read; ``None`` if it is not JSON."""
+    with open(path, "rb") as file:
+        sig = signature(os.fstat(file.fileno()))
+        raw = file.read()
+    try:
+        return sig, json.loads(raw)
+    except ValueError:
+        return sig, None
 
 
 class Workspace:
@@ -67,8 +117,8 @@ class Workspace:
     Raises
     ------
     WorkspaceError
-        If ``root`` is not a workspace (and ``create`` is false), or its schema version is
-        not signac's 2.
+        If ``root`` is not a workspace (and ``create`` is false), its config file cannot
+        be read, or its schema version is not signac's 2.
 
     Examples
     --------
@@ -94,16 +144,25 @@ class Workspace:
             os.makedirs(os.path.dirname(config), exist_ok=True)
             atomic_write(config, f"schema_version = {SCHEMA_VERSION}\n".encode())
             version = SCHEMA_VERSION
+        except WorkspaceError:
+            raise  # an OSError too, but already a message of its own
+        except IsADirectoryError:
+            raise WorkspaceError(f"cannot read {config}: it is a folder") from None
         except OSError as exc:
             raise WorkspaceError(f"cannot read {config}: {exc.strerror}") from exc
-        if version != SCHEMA_VERSION:
+        if version < SCHEMA_VERSION:
             raise WorkspaceError(
-                f"{self._root} has project schema version {version}; only version "
+                f"{self._root} has project schema version {version} (signac 1); only version "
                 f"{SCHEMA_VERSION} (signac 2) is supported; migrate it with "
                 "'python -m signac migrate'"
             )
+        if version > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"{self._root} has project schema version {version}, newer than version "
+                f"{SCHEMA_VERSION} (signac 2) that this plams-cli reads; update plams-cli"
+            )
         self._cache = StatepointCache(self._root + _SEP + ".signac")
-        self._memory: dict[str, dict[str, Any]] = {}
+        self._memory: dict[str, Pair] = {}
         self._memory_loads = 0
         self._memory_misses = 0
         self._created = 0
@@ -201,23 +260,78 @@ class Workspace:
         # One regex pass over the joined listing beats a match call per name.
         return _JOB_ID_LINE_RE.findall("\n".join(names))
 
-    def _job_id_candidates(self) -> list[str]:
-        """Names in the listing that may be ids; the cache checks those it does not know."""
-        try:
-            names = os.listdir(self._workspace)
-        except FileNotFoundError:
-            return []
-        return [name for name in names if len(name) == 32]
+    def _read_statepoint(self, job_id: str) -> Pair:
+        """Read a job's state point from its folder, finishing an interrupted move.
 
-    def _read_statepoint(self, job_id: str) -> dict[str, Any]:
-        path = self._workspace + _SEP + job_id + _SEP + STATEPOINT_FILENAME
+        Returns
+        -------
+        tuple
+            The signature of the file read and the state point.
+
+        Raises
+        ------
+        JobsCorruptedError
+            If the file is missing, unreadable or does not hash to ``job_id``.
+        FileNotFoundError
+            If the job folder does not exist (e.g. removed since the listing).
+        """
+        folder = self._workspace + _SEP + job_id
         try:
-            sp = read_json(path)
-        except WorkspaceError as exc:
+            sig, sp = _read_pair(folder + _SEP + STATEPOINT_FILENAME)
+        except FileNotFoundError:
+            if not os.path.isdir(folder):
+                raise
+            sp = None  # an empty job folder
+        except OSError as exc:  # e.g. a file, not a folder, named like a job id
             raise JobsCorruptedError([job_id]) from exc
-        if not isinstance(sp, dict) or calc_id(sp) != job_id:
+        else:
+            if type(sp) is dict and calc_id(sp) == job_id:
+                return sig, sp
+        pair = self._finish_move(job_id)
+        if pair is None:
             raise JobsCorruptedError([job_id])
-        return sp
+        return pair
+
+    def _finish_move(self, job_id: str) -> Pair | None:
+        """Complete a state point move that was interrupted after renaming the folder.
+
+        A move writes the new state point to ``MOVE_FILENAME`` in the job folder, renames
+        the folder to the new id, then replaces the state point file by it. If the folder
+        ``job_id`` holds a pending state point that hashes to ``job_id``, the last step
+        is done here.
+
+        Returns
+        -------
+        tuple or None
+            The signature and state point now in the folder, or None if there was
+            nothing to finish.
+        """
+        folder = self._workspace + _SEP + job_id
+        pending = folder + _SEP + MOVE_FILENAME
+        try:
+            _, sp = _read_pair(pending)
+        except OSError:
+            return None
+        if type(sp) is not dict or calc_id(sp) != job_id:
+            return None
+        try:
+            os.replace(pending, folder + _SEP + STATEPOINT_FILENAME)
+        except FileNotFoundError:
+            pass  # another process finished the same move just now
+        except OSError:
+            return None  # e.g. a read-only workspace: report the job as it is
+        try:
+            sig, sp = _read_pair(folder + _SEP + STATEPOINT_FILENAME)
+        except OSError:
+            return None
+        return (sig, sp) if type(sp) is dict and calc_id(sp) == job_id else None
+
+    def _discard_pending_move(self, job_id: str) -> None:
+        """Delete the pending state point of a move killed before its folder was renamed."""
+        try:
+            os.unlink(self._workspace + _SEP + job_id + _SEP + MOVE_FILENAME)
+        except OSError:
+            pass
 
     def _create_job_folder(self, job_id: str, blob: str) -> None:
         """Create ``workspace/<id>`` holding the state point file, atomically."""
@@ -233,6 +347,7 @@ class Workspace:
             fd = os.open(tmp + _SEP + STATEPOINT_FILENAME, _STATEPOINT_OPEN_FLAGS, 0o666)
             try:
                 os.write(fd, data)
+                sig = signature(os.fstat(fd))
             finally:
                 os.close(fd)
             os.rename(tmp, target)
@@ -248,34 +363,111 @@ class Workspace:
             if not os.path.exists(sp_file):
                 atomic_write(sp_file, data)
             return
-        self._cache.append(job_id, blob)
+        self._cache.append(job_id, blob, sig)
         self._note_created()
 
-    def _statepoints(self) -> dict[str, dict[str, Any]]:
-        """Return ``{id: state point}`` of every job now in the workspace."""
-        ids = self._job_ids()
-        memory = self._memory
-        if all(job_id in memory for job_id in ids):
-            return {job_id: memory[job_id] for job_id in ids}
-        statepoints = self._cache.load(ids, self._read_statepoint)
-        memory.update(statepoints)
-        return statepoints
+    def _move_job_folder(self, old_id: str, new_id: str, blob: str) -> None:
+        """Give the job folder ``old_id`` the state point ``blob`` and the name ``new_id``.
+
+        Crash-safe: (1) the new state point is written to ``MOVE_FILENAME`` inside the
+        folder, (2) the folder is renamed, (3) the pending file replaces the state point
+        file. Killed after (1), the folder is intact and the pending file is deleted by
+        :meth:`check` or the next move; killed after (2), reading the job finishes (3)
+        (:meth:`_finish_move`). At no point does a folder hold a state point that is not
+        its own without the pending file that repairs it.
+
+        Raises
+        ------
+        DestinationExistsError
+            If a job ``new_id`` exists; nothing is changed.
+        OSError
+            If the folder cannot be renamed or written; nothing is changed.
+        """
+        old = self._workspace + _SEP + old_id
+        new = self._workspace + _SEP + new_id
+        pending = old + _SEP + MOVE_FILENAME
+        data = blob.encode()
+        fd = os.open(pending, _MOVE_OPEN_FLAGS, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)  # complete on disk before the rename makes it the one to use
+        except BaseException:
+            os.close(fd)
+            self._discard_pending_move(old_id)
+            raise
+        os.close(fd)
+        try:
+            # rename() replaces an empty folder but fails on one holding files, which is
+            # how a job created meanwhile by another process is noticed.
+            os.rename(old, new)
+        except BaseException as exc:
+            self._discard_pending_move(old_id)
+            if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise DestinationExistsError(new_id) from exc
+            raise
+        sp_file = new + _SEP + STATEPOINT_FILENAME
+        try:
+            os.replace(new + _SEP + MOVE_FILENAME, sp_file)
+        except FileNotFoundError:
+            # A reader finished the move for us, or check() took the pending file for a
+            # leftover just before the rename: make sure the state point is the new one.
+            try:
+                _, current = _read_pair(sp_file)
+            except OSError:
+                current = None
+            if current is None or calc_id(current) != new_id:
+                atomic_write(sp_file, data)
+        except OSError:
+            os.rename(new, old)  # roll back: the old state point is still in place
+            self._discard_pending_move(old_id)
+            raise
+        sig = signature(os.stat(sp_file))
+        self._memory.pop(old_id, None)
+        self._memory[new_id] = (sig, json.loads(blob))
+        self._cache.append(new_id, blob, sig)
 
     def _statepoint_of(self, job_id: str) -> dict[str, Any]:
-        """Return the state point of an existing job, from memory, the cache or its file."""
-        sp = self._memory.get(job_id)
-        if sp is None:
+        """Return the state point of an existing job, from memory, the cache or its file.
+
+        Raises
+        ------
+        JobsCorruptedError
+            If the job's state point file is missing, unreadable or not its own.
+        JobNotFoundError
+            If the job folder does not exist.
+        """
+        pair = self._memory.get(job_id)
+        if pair is not None:
+            try:
+                sig = signature(
+                    os.stat(self._workspace + _SEP + job_id + _SEP + STATEPOINT_FILENAME)
+                )
+            except OSError:
+                sig = None
+            if sig == pair[0]:
+                return pair[1]
+        else:
             self._memory_misses += 1
             if self._memory_misses >= 2 and self._memory_loads < 2:
                 # Several jobs asked in turn: load every state point at once, so a loop
                 # over jobs reads one cache file instead of one file per job.
                 self._memory_loads += 1
-                self._statepoints()
-                sp = self._memory.get(job_id)
-            if sp is None:
-                sp = self._read_statepoint(job_id)
-                self._memory[job_id] = sp
-        return sp
+                ids = self._job_ids()
+                pairs, _ = self._cache.load(
+                    ids, stat_statepoints(self._workspace, ids), self._read_statepoint
+                )
+                self._memory.update(pairs)
+                pair = pairs.get(job_id)
+                if pair is not None:
+                    return pair[1]
+        try:
+            pair = self._read_statepoint(job_id)
+        except FileNotFoundError:
+            raise JobNotFoundError(job_id) from None
+        self._memory[job_id] = pair
+        return pair[1]
 
     def _note_created(self) -> None:
         self._created += 1
@@ -293,11 +485,15 @@ class Workspace:
             pass
 
     def __iter__(self) -> Iterator[Job]:
-        """Iterate over the jobs, ordered by id."""
+        """Iterate over the jobs, ordered by id; state points are read when used.
+
+        Every job folder is listed, corrupted ones too (as signac does): reading the
+        state point of such a job raises :class:`JobsCorruptedError`.
+        """
         return iter(self.find_jobs())
 
     def __len__(self) -> int:
-        """Return the number of jobs."""
+        """Return the number of job folders, as many as iteration gives."""
         return len(self._job_ids())
 
     def __contains__(self, job: object) -> bool:
@@ -311,11 +507,16 @@ class Workspace:
     def find_job_ids(self, filter: Mapping[str, Any] | None = None) -> list[str]:
         """Return the ids of the jobs matching ``filter``, sorted.
 
+        The ids are those signac's ``Project.find_jobs`` finds for the same filter (see
+        :mod:`plams_cli.workspace.filters`). Without a filter, every job folder is
+        listed and no state point is read, so the result agrees with ``len`` and
+        iteration even when some jobs are corrupted.
+
         Parameters
         ----------
         filter
-            A MongoDB-style filter (see :mod:`plams_cli.workspace.filters`); keys without
-            prefix are state point keys, ``doc.`` keys are document keys.
+            A MongoDB-style filter; keys without prefix are state point keys, ``doc.``
+            keys are document keys.
 
         Returns
         -------
@@ -325,20 +526,21 @@ class Workspace:
         Raises
         ------
         FilterError
-            A ``ValueError``: the filter is malformed.
+            A ``ValueError``: the filter is malformed, or signac would raise for it on
+            this data.
         JobsCorruptedError
-            If a job's state point file is unreadable or does not match its id.
+            If a filter is given and some job's state point file is missing, unreadable
+            or does not match its id; the error names every such job.
         """
-        node = compile_node(filter)
-        keys = statepoint_keys(filter)
-        memory = self._memory
-        listed = self._job_ids() if memory else []
-        if memory and all(job_id in memory for job_id in listed):
-            ids, columns = StatepointCache._from_statepoints(listed, memory, keys)
-        else:
-            ids, columns = self._cache.load_columns(
-                self._job_id_candidates(), self._read_statepoint, keys
-            )
+        query = compile_query(filter)
+        listed = self._job_ids()
+        if query.matches_all:
+            return sorted(listed)
+        ids, columns, corrupted = self._cache.load_columns(
+            listed, stat_statepoints(self._workspace, listed), self._read_statepoint, query.keys
+        )
+        if corrupted:
+            raise JobsCorruptedError(sorted(corrupted))
         size = len(ids)
         docs: list[Any] = []
 
@@ -352,7 +554,7 @@ class Workspace:
                                 row[name] = value
                     return rows
                 return columns.get(key) or [ABSENT] * size
-            if namespace == "doc":
+            if namespace == "doc" and query.needs_document:
                 if not docs:
                     docs.extend(self._read_document(job_id) for job_id in ids)
                 if key is None:
@@ -360,7 +562,7 @@ class Workspace:
                 return [d.get(key, ABSENT) if type(d) is dict else ABSENT for d in docs]
             return [ABSENT] * size
 
-        rows = node(Table(size, top))
+        rows = query.rows(Table(size, top))
         return sorted(ids[row] for row in rows)
 
     def _read_document(self, job_id: str) -> Any:
@@ -384,6 +586,13 @@ class Workspace:
         -------
         list of Job
             The matching jobs.
+
+        Raises
+        ------
+        FilterError
+            A ``ValueError``: the filter is malformed.
+        JobsCorruptedError
+            If a filter is given and some job's state point file is broken.
         """
         return [Job(self, job_id) for job_id in self.find_job_ids(filter)]
 
@@ -394,18 +603,31 @@ class Workspace:
         -------
         int
             The number of jobs in the cache.
-        """
-        statepoints = self._cache.rebuild(self._job_ids(), self._read_statepoint)
-        self._cache.write_signac(statepoints)
-        return len(statepoints)
-
-    def check(self) -> None:
-        """Read every state point file and compare it with its folder's id.
 
         Raises
         ------
         JobsCorruptedError
-            Naming every job whose file is unreadable or does not match.
+            If some job's state point file is broken; signac's cache is not written.
+        """
+        ids = self._job_ids()
+        pairs, corrupted = self._cache.rebuild(
+            ids, self._read_statepoint, sigs=stat_statepoints(self._workspace, ids)
+        )
+        if corrupted:
+            raise JobsCorruptedError(sorted(corrupted))
+        self._cache.write_signac({job_id: sp for job_id, (_, sp) in pairs.items()})
+        return len(pairs)
+
+    def check(self) -> None:
+        """Read every state point file, compare it with its folder's id and tidy up.
+
+        A state point move that was interrupted is finished, and the pending state point
+        a move killed before renaming its folder left behind is deleted.
+
+        Raises
+        ------
+        JobsCorruptedError
+            Naming every job whose file is missing, unreadable or does not match.
         """
         bad = []
         for job_id in sorted(self._job_ids()):
@@ -414,7 +636,9 @@ class Workspace:
             except JobsCorruptedError:
                 bad.append(job_id)
             except FileNotFoundError:
-                bad.append(job_id)
+                continue  # removed meanwhile
+            else:
+                self._discard_pending_move(job_id)
         if bad:
             raise JobsCorruptedError(bad)
 

@@ -15,10 +15,12 @@ from ._synced import SyncedDict
 if TYPE_CHECKING:
     from .job import Job
 
-__all__ = ["StatePoint", "STATEPOINT_FILENAME"]
+__all__ = ["StatePoint", "STATEPOINT_FILENAME", "MOVE_FILENAME"]
 
 #: The state point's file name inside a job folder, as signac names it.
 STATEPOINT_FILENAME = "signac_statepoint.json"
+#: The new state point of a job being moved, written before its folder is renamed.
+MOVE_FILENAME = ".signac_statepoint.json.moving"
 
 
 class _StatepointRoot:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 
 from plams_cli.workspace import Workspace
 
@@ -53,3 +54,25 @@ def test_delete_and_clear(ws: Workspace) -> None:
     assert list(job.data) == ["y"]
     job.data.clear()
     assert len(job.data) == 0
+
+
+def test_list_of_strings_is_a_string_array(ws: Workspace) -> None:
+    job = ws.open_job({"a": 1})
+    job.data["names"] = ["a", "bé", ""]
+    job.data["pair"] = ("x", "y")
+    assert list(job.data["names"]) == ["a", "bé", ""] and list(job.data["pair"]) == ["x", "y"]
+    with job.data:
+        ds = job.data["names"]
+        assert isinstance(ds, h5py.Dataset) and h5py.check_dtype(vlen=ds.dtype) is str
+        assert list(ds.asstr()[()]) == ["a", "bé", ""]
+
+
+@pytest.mark.parametrize(
+    "value", [["a", 1], [[1, 2], [3]], [{"k": 1}]], ids=["mixed", "ragged", "of-dicts"]
+)
+def test_unstorable_list_is_a_clear_type_error(ws: Workspace, value: list) -> None:
+    job = ws.open_job({"a": 1})
+    job.data["kept"] = 1
+    with pytest.raises(TypeError, match="cannot store the list under 'bad' in HDF5: it must hold only"):
+        job.data["bad"] = value
+    assert list(job.data) == ["kept"]

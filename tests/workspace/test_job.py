@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from plams_cli.errors import DestinationExistsError, JobsCorruptedError, Workspa
 from plams_cli.workspace import (
     AmbiguousJobIdError,
     JobNotFoundError,
+    Project,
     StatepointKeyError,
     Workspace,
     calc_id,
@@ -114,14 +117,48 @@ def test_nested_statepoint_change_moves(ws: Workspace) -> None:
     assert ws.open_job(id=job.id).statepoint() == {"a": {"b": 2}}
 
 
-def test_move_onto_existing_job_changes_nothing(ws: Workspace) -> None:
-    other = ws.open_job({"a": 2}).init()
-    job = ws.open_job({"a": 1}).init()
+def _set_a(job: Any) -> None:
+    job.sp.a = 2
+
+
+def _set_nested(job: Any) -> None:
+    job.sp.b.c = 2
+
+
+MOVED_A = {"a": 2, "b": {"c": 1}}
+MOVED_C = {"a": 1, "b": {"c": 2}}
+
+
+@pytest.mark.parametrize(
+    ("change", "target"),
+    [
+        (_set_a, MOVED_A),
+        (lambda job: job.update_statepoint({"a": 2}, overwrite=True), MOVED_A),
+        (lambda job: job.reset_statepoint(MOVED_A), MOVED_A),
+        (_set_nested, MOVED_C),
+        (lambda job: job.update_statepoint({"b": {"c": 2}}, overwrite=True), MOVED_C),
+    ],
+    ids=["sp-attribute", "update_statepoint", "reset_statepoint", "nested-sp", "update-nested"],
+)
+def test_move_onto_existing_job_changes_nothing(
+    ws: Workspace, change: Callable[[Any], None], target: dict
+) -> None:
+    job = ws.open_job({"a": 1, "b": {"c": 1}}).init()
+    job.doc.mine = True
+    other = ws.open_job(target).init()
+    other.doc.theirs = [1, 2]
+    before = {name: sorted(os.listdir(j.path)) for name, j in (("job", job), ("other", other))}
     with pytest.raises(DestinationExistsError) as info:
-        job.sp.a = 2
-    assert isinstance(info.value, OSError)
-    assert job.id == calc_id({"a": 1}) and job.sp.a == 1
-    assert os.path.isdir(job.path) and os.path.isdir(other.path)
+        change(job)
+    assert isinstance(info.value, OSError) and info.value.destination == other.id
+    assert job.id == calc_id({"a": 1, "b": {"c": 1}}) and job.statepoint() == {"a": 1, "b": {"c": 1}}
+    fresh = Workspace(ws.root)
+    assert fresh.open_job(id=job.id).statepoint() == {"a": 1, "b": {"c": 1}}
+    assert fresh.open_job(id=job.id).doc() == {"mine": True}
+    assert fresh.open_job(id=other.id).statepoint() == target
+    assert fresh.open_job(id=other.id).doc() == {"theirs": [1, 2]}
+    assert {n: sorted(os.listdir(j.path)) for n, j in (("job", job), ("other", other))} == before
+    fresh.check()
 
 
 def test_update_statepoint(ws: Workspace) -> None:
@@ -191,7 +228,44 @@ def test_iteration_and_len(ws: Workspace) -> None:
 
 
 def test_numpy_and_tuple_values_normalised(ws: Workspace) -> None:
-    np = pytest.importorskip("numpy")
+    import numpy as np
     job = ws.open_job({"a": np.int64(3), "t": (1, 2)})
     assert job.id == calc_id({"a": 3, "t": [1, 2]})
     assert job.statepoint() == {"a": 3, "t": [1, 2]}
+
+
+def test_project_is_an_alias(tmp_path: Path) -> None:
+    assert Project is Workspace
+    project = Project(tmp_path, create=True)
+    job = project.open_job({"a": 1}).init()
+    assert isinstance(project, Workspace) and job in Workspace(tmp_path)
+    assert [j.id for j in Project(tmp_path)] == [job.id]
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (b"garbage\n", "cannot read .*line 1 is neither 'key = value' nor a \\[section\\]"),
+        (b"\xff\xfe\x00junk", "cannot read .*not a text file"),
+        (b"schema_version = two\n", "cannot read .*schema_version is 'two', not a number"),
+        (b"schema_version = 1\n", "schema version 1 .*migrate"),
+        (b"", "schema version 1 .*migrate"),
+        (b"schema_version = 3\n", "schema version 3, newer .*update plams-cli"),
+    ],
+    ids=["garbage", "binary", "not-a-number", "version-1", "empty-is-version-1", "newer"],
+)
+def test_config_problems_are_named(tmp_path: Path, config: bytes, message: str) -> None:
+    (tmp_path / ".signac").mkdir()
+    (tmp_path / ".signac" / "config").write_bytes(config)
+    with pytest.raises(WorkspaceError, match=message) as info:
+        Workspace(tmp_path)
+    if "cannot read" in message:
+        assert "migrate" not in str(info.value)
+
+
+def test_config_comments_sections_and_quotes_are_read(tmp_path: Path) -> None:
+    (tmp_path / ".signac").mkdir()
+    (tmp_path / ".signac" / "config").write_text(
+        "# made by hand\nschema_version = '2'  # signac 2\n\n[flow]\nschema_version = 9\n"
+    )
+    assert len(Workspace(tmp_path)) == 0
