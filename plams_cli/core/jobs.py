@@ -125,6 +125,15 @@ class Job:
         self.timestamps[status.value] = time.time()
         log(f"JOB {self._full_name()} {status.value.upper()}", _STATUS_LOG_LEVEL[status])
 
+    @property
+    def _daemon_thread(self) -> bool:
+        """Whether a parallel runner runs this job in a daemon thread (``config.daemon_threads``).
+
+        With ``False`` the interpreter waits for the job at exit even when the script
+        does not.
+        """
+        return bool(_config_module.config.get("daemon_threads", True))
+
     def _full_name(self) -> str:
         return f"{self.parent._full_name()}/{self.name}" if self.parent is not None else self.name
 

@@ -95,16 +95,33 @@ class Results:
         self.finished.set()
 
     def _wait_collected(self) -> None:
-        if self.done.is_set():
-            return
-        if self.finished.is_set() and getattr(self, "_collector", None) == threading.get_ident():
-            return  # the job's own check() or postrun()
-        if self.job is not None and self.job.status == "created":
+        if not self.done.is_set():
+            if self.finished.is_set() and getattr(self, "_collector", None) == threading.get_ident():
+                return  # the job's own check() or postrun()
+            if self.job is not None and self.job.status == "created":
+                raise ResultsError(
+                    f"job {self.job.name} has not been run: call job.run() before reading its results"
+                )
+            with waiting():
+                self.done.wait()
+        if self.job is not None and self.job.status in ("crashed", "failed"):
+            self._results_of_bad_job()
+
+    def _results_of_bad_job(self) -> None:
+        """Reading results of a crashed or failed job: a warning, or an error (``config.ignore_failure``)."""
+        from plams_cli.core.logger import log
+        from plams_cli.core.runtime import config
+
+        job = self.job
+        reason = job.get_errormsg() or job.status
+        if not config.get("ignore_failure", True):
             raise ResultsError(
-                f"job {self.job.name} has not been run: call job.run() before reading its results"
+                f"job {job.name} {job.status}, so its results are not to be trusted ({reason}); "
+                "set config.ignore_failure = True to read them anyway"
             )
-        with waiting():
-            self.done.wait()
+        if not getattr(self, "_warned", False):
+            self._warned = True
+            log(f"WARNING: reading results of job {job.name}, which {job.status}: {reason}", 3)
 
     def wait(self) -> Results:
         """Block until the job has ended completely; return these results."""

@@ -71,14 +71,29 @@ class _Workers:
         self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._idle = 0
 
-    def submit(self, task: Callable[[], None]) -> None:
-        """Run ``task`` in a worker thread now."""
+    def submit(self, task: Callable[[], None], daemon: bool = True) -> None:
+        """Run ``task`` in a worker thread now.
+
+        ``daemon=False`` gives it a thread of its own that the interpreter waits for at
+        exit (``config.daemon_threads = False``); only daemon threads are kept for reuse,
+        since an idle one would hold up the exit.
+        """
+        if not daemon:
+            threading.Thread(target=self._run_one, args=(task,), name="plams-worker", daemon=False).start()
+            return
         with self._lock:
             if self._idle:
                 self._idle -= 1
                 self._tasks.put(task)
                 return
         threading.Thread(target=self._work, args=(task,), name="plams-worker", daemon=True).start()
+
+    @staticmethod
+    def _run_one(task: Callable[[], None]) -> None:
+        try:
+            task()
+        except SystemExit:
+            pass
 
     def _work(self, task: Callable[[], None] | None) -> None:
         while task is not None:
@@ -166,7 +181,7 @@ class JobRunner:
             self._slots.acquire()
         task = (job._lifecycle, jobmanager, not caller_holds_slot, f"plams-{getattr(job, 'name', 'job')}")
         try:
-            _workers.submit(lambda: self._thread_main(*task))
+            _workers.submit(lambda: self._thread_main(*task), daemon=bool(getattr(job, "_daemon_thread", True)))
         except BaseException:
             if not caller_holds_slot:
                 self._slots.release()

@@ -187,3 +187,39 @@ def test_packaged_defaults_found_in_plain_install(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(target / "plams_cli" / "defaults" / "plams_defaults.yaml")
+
+
+def test_ignore_failure_warns_or_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str], fresh_config: object) -> None:
+    from plams_cli import ShellJob, config, finish, init
+    from plams_cli.errors import ResultsError
+
+    config.log.stdout = 3
+    init(path=str(tmp_path), folder="if", quiet=True)
+    try:
+        job = ShellJob(name="bad", runscript="echo partial; exit 2")
+        job.run()
+        assert job.results.read_file("$JN.out") == "partial\n"  # ignore_failure: true (default)
+        job.results.read_file("$JN.out")
+        warnings = [line for line in capsys.readouterr().out.splitlines() if "WARNING" in line]
+        assert len(warnings) == 1 and "bad, which crashed" in warnings[0] and "exited with code 2" in warnings[0]
+        config.ignore_failure = False
+        with pytest.raises(ResultsError, match="bad crashed, so its results are not to be trusted"):
+            job.results.read_file("$JN.out")
+    finally:
+        config.ignore_failure = True
+        finish()
+
+
+@pytest.mark.parametrize("daemon", [True, False])
+def test_daemon_threads_decides_whether_exit_waits_for_jobs(tmp_path: Path, daemon: bool) -> None:
+    script = tmp_path / "s.py"
+    script.write_text(textwrap.dedent(f"""
+        from plams_cli import JobRunner, ShellJob, config, init
+        config.log.stdout = 0
+        config.daemon_threads = {daemon}
+        init(path={str(tmp_path)!r}, folder="w")
+        ShellJob(name="slow", runscript="sleep 0.5").run(jobrunner=JobRunner(parallel=True))
+        # no finish(): the script ends while the job runs
+    """))
+    subprocess.run([sys.executable, str(script)], check=True, env=python_env(), timeout=60)
+    assert (tmp_path / "w" / "slow" / "slow.dill").exists() is (not daemon)
