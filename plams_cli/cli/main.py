@@ -11,11 +11,15 @@ import difflib
 import importlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from plams_cli.cli._usage import OneLineUsageError
 from plams_cli.errors import PlamsError
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 #: subcommand name -> "module:attribute"; imported on first use.
 LAZY_COMMANDS: dict[str, str] = {
@@ -70,9 +74,7 @@ class PlamsGroup(click.Group):
             if not word.startswith("-") and not os.path.exists(word) and not ctx.resilient_parsing:
                 close = difflib.get_close_matches(word, self.list_commands(ctx))
                 if close:
-                    raise click.UsageError(
-                        f"No such command or script {word!r}. Did you mean {close[0]!r}?", ctx
-                    )
+                    raise OneLineUsageError(f"No such command or script {word!r}. Did you mean {close[0]!r}?", ctx)
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
 
@@ -113,8 +115,26 @@ class PlamsGroup(click.Group):
             message = f"No such command {name!r}."
             if close:
                 message += f" Did you mean {close[0]!r}?"
-            raise click.UsageError(message, ctx)
+            raise OneLineUsageError(message, ctx)
         return name, command, args[1:]
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Complete the first word: a command or, as ``plams SCRIPT`` runs it, a file; an option of either.
+
+        The file item comes first: bash's completion script resets its list on a file item,
+        then adds the commands, and falls back to file names only when no command matches.
+        """
+        from click.shell_completion import CompletionItem
+
+        items = super().shell_complete(ctx, incomplete)
+        if not incomplete.startswith("-"):
+            return [CompletionItem(incomplete, type="file"), *items]
+        run = self.get_command(ctx, DEFAULT_COMMAND)
+        if run is not None:
+            run_ctx = click.Context(run, info_name=DEFAULT_COMMAND, parent=ctx, resilient_parsing=True)
+            seen = {item.value for item in items}
+            items += [item for item in run.shell_complete(run_ctx, incomplete) if item.value not in seen]
+        return items
 
 
 @click.group(

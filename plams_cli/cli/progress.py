@@ -1,6 +1,8 @@
 """The live progress line of ``plams SCRIPT``: jobs by status and elapsed time, on stderr.
 
-Shown only when stderr is a terminal; elsewhere the log's plain lines say the same.
+Shown only when stderr is a terminal; elsewhere the log's plain lines say the same. While
+it is shown, the ``plams`` command keeps job status lines off the screen (see
+:func:`plams_cli.cli.run._job_lines_off_screen`).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class Progress:
             # Script output to a terminal stdout goes above the line; piped stdout stays data.
             self._live = Live(console=self.console, get_renderable=self.render, refresh_per_second=4,
                               transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=True)
-            self._live.start()
+            self._live.start(refresh=True)  # drawn at once, not only at the first tick
         return self
 
     def stop(self) -> None:

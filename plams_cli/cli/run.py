@@ -7,7 +7,8 @@ of plams_cli, inside a fresh working folder; then waits for every job and calls
 
 Exit status: 0 when the scripts complete, 1 when one raises (its traceback, cut to the
 user's frames, goes to stderr and the logfile), ``n`` for ``sys.exit(n)``, 2 for bad
-input (nothing is created), 130 after Ctrl-C.
+input (one line ``Error: …``; nothing is created), 130 after Ctrl-C, 143 after SIGTERM
+(handled as Ctrl-C).
 """
 
 from __future__ import annotations
@@ -20,21 +21,28 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from plams_cli.cli._usage import OneLineErrorCommand
 from plams_cli.cli.console import err, plams_errors
 
 if TYPE_CHECKING:
     from plams_cli.cli._script import Script, ScriptModule
     from plams_cli.core.jobmanager import JobManager
 
-__all__ = ["run_command", "VarAssign", "INTERRUPTED_EXIT"]
+__all__ = ["run_command", "VarAssign", "INTERRUPTED_EXIT", "TERMINATED_EXIT"]
 
 #: exit status after Ctrl-C (128 + SIGINT), as shells report it
-INTERRUPTED_EXIT = 130
+INTERRUPTED_EXIT = 128 + signal.SIGINT
+#: exit status after SIGTERM (128 + SIGTERM)
+TERMINATED_EXIT = 128 + signal.SIGTERM
+#: signals that stop a run as Ctrl-C does: running jobs stopped, queued ones cancelled
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: the most verbose log level shown on the screen under the live display
+_LIVE_SCREEN_LEVEL = 2
 
 
 class VarAssign(click.ParamType):
@@ -54,6 +62,18 @@ class VarAssign(click.ParamType):
         return name, text
 
 
+def _check_writable(parent: str, path: str | None, folder: str | None) -> None:
+    """The working folder will be made in ``parent``: it must be writable (checked before anything is made)."""
+    if os.access(parent, os.W_OK | os.X_OK):
+        return
+    message = f"cannot make a working folder in {parent}: it is not writable"
+    if folder is not None and os.path.dirname(folder):
+        raise click.BadParameter(message, param_hint="'-f' / '--folder'")
+    if path is not None:
+        raise click.BadParameter(message, param_hint="'-p' / '--path'")
+    raise click.UsageError(message + " (choose another with -p)")
+
+
 def _split_folder(path: str, folder: str) -> tuple[str, str]:
     """``(parent, name)`` of the working folder ``folder`` made in ``path``; checks the parent exists."""
     if not folder.strip() or os.path.basename(os.path.normpath(folder)) in ("", ".", ".."):
@@ -68,7 +88,7 @@ def _split_folder(path: str, folder: str) -> tuple[str, str]:
     return parent, name
 
 
-@click.command("run", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("run", cls=OneLineErrorCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-p", "--path", type=click.Path(exists=True, file_okay=False, resolve_path=True), metavar="PATH",
               help="Where the working folder is made.  [default: current folder]")
 @click.option("-f", "--folder", metavar="NAME",
@@ -104,32 +124,37 @@ def run_command(path: str | None, folder: str | None, variables: Sequence[tuple[
     finished jobs of NAME.res, moves the jobs it did not reuse into NAME and deletes
     NAME.res. A killed restart loses nothing: the next -r reuses both folders.
 
-    Exit status: 0 done, 1 a script raised, n for sys.exit(n), 2 bad input, 130 Ctrl-C.
+    Only folders plams made are restarted; files you or the script put in NAME are
+    kept, and the old logs are appended to NAME/logfile.previous.
+
+    Exit status: 0 done, 1 a script raised, n for sys.exit(n), 2 bad input, 130 Ctrl-C,
+    143 SIGTERM.
     """
-    from plams_cli.cli._restart import find_latest, restart_target
+    from plams_cli.cli._restart import NotRestartableError, find_latest, restart_target
     from plams_cli.cli._script import read_script
 
     # Everything that can be wrong with the input is found before anything is made.
     loaded_scripts = [read_script(script) for script in scripts]
     base = path or os.getcwd()
     parent, name = _split_folder(base, folder if folder is not None else f"plams.{os.getpid()}")
+    _check_writable(parent, path, folder)
     restart_paths: tuple[str, str] | None = None
     if restart:
         if folder is None:
             latest = find_latest(base)
             if latest is None:
                 raise click.BadParameter(
-                    f"nothing to restart in {base}: no working folder (a folder with a logfile); name one with -f",
+                    f"nothing to restart in {base}: no working folder of an earlier plams run; name one with -f",
                     param_hint="'-r' / '--restart'",
                 )
             name = latest
-            err.print(f"Restarting the most recent working folder: {os.path.join(parent, name)}",
-                      markup=False, highlight=False)
-        restart_paths = restart_target(parent, name)
-        if restart_paths is None:
-            raise click.BadParameter(
-                f"nothing to restart: {os.path.join(parent, name)} does not exist", param_hint="'-r' / '--restart'"
-            )
+        try:
+            restart_paths = restart_target(parent, name)
+        except NotRestartableError as exc:
+            raise click.BadParameter(str(exc), param_hint="'-r' / '--restart'") from exc
+        if folder is None:
+            err.print(f"Restarting the most recent working folder: {restart_paths[0]}", markup=False,
+                      highlight=False)
     status = _MasterRun(loaded_scripts, parent, name, variables, load_folders, restart_paths, jobs, quiet).run()
     click.get_current_context().exit(status)
 
@@ -151,6 +176,8 @@ class _MasterRun:
         self.manager: JobManager | None = None
         self.restart_loaded: list[Any] = []
         self.restart_bad: list[str] = []
+        #: the exit status when the run is interrupted (SIGTERM makes it 143)
+        self.interrupt_status = INTERRUPTED_EXIT
 
     # --- set-up ----------------------------------------------------------------------
     def _configure(self) -> None:
@@ -165,7 +192,7 @@ class _MasterRun:
             config.default_jobrunner = JobRunner(parallel=True, maxjobs=self.jobs)
 
     def _start(self) -> JobManager:
-        from plams_cli.cli._restart import clear_trash, set_aside
+        from plams_cli.cli._restart import clear_trash, mark_workdir, set_aside
         from plams_cli.core.logger import log
         from plams_cli.core.runtime import init
 
@@ -180,6 +207,7 @@ class _MasterRun:
             log(f"Folder {os.path.join(self.parent, self.name)} exists: working in {manager.workdir} instead", 0)
         if moved_to is not None:
             log(f"Restart: moved the previous {self.name} to {moved_to}", 1)
+        mark_workdir(manager.workdir, [script.path for script in self.scripts])
         self._keep_scripts(manager.workdir)
         return manager
 
@@ -216,34 +244,45 @@ class _MasterRun:
         from plams_cli.core.runtime import finish, run_held
 
         self._configure()
-        # Ctrl-C must reach the main thread as KeyboardInterrupt even when the parent
-        # process started us with SIGINT ignored (as shells do for background jobs).
+        # Ctrl-C and SIGTERM must reach the main thread as KeyboardInterrupt, even when the
+        # parent process started us with SIGINT ignored (as shells do for background jobs).
         in_main = threading.current_thread() is threading.main_thread()
-        previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler) if in_main else None
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in _STOP_SIGNALS} if in_main else {}
         try:
-            manager = self._start()
+            try:
+                manager = self._start()
+            except KeyboardInterrupt:
+                return self.interrupt_status  # nothing started yet
             module = ScriptModule(self.variables)
             status: int | None = None
-            with module.installed(), Progress(err, manager.status_counts, enabled=not self.quiet) as progress:
-                try:
-                    self._load(manager)
-                    with run_held():  # a script's own finish() must not end the run
-                        status = self._run_scripts(module)
-                except KeyboardInterrupt:
-                    status = INTERRUPTED_EXIT
-                if status == INTERRUPTED_EXIT:
-                    self._cancel()
-                if self._wait(manager):
-                    status = INTERRUPTED_EXIT
-                progress.stop()
+            with module.installed():
+                with Progress(err, manager.status_counts, enabled=not self.quiet) as progress, \
+                        _job_lines_off_screen(progress.enabled):
+                    try:
+                        self._load(manager)
+                        with run_held():  # a script's own finish() must not end the run
+                            status = self._run_scripts(module)
+                    except KeyboardInterrupt:
+                        status = None
+                    if status is None:
+                        status = self.interrupt_status
+                        self._cancel()
+                    if self._wait(manager):
+                        status = self.interrupt_status
                 self._settle(manager)
                 finish()
             return status
         finally:
-            if in_main:
-                signal.signal(signal.SIGINT, previous_handler)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
-    def _run_scripts(self, module: ScriptModule) -> int:
+    def _on_signal(self, signum: int, frame: object) -> None:
+        """SIGINT or SIGTERM: stop the run as Ctrl-C does; the exit status will be 128 + ``signum``."""
+        self.interrupt_status = 128 + signum
+        raise KeyboardInterrupt
+
+    def _run_scripts(self, module: ScriptModule) -> int | None:
+        """Run the scripts; return the exit status, ``None`` when interrupted."""
         from plams_cli.cli._script import format_user_traceback
         from plams_cli.core.logger import log
 
@@ -255,7 +294,7 @@ class _MasterRun:
         except SystemExit as exc:
             return _exit_status(exc)
         except KeyboardInterrupt:
-            return INTERRUPTED_EXIT
+            return None  # interrupted
         except BaseException as exc:  # noqa: BLE001 - any error of the user's script ends the run with 1
             log(format_user_traceback(exc), 0)
             return 1
@@ -265,7 +304,8 @@ class _MasterRun:
         from plams_cli.core.logger import log
         from plams_cli.runners.local import cancel_all
 
-        log("Interrupted: stopping running jobs and cancelling queued ones", 0)
+        reason = "" if self.interrupt_status == INTERRUPTED_EXIT else f" ({_signal_name(self.interrupt_status - 128)})"
+        log(f"Interrupted{reason}: stopping running jobs and cancelling queued ones", 0)
         lines = cancel_all()
         stopped = {int(pid) for pid in re.findall(r"\(pid (\d+)\)", "\n".join(lines))}
         lines += _stop_child_sessions(stopped)
@@ -273,7 +313,10 @@ class _MasterRun:
             log(line, 0)
 
     def _wait(self, manager: JobManager) -> bool:
-        """Wait for every job; Ctrl-C cancels them (returns True), a second Ctrl-C gives up waiting."""
+        """Wait for every job; Ctrl-C cancels them (returns True), a second Ctrl-C gives up waiting.
+
+        SIGTERM counts as Ctrl-C.
+        """
         from plams_cli.core import logger
 
         try:
@@ -287,7 +330,7 @@ class _MasterRun:
             logger.log("Interrupted again: not waiting for the jobs to end", 0)
             logger.close_logfile()
             sys.stderr.flush()
-            os._exit(INTERRUPTED_EXIT)
+            os._exit(self.interrupt_status)
         return True
 
     def _settle(self, manager: JobManager) -> None:
@@ -301,10 +344,14 @@ class _MasterRun:
         if report.moved:
             log(f"Restart: moved {_plural(len(report.moved), 'finished job')} the run did not reuse "
                 f"into {manager.workdir}", 1)
+        if report.moved_other:
+            log(f"Restart: moved {_plural(len(report.moved_other), 'other file or folder', 'other files and folders')}"
+                f" of {res} into {manager.workdir}", 1)
         if report.removed:
-            log(f"Restart: removed {res}; every finished job is in {manager.workdir}", 1)
+            history = f"; its log is in {os.path.join(manager.workdir, 'logfile.previous')}" if report.logs else ""
+            log(f"Restart: removed {res}; every finished job is in {manager.workdir}{history}", 1)
         else:
-            log(f"Restart: kept {res}: {_plural(len(report.kept), 'saved job')} could not be moved into "
+            log(f"Restart: kept {res}: {_plural(len(report.kept), 'entry', 'entries')} could not be moved into "
                 f"{manager.workdir} (first: {report.kept[0]}); the next -r reuses them", 0)
 
 
@@ -314,8 +361,40 @@ def _exit_status(exc: SystemExit) -> int:
         return 0
     if isinstance(code, int):
         return code
-    err.print(str(code), markup=False, highlight=False)  # sys.exit("message"), as Python does
+    from plams_cli.core.logger import log
+
+    log(str(code), 0)  # sys.exit("message"): shown as Python does, and kept in the logfile
     return 1
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+@contextlib.contextmanager
+def _job_lines_off_screen(live: bool) -> Iterator[None]:
+    """While the live display runs, keep job status lines (log level 3 and up) off the screen.
+
+    The display says the same; the lines still go to the logfile. Messages of level 2 or
+    less (errors, what the run does) are still shown, above the display. A level the
+    script set meanwhile is left as it is.
+    """
+    from plams_cli.core.runtime import config
+
+    if not live:
+        yield
+        return
+    saved = config.log.get("stdout", 3)
+    lowered = min(int(saved), _LIVE_SCREEN_LEVEL)
+    config.log.stdout = lowered
+    try:
+        yield
+    finally:
+        if config.log.get("stdout") == lowered:
+            config.log.stdout = saved
 
 
 def _stop_child_sessions(skip: set[int]) -> list[str]:
@@ -337,6 +416,6 @@ def _stop_child_sessions(skip: set[int]) -> list[str]:
     return lines
 
 
-def _plural(number: int, word: str) -> str:
-    return f"{number} {word}{'' if number == 1 else 's'}"
+def _plural(number: int, word: str, words: str | None = None) -> str:
+    return f"{number} {word if number == 1 else (words or word + 's')}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -82,6 +83,39 @@ def start_plams(env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[
         if process.poll() is None:
             process.kill()
         process.communicate()
+
+
+#: run by root, commands get these in front, so that file permissions bind them: root keeps its
+#: uid (the interpreter may live in root's home) but loses the capabilities that bypass them
+_WITHOUT_DAC_OVERRIDE = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+
+
+@pytest.fixture
+def plams_unprivileged(env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``plams ARGS…`` in ``cwd`` so that file permissions apply to it, even under root (as in CI).
+
+    Under root the command runs through ``setpriv`` (util-linux) without the capabilities
+    ``CAP_DAC_OVERRIDE`` and ``CAP_DAC_READ_SEARCH``: a file of mode 0 is unreadable and a
+    folder of mode 0o555 unwritable, as for anyone else.
+    """
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.fail("running as root needs setpriv (util-linux) to test file permissions")
+        prefix = _WITHOUT_DAC_OVERRIDE
+
+    def call(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*prefix, *PLAMS, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    return call
+
+
+def one_error_line(stderr: str) -> str:
+    """The message of ``stderr`` when it is exactly one line ``Error: …``; fails otherwise."""
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and stderr.endswith("\n") and lines[0].startswith("Error: "), stderr
+    return lines[0]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "condition") -> None:

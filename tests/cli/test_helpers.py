@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -106,12 +107,34 @@ def _workdir(path: Path, *jobs: str) -> Path:
 
 
 def test_find_latest_prefers_newest_logfile_and_maps_res(tmp_path: Path) -> None:
-    old = _workdir(tmp_path / "old")
-    _workdir(tmp_path / "new.res")
+    old = _workdir(tmp_path / "old", "a")
+    _workdir(tmp_path / "new.res", "b")
     (tmp_path / "plain").mkdir()
     os.utime(old / "logfile", (1, 1))
     assert _restart.find_latest(str(tmp_path)) == "new"
     assert _restart.find_latest(str(tmp_path / "plain")) is None
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [(["logfile", ".plams-run"], True), (["logfile", "job/job.dill"], True), (["logfile", "job/job.run"], True),
+     (["logfile"], False), (["logfile", "notes.txt", "sub/data.txt"], False), ([".plams-run"], False)],
+    ids=["marker", "legacy-saved-job", "legacy-failed-job", "logfile-only", "user-folder", "no-logfile"],
+)
+def test_is_plams_run(tmp_path: Path, entries: list[str], expected: bool) -> None:
+    for entry in entries:
+        (tmp_path / entry).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / entry).write_text("x")
+    assert _restart.is_plams_run(str(tmp_path)) is expected
+
+
+def test_find_latest_skips_user_folders_even_newer_ones(tmp_path: Path) -> None:
+    run = _workdir(tmp_path / "run", "a")
+    os.utime(run / "logfile", (1, 1))
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "logfile").write_text("my notes\n")
+    assert _restart.find_latest(str(tmp_path)) == "run"
 
 
 def test_set_aside_moves_then_nests_when_res_exists(tmp_path: Path) -> None:
@@ -142,6 +165,33 @@ def test_remove_tree_renames_before_deleting(tmp_path: Path, monkeypatch: pytest
 
 
 def test_restart_target(tmp_path: Path) -> None:
-    assert _restart.restart_target(str(tmp_path), "w") is None
-    (tmp_path / "w.res").mkdir()
+    _workdir(tmp_path / "w.res")
     assert _restart.restart_target(str(tmp_path), "w") == (str(tmp_path / "w"), str(tmp_path / "w.res"))
+    (tmp_path / "w").mkdir()  # a restart killed before its logfile was made
+    assert _restart.restart_target(str(tmp_path), "w") == (str(tmp_path / "w"), str(tmp_path / "w.res"))
+    _workdir(tmp_path / "v")
+    assert _restart.restart_target(str(tmp_path), "v") == (str(tmp_path / "v"), str(tmp_path / "v.res"))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [((), "does not exist"), (("w",), "not a plams working folder"), (("w/notes.txt",), "not a plams working folder"),
+     (("w!",), "is not a folder"), (("w/logfile", "w.res/"), "w.res is in the way"),
+     (("w/logfile", "w.res!"), "w.res is in the way (it is not a folder)"), (("w.res/logfile", "w!"), "not a folder")],
+    ids=["missing", "empty-folder", "user-folder", "file", "res-user-folder", "res-file", "res-and-file"],
+)
+def test_restart_target_refuses(tmp_path: Path, make: tuple[str, ...], message: str) -> None:
+    """``w/`` a folder, ``w!`` a file, ``w/x`` a file in folder ``w``."""
+    for item in make:
+        path = tmp_path / item.rstrip("/!")
+        if item.endswith("!"):
+            path.write_text("x")
+        elif item.endswith("/") or "/" not in item:
+            path.mkdir()
+        else:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text("x")
+    with pytest.raises(_restart.NotRestartableError, match=re.escape(message)):
+        _restart.restart_target(str(tmp_path), "w")
+    with pytest.raises(ValueError):
+        _restart.restart_target(str(tmp_path), "w")

@@ -34,3 +34,22 @@ def test_bash_completion_lists_commands(env: dict[str, str], tmp_path: Path) -> 
     env = {**env, "_PLAMS_COMPLETE": "bash_complete", "COMP_WORDS": "plams gr", "COMP_CWORD": "1"}
     result = subprocess.run(PLAMS, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "plain,grid" in result.stdout.split()
+
+
+@pytest.mark.parametrize(("words", "cword", "expected"),
+                         [("plams q", "1", ["file,q"]), ("plams gr", "1", ["file,gr", "plain,grid"]),
+                          ("plams -q q", "2", ["file,q"]), ("plams -", "1", None)],
+                         ids=["no-command-matches", "command-matches", "after-an-option", "option"])
+def test_bash_completion_offers_files_for_the_first_word(env: dict[str, str], tmp_path: Path, words: str,
+                                                         cword: str, expected: list[str] | None) -> None:
+    """``plams SCRIPT`` runs a file, so the first word completes to file names as well as commands."""
+    from .conftest import PLAMS
+
+    env = {**env, "_PLAMS_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": cword}
+    result = subprocess.run(PLAMS, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    if expected is None:
+        assert not any(item.startswith("file,") for item in result.stdout.split())
+        assert "plain,--path" in result.stdout.split()
+    else:
+        assert result.stdout.split() == expected

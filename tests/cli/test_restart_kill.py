@@ -90,10 +90,12 @@ def test_kill_then_restart_reuses_every_finished_job(tmp_path: Path, start_plams
     check_complete(workdir, done, before, counter)
 
 
-def test_second_kill_during_restart_loses_nothing(tmp_path: Path, start_plams: Start, plams: Run) -> None:
+@pytest.mark.parametrize("body", [FIFTY, SCRIPT_CLASS], ids=["shell-jobs", "script-defined-class"])
+def test_second_kill_during_restart_loses_nothing(tmp_path: Path, start_plams: Start, plams: Run,
+                                                  body: str) -> None:
     counter = tmp_path / "counter"
     script = tmp_path / "s.plms"
-    script.write_text(FIFTY)
+    script.write_text(body)
     args = ("-f", "run", "-v", f"COUNTER={counter}", str(script))
     kill_after(start_plams(*args, cwd=tmp_path), counter, 12)
     first_done = finished(tmp_path / "run")

@@ -240,14 +240,14 @@ def test_script_error_after_jobs_keeps_finished_jobs(tmp_path: Path, plams: Run)
     assert (tmp_path / "w" / "done" / "done.dill").exists()
 
 
-def _sigint_after(start_plams: Callable[..., subprocess.Popen[str]], tmp_path: Path, args: list[str],
-                  body: str) -> tuple[subprocess.Popen[str], str, int]:
+def _signal_after(start_plams: Callable[..., subprocess.Popen[str]], tmp_path: Path, args: list[str],
+                  body: str, sig: signal.Signals = signal.SIGINT) -> tuple[subprocess.Popen[str], str, int]:
     pidfile = tmp_path / "pid"
     script = write(tmp_path / "s.plms", body.replace("PIDFILE", str(pidfile)))
     process = start_plams(*args, "-f", "w", str(script), cwd=tmp_path)
     wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the long job to start")
     runscript_pid = int(pidfile.read_text())
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     _, stderr = process.communicate(timeout=30)
     return process, stderr, runscript_pid
 
@@ -258,11 +258,13 @@ LONG_JOBS = ("ShellJob(name='quick', runscript='echo quick').run()\n"
 
 
 @pytest.mark.parametrize("args", [[], ["-j", "2"]], ids=["serial", "parallel"])
-def test_ctrl_c_stops_jobs_saves_finished_and_exits_130(
-    tmp_path: Path, start_plams: Callable[..., subprocess.Popen[str]], args: list[str]
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_jobs_saves_finished_and_exits_128_plus_signal(
+    tmp_path: Path, start_plams: Callable[..., subprocess.Popen[str]], args: list[str], sig: signal.Signals,
+    status: int,
 ) -> None:
-    process, stderr, pid = _sigint_after(start_plams, tmp_path, args, LONG_JOBS)
-    assert process.returncode == 130, stderr
+    process, stderr, pid = _signal_after(start_plams, tmp_path, args, LONG_JOBS, sig)
+    assert process.returncode == status, stderr
     assert "Interrupted" in stderr and "stopped" in stderr and f"pid {pid}" in stderr
     assert "Traceback" not in stderr
     wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
@@ -272,6 +274,48 @@ def test_ctrl_c_stops_jobs_saves_finished_and_exits_130(
     assert job_status(workdir, "long") == "crashed"
     if not args:  # serial: the script stopped at the long job
         assert not (workdir / "never").exists()
+    if sig == signal.SIGTERM:
+        assert "Interrupted (SIGTERM)" in (workdir / "logfile").read_text()
+
+
+def test_sys_exit_message_goes_to_the_logfile_too(tmp_path: Path, plams: Run) -> None:
+    script = write(tmp_path / "s.plms", "import sys\nsys.exit('goodbye: bad input')\n")
+    result = plams("-f", "w", str(script), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "goodbye: bad input" in result.stderr
+    assert "goodbye: bad input" in (tmp_path / "w" / "logfile").read_text()
+
+
+SCRIPT_CLASS = """\
+class CountingJob(SingleJob):
+    def __init__(self, number, **kwargs):
+        super().__init__(name=f"c{number}", **kwargs)
+        self.number = number
+
+    def get_runscript(self):
+        return f"echo c{self.number} >> '{COUNTER}'"
+
+    def check(self):
+        return self.number >= 0
+
+jobs = [CountingJob(i) for i in range(3)]
+for job in jobs:
+    job.run()
+print([type(job).__name__ for job in jobs], [job.status.value for job in jobs])
+"""
+
+
+def test_load_reuses_jobs_of_a_class_defined_in_the_script(tmp_path: Path, plams: Run) -> None:
+    counter = tmp_path / "counter"
+    script = write(tmp_path / "a.plms", SCRIPT_CLASS)
+    first = plams("-f", "first", "-v", f"COUNTER={counter}", str(script), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = plams("-l", "first", "-f", "second", "-v", f"COUNTER={counter}", str(script), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "Loaded 3 jobs from" in second.stderr and "(0 unreadable files)" in second.stderr
+    assert counter_lines(counter) == ["c0", "c1", "c2"]  # nothing ran twice
+    assert second.stdout == "['CountingJob', 'CountingJob', 'CountingJob'] ['copied', 'copied', 'copied']\n"
+    assert all(job_status(tmp_path / "second", f"c{i}") == "copied" for i in range(3))
 
 
 def test_python_dash_m_plams_cli(tmp_path: Path, env: dict[str, str]) -> None:

@@ -1,0 +1,52 @@
+"""One-line usage errors: ``Error: <message>`` on stderr, exit status 2, nothing else.
+
+Kept apart from :mod:`plams_cli.cli.console` so that the root command does not import
+rich (``plams --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import click
+
+__all__ = ["OneLineUsageError", "OneLineErrorCommand", "one_line"]
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error shown as one line, ``Error: <message>``, without click's usage lines."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Write ``Error: <message>`` to ``file`` (default stderr)."""
+        click.ClickException.show(self, file)
+
+
+def one_line(exc: click.UsageError) -> OneLineUsageError:
+    """``exc`` as a :class:`OneLineUsageError` (the message click would show, its context kept)."""
+    if isinstance(exc, OneLineUsageError):
+        return exc
+    return OneLineUsageError(exc.format_message(), exc.ctx)
+
+
+class OneLineErrorCommand(click.Command):
+    """A command whose usage errors are one line ``Error: …`` on stderr (exit status 2).
+
+    click shows a usage error in four lines (usage, a hint, a blank line, the error); the
+    ``plams`` master script promises one. Errors met while parsing (:meth:`make_context`)
+    and raised by the callback (:meth:`invoke`) are both converted.
+    """
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        """Parse ``args``; a usage error becomes one line."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise one_line(exc) from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the callback; a usage error becomes one line."""
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise one_line(exc) from exc
