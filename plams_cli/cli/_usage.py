@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import click
 
-__all__ = ["OneLineUsageError", "OneLineErrorCommand", "one_line"]
+__all__ = ["OneLineUsageError", "OneLineErrorCommand", "OneLineErrorGroup", "one_line"]
 
 
 class OneLineUsageError(click.UsageError):
@@ -46,6 +46,27 @@ class OneLineErrorCommand(click.Command):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the callback; a usage error becomes one line."""
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise one_line(exc) from exc
+
+
+class OneLineErrorGroup(click.Group):
+    """A command group whose own usage errors and its subcommands' are one line ``Error: …``."""
+
+    command_class = OneLineErrorCommand
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        """Parse ``args``; a usage error becomes one line."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise one_line(exc) from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Find and run the subcommand; a usage error (e.g. no such command) becomes one line."""
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:

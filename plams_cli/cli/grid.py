@@ -10,13 +10,14 @@ from typing import Any
 
 import click
 
+from plams_cli.cli._usage import OneLineErrorGroup
 from plams_cli.cli.console import err, out, plams_errors, print_json
 from plams_cli.errors import SchedulerNotFoundError
 
 __all__ = ["grid_group"]
 
 
-@click.group("grid")
+@click.group("grid", cls=OneLineErrorGroup)
 def grid_group() -> None:
     """Queueing systems: detect the one here, list and show grid definitions."""
 

@@ -16,11 +16,10 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from plams_cli.core.status import in_report_order
+
 __all__ = ["Progress", "format_counts", "format_elapsed"]
 
-# Statuses in life-cycle order; anything else follows, sorted.
-_ORDER = ("created", "started", "registered", "running", "finished", "successful", "copied",
-          "failed", "crashed", "preview", "deleted")
 _STYLE = {"running": "yellow", "successful": "green", "copied": "cyan", "failed": "red", "crashed": "bold red"}
 
 
@@ -32,15 +31,9 @@ def format_elapsed(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
-def _ordered(counts: Mapping[str, int]) -> list[tuple[str, int]]:
-    known = [(s, counts[s]) for s in _ORDER if counts.get(s)]
-    other = sorted((s, n) for s, n in counts.items() if s not in _ORDER and n)
-    return known + other
-
-
 def format_counts(counts: Mapping[str, int]) -> str:
     """``3 running, 10 successful`` in life-cycle order; ``no jobs yet`` when empty."""
-    return ", ".join(f"{n} {s}" for s, n in _ordered(counts)) or "no jobs yet"
+    return ", ".join(f"{n} {s}" for s, n in in_report_order(counts)) or "no jobs yet"
 
 
 class Progress:
@@ -68,7 +61,7 @@ class Progress:
         text = Text("plams ", style="bold")
         text.append(format_elapsed(time.monotonic() - self.started), style="dim")
         text.append("  ")
-        parts = _ordered(self.counts())
+        parts = in_report_order(self.counts())
         if not parts:
             text.append("no jobs yet", style="dim")
         for index, (status, number) in enumerate(parts):

@@ -7,10 +7,11 @@ from typing import Any
 
 import click
 
+from plams_cli.cli._usage import OneLineErrorGroup
 from plams_cli.cli.console import plams_errors, print_json
 
 
-@click.group("workspace")
+@click.group("workspace", cls=OneLineErrorGroup)
 def workspace_group() -> None:
     """Create and search state-point workspaces (compatible with signac 2)."""
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from plams_cli.core import logger
 from plams_cli.core.logger import log
 from plams_cli.core.settings import Settings
+from plams_cli.core.status import in_report_order
 from plams_cli.defaults import load_defaults
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def finish(otherJM: list[JobManager] | None = None) -> None:  # noqa: N803 - PLA
         manager._clean()
         for status, number in manager.status_counts().items():
             counts[status] = counts.get(status, 0) + number
-    summary = ", ".join(f"{number} {status}" for status, number in sorted(counts.items())) or "no jobs"
+    summary = ", ".join(f"{number} {status}" for status, number in in_report_order(counts)) or "no jobs"
     log(f"Finished: {summary}", 1)
     main = config.default_jobmanager
     if config.get("erase_workdir"):

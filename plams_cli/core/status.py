@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
 
-__all__ = ["JobStatus"]
+__all__ = ["JobStatus", "in_report_order"]
 
 
 class JobStatus(str, Enum):
@@ -40,3 +41,13 @@ _FINAL = frozenset(
     {JobStatus.CRASHED, JobStatus.FAILED, JobStatus.SUCCESSFUL, JobStatus.COPIED, JobStatus.PREVIEW, JobStatus.DELETED}
 )
 _OK = frozenset({JobStatus.SUCCESSFUL, JobStatus.COPIED, JobStatus.PREVIEW})
+
+#: how statuses are listed in summaries: the life cycle, ends that went well before the others
+REPORT_ORDER = ("created", "started", "registered", "running", "finished", "successful", "copied",
+                "failed", "crashed", "preview", "deleted")
+
+
+def in_report_order(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """``(status, number)`` pairs of ``counts`` in :data:`REPORT_ORDER`, zero counts left out."""
+    known = [(status, counts[status]) for status in REPORT_ORDER if counts.get(status)]
+    return known + sorted((s, n) for s, n in counts.items() if s not in REPORT_ORDER and n)

@@ -137,3 +137,17 @@ def test_broken_defaults_file_is_one_error_line(tmp_path: Path, env: dict[str, s
     assert one_error_line(result.stderr).startswith("Error: defaults file ")
     assert str(defaults) in result.stderr
     assert listing(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [(["grid", "show"], ["Missing argument", "NAME"]), (["grid", "nosuch"], ["No such command", "nosuch"]),
+     (["grid", "detect", "--bad"], ["No such option", "--bad"]),
+     (["workspace", "show"], ["Missing argument", "ID"]), (["workspace", "find", "{bad"], ["not valid JSON"])],
+    ids=["grid-show-no-name", "grid-unknown", "grid-bad-option", "workspace-show-no-id", "workspace-bad-json"],
+)
+def test_subcommand_usage_errors_are_one_line(tmp_path: Path, plams: Run, args: list[str], words: list[str]) -> None:
+    result = plams(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    line = one_error_line(result.stderr)
+    assert all(word in line for word in words), line

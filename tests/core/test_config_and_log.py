@@ -118,7 +118,7 @@ def test_finish_summary_line(tmp_path: Path, fresh_config: object) -> None:
     bad.run()
     finish()
     text = Path(manager.workdir, "logfile").read_text()
-    assert re.search(r"Finished: 1 crashed, 1 successful", text)
+    assert re.search(r"Finished: 1 successful, 1 crashed", text)
 
 
 def test_log_format_and_levels(tmp_path: Path, fresh_config: object, capsys: pytest.CaptureFixture[str]) -> None:
