@@ -26,6 +26,7 @@ from typing import Any
 from plams_cli.core import runtime as _config_module
 from plams_cli.core._files import link_or_copy_tree, write_atomic
 from plams_cli.core.logger import log
+from plams_cli.core.logger import threshold as logger_threshold
 from plams_cli.core.results import Results
 from plams_cli.core.settings import Settings
 from plams_cli.core.status import JobStatus
@@ -47,7 +48,7 @@ _STATUS_LOG_LEVEL = {
     JobStatus.DELETED: 5,
     JobStatus.CREATED: 7,
 }
-_UNPICKLED = ("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text", "_runscript_text", "_runner", "_notified")
+_UNPICKLED_SET = frozenset(("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text", "_runscript_text", "_runner", "_notified"))
 
 
 #: the name a job's runscript is rebuilt with for hashing (see SingleJob.hash_runscript)
@@ -120,10 +121,12 @@ class Job:
 
     @status.setter
     def status(self, value: JobStatus | str) -> None:
-        status = JobStatus(value)
+        status = value if type(value) is JobStatus else JobStatus(value)
         self._status = status
         self.timestamps[status.value] = time.time()
-        log(f"JOB {self._full_name()} {status.value.upper()}", _STATUS_LOG_LEVEL[status])
+        level = _STATUS_LOG_LEVEL[status]
+        if level <= logger_threshold():
+            log(f"JOB {self._full_name()} {status.value.upper()}", level)
 
     @property
     def _daemon_thread(self) -> bool:
@@ -221,7 +224,7 @@ class Job:
         save_job(self, filename)
 
     def __getstate__(self) -> dict[str, Any]:
-        remove = set(_UNPICKLED).union(self._dont_pickle)
+        remove = _UNPICKLED_SET.union(self._dont_pickle) if self._dont_pickle else _UNPICKLED_SET
         return {k: v for k, v in self.__dict__.items() if k not in remove}
 
     def __setstate__(self, state: dict[str, Any]) -> None:

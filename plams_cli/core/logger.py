@@ -13,7 +13,7 @@ import threading
 import time
 from typing import IO, Any
 
-__all__ = ["log"]
+__all__ = ["log", "threshold"]
 
 _state: dict[str, Any] = {"stdout": 3, "file": 5, "date": True, "time": True, "max": 5}
 _lock = threading.Lock()
@@ -46,6 +46,14 @@ def log(message: object, level: int = 0) -> None:
 
 
 _stamp: list[Any] = [None, ""]  # (second, formatted prefix) of the last line: one strftime a second
+
+
+def threshold() -> int:
+    """The highest level that is logged anywhere now: ``log()`` at a higher level does nothing.
+
+    Lets a caller skip building a message nobody will see.
+    """
+    return _state["max"]  # type: ignore[no-any-return]
 
 
 def _prefix() -> str:

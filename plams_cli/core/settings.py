@@ -13,6 +13,21 @@ from typing import Any
 __all__ = ["Settings"]
 
 
+_MISSING = object()
+_IMMUTABLE = (str, int, float, bool, bytes, type(None), tuple, frozenset)
+
+
+def _copy_value(value: Any) -> Any:
+    """A copy of ``value`` to store in a Settings: branches become Settings, immutables are kept."""
+    if isinstance(value, Settings):
+        return value.copy()
+    if isinstance(value, dict):
+        return Settings(_copy.deepcopy(value))
+    if isinstance(value, _IMMUTABLE) and not isinstance(value, tuple):
+        return value
+    return _copy.deepcopy(value)
+
+
 class Settings(dict):  # type: ignore[type-arg]
     """A nested dictionary whose keys are also attributes, as in PLAMS.
 
@@ -164,13 +179,22 @@ class Settings(dict):  # type: ignore[type-arg]
 
         Returns ``self``.
         """
+        lowered: dict[str, Any] | None = None  # built on the first miss: one pass over our keys
         for key, value in other.items():
-            if key in self:
-                mine = self[key]
-                if isinstance(mine, Settings) and isinstance(value, Mapping):
-                    mine.soft_update(value)
-            else:
-                self[key] = value.copy() if isinstance(value, Settings) else _copy.deepcopy(value)
+            stored = key
+            if not dict.__contains__(self, key) and isinstance(key, str):
+                if lowered is None:
+                    lowered = {k.lower(): k for k in dict.keys(self) if isinstance(k, str)}
+                stored = lowered.get(key.lower(), _MISSING)
+            if stored is _MISSING:
+                dict.__setitem__(self, key, _copy_value(value))
+                continue
+            if not dict.__contains__(self, stored):  # a key that is not a string, missing
+                dict.__setitem__(self, stored, _copy_value(value))
+                continue
+            mine = dict.__getitem__(self, stored)
+            if isinstance(mine, Settings) and isinstance(value, Mapping):
+                mine.soft_update(value)
         return self
 
     def update(self, other: Any = (), **kwargs: Any) -> None:  # type: ignore[override]

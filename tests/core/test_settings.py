@@ -127,3 +127,13 @@ def test_delete_attribute() -> None:
     assert "a" not in s
     with pytest.raises(AttributeError):
         del s.missing
+
+
+def test_soft_update_matches_keys_ignoring_case_and_copies_values() -> None:
+    s = Settings({"Basis": {"Type": "DZ"}, 3: "three"})
+    defaults = Settings({"basis": {"type": "TZ2P", "core": "None"}, "extra": [1, [2]], 3: "other", "d": {"e": 1}})
+    s.soft_update(defaults)
+    assert s.as_dict() == {"Basis": {"Type": "DZ", "core": "None"}, 3: "three", "extra": [1, [2]], "d": {"e": 1}}
+    assert isinstance(s.d, Settings) and s.d is not defaults.d and s.extra is not defaults.extra
+    s.extra[1].append(3)
+    assert defaults.extra == [1, [2]]
