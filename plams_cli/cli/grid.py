@@ -51,9 +51,8 @@ def detect_command(as_json: bool) -> None:
             )
         err.print(table)
     if found.grid is None:
-        raise SchedulerNotFoundError(
-            "no queueing system found (no sbatch, no PBS or Grid Engine qsub on PATH)"
-        )
+        reasons = "; ".join(f"{cand.name}: {cand.reason}" for cand in found.candidates) or "no candidates"
+        raise SchedulerNotFoundError(f"no queueing system found ({reasons})")
 
 
 def _sources() -> dict[str, str]:

@@ -75,6 +75,8 @@ logger = logging.getLogger(__name__)
 MIN_POLL_INTERVAL_S = 0.2
 #: the pause grows with the age of the youngest job: this fraction of it, up to sleepstep
 POLL_AGE_FRACTION = 0.05
+#: while queue queries keep failing, a warning every this many seconds
+FAILURE_REPORT_INTERVAL_S = 60.0
 #: most job ids in one query command (longer lists are split)
 MAX_IDS_PER_QUERY = 500
 
@@ -134,6 +136,9 @@ class Accounting:
         when the state does not say.
     source
         The command that told (``sacct``, ``scontrol``, ``qstat -f`` …).
+    active
+        ``True`` when the scheduler says the job is not over (pending, running …): a
+        queue listing that did not show it was wrong, and the job is waited for again.
     """
 
     state: str
@@ -141,6 +146,7 @@ class Accounting:
     reason: str = ""
     killed: bool | None = None
     source: str = ""
+    active: bool = False
 
     def describe(self) -> str:
         """Human words, e.g. ``state CANCELLED by 0, exit code 0:15 (from sacct)``."""
@@ -327,13 +333,16 @@ def _safe_name(name: str) -> str:
 
 
 # --- the wrapper ------------------------------------------------------------------
+#: the wrapper's exit code when it cannot enter the job folder (before the runscript starts)
+WORKDIR_MISSING_EXIT = 97
+
 _WRAPPER = """\
 #!/bin/sh
 # Written by plams-cli GridRunner: runs the runscript and records its exit code in
 # {exitfile_doc} (temporary file, then mv: readers never see half of it). The start time
 # is the mtime of the .start file, the end time that of the record: shell builtins only,
 # since every extra process slows short jobs on a busy node.
-cd {workdir} || exit 97
+cd {workdir} || exit {workdir_missing}
 : >{startfile}
 {command}
 plams_rc=$?
@@ -361,6 +370,7 @@ def write_wrapper(workdir: str, runscript: str, out: str | None, err: str | None
         command += " 2>" + shlex.quote(err)
     text = _WRAPPER.format(
         workdir=shlex.quote(workdir),
+        workdir_missing=WORKDIR_MISSING_EXIT,
         command=command,
         exitfile_doc=exitfile.replace("\n", " "),
         tmpfile=shlex.quote(f".{exitfile}.tmp"),
@@ -455,12 +465,15 @@ class GridRunner(JobRunner):
             raise ValueError("sleepstep must be positive")
         self.sleepstep = float(sleepstep)
         commands = self.settings.get("commands") or {}
-        for key in ("submit", "check", "cancel", "getid", "running"):
+        for key in ("submit", "check", "getid", "running"):
             if not commands.get(key):
-                raise GridError(f"grid {self.grid!r} has no commands.{key}")
+                raise GridError(
+                    f"grid {self.grid!r} has no commands.{key}; see 'plams grid show slurm' for a complete grid"
+                )
         self._submit_argv = _argv(commands["submit"], "submit")
         self._check_argv = _argv(commands["check"], "check")
-        self._cancel_argv = _argv(commands["cancel"], "cancel")
+        # PLAMS's grids have no cancel command: without one, jobs cannot be cancelled
+        self._cancel_argv = _argv(commands["cancel"], "cancel") if commands.get("cancel") else None
         self._getid = resolve_parser(commands["getid"], "getid")
         self._running = resolve_parser(commands["running"], "running")
         accounting = commands.get("accounting")
@@ -474,6 +487,8 @@ class GridRunner(JobRunner):
         self._poller: threading.Thread | None = None
         #: consecutive failed queue queries (0 when the last one worked)
         self.query_failures = 0
+        self._failing_since = 0.0
+        self._failure_reports = 1
 
     def __repr__(self) -> str:
         return f"GridRunner(grid={self.grid!r}, sleepstep={self.sleepstep:g}, parallel={self.parallel})"
@@ -558,29 +573,45 @@ class GridRunner(JobRunner):
             raise SubmitError(f"{self.grid}: submission refused: {result.describe()}")
         job_id = self._parse_id(result)
         if not job_id:
-            raise SubmitError(f"{self.grid}: the submit command printed no job id: {result.describe()}")
+            raise SubmitError(
+                f"{self.grid}: the submit command printed no job id, so plams cannot follow the job: "
+                f"{result.describe()}; if the scheduler queued it anyway, find it in the queue "
+                f"(job name {jobname}) and cancel it"
+            )
         tracked = self._track(job_id, jobname)
+        if self._cancelled:  # cancel() ran while this job was being submitted
+            for line in self._cancel_tracked([tracked], "submitted while the run was being cancelled"):
+                sys.stderr.write(f"plams: {line}\n")
         try:
-            while not tracked.done.wait(1.0):
-                self._ensure_poller()
+            while True:
+                while not tracked.done.wait(1.0):
+                    self._ensure_poller()
+                if tracked.cancelled_by:
+                    raise GridError(
+                        f"{self.grid} job {job_id} was cancelled by plams ({tracked.cancelled_by})"
+                    )
+                code = self._exit_code(tracked, exitfile, os.path.join(workdir, log))
+                if code is not None:
+                    return code
+                self._retrack(tracked)  # the scheduler says it is not over: the listing missed it
         except BaseException:  # KeyboardInterrupt in a serial run: do not leave it queued
             for line in self._cancel_tracked([tracked], "interrupted"):
                 sys.stderr.write(f"plams: {line}\n")
             raise
-        if tracked.cancelled_by:
-            raise GridError(
-                f"{self.grid} job {job_id} was cancelled by plams ({tracked.cancelled_by})"
-            )
-        return self._exit_code(tracked, exitfile, os.path.join(workdir, log))
 
-    def _exit_code(self, tracked: _Tracked, exitfile: str, logfile: str) -> int:
+    def _exit_code(self, tracked: _Tracked, exitfile: str, logfile: str) -> int | None:
+        """The job's exit code, or ``None`` when the scheduler says it is not over after all."""
         record = read_exit_file(exitfile)
         if record is not None:
-            return self._checked_code(tracked, int(record["exit_code"]))
+            return self._checked_code(tracked, int(record["exit_code"]), exitfile)
         # No record yet: either a shared file system is slow to show it, or the
         # scheduler killed the job before the wrapper could write it. The accounting
         # tells the two apart; only a job that ran to its end is worth waiting for.
         accounting = self._ask_accounting(tracked.job_id)
+        if accounting is not None and accounting.active:
+            logger.warning("%s job %s left the queue listing but the scheduler says %s; waiting for it again",
+                           self.grid, tracked.job_id, accounting.describe())
+            return None
         deadline = time.monotonic() + (0 if accounting and accounting.killed else self._grace_s)
         while time.monotonic() < deadline:
             time.sleep(0.2)
@@ -588,7 +619,7 @@ class GridRunner(JobRunner):
                 os.listdir(os.path.dirname(exitfile))  # refreshes NFS's directory cache
             record = read_exit_file(exitfile)
             if record is not None:
-                return self._checked_code(tracked, int(record["exit_code"]))
+                return self._checked_code(tracked, int(record["exit_code"]), exitfile)
         if accounting is None and tracked.final is not None:
             accounting = Accounting(tracked.final.state, source="queue listing")
         told = accounting.describe() if accounting else "no accounting available"
@@ -601,13 +632,19 @@ class GridRunner(JobRunner):
             message += f"; {os.path.basename(logfile)}: {tail}"
         raise GridError(message)
 
-    def _checked_code(self, tracked: _Tracked, code: int) -> int:
+    def _checked_code(self, tracked: _Tracked, code: int, exitfile: str) -> int:
         """``code``, unless the runscript died of a signal the scheduler sent.
 
         A cancelled or timed-out job gets SIGTERM in all its processes; when the
         runscript dies first, the wrapper may still record 143 before its own signal
         arrives. The accounting then says what happened, which is the better message.
         """
+        folder, name = os.path.split(exitfile)
+        if code == WORKDIR_MISSING_EXIT and not os.path.exists(os.path.join(folder, f".{name}.start")):
+            raise GridError(
+                f"{self.grid} job {tracked.job_id} could not enter its folder {folder} on the compute "
+                "node; the job folder must be on a file system the compute nodes share"
+            )
         if code <= 128:
             return code
         accounting = self._ask_accounting(tracked.job_id)
@@ -636,6 +673,14 @@ class GridRunner(JobRunner):
         self._ensure_poller()
         self._wakeup.set()
         return tracked
+
+    def _retrack(self, tracked: _Tracked) -> None:
+        """Wait for ``tracked`` again (a queue listing missed a job that is not over)."""
+        tracked.done.clear()
+        tracked.final = None
+        with self._lock:
+            self._active[tracked.job_id] = tracked
+        self._ensure_poller()
 
     def _ensure_poller(self) -> None:
         # Start and stop are decided under the same lock as adding a job, so a job is
@@ -708,10 +753,16 @@ class GridRunner(JobRunner):
             self.query_failures += 1
             if self.query_failures == 1:
                 logger.warning("%s; job states unknown, asking again later", exc)
+                self._failing_since = time.monotonic()
+            elif time.monotonic() - self._failing_since >= FAILURE_REPORT_INTERVAL_S * self._failure_reports:
+                self._failure_reports += 1
+                logger.warning("queue query still failing after %d tries (%.0f s): %s; %d job(s) waiting",
+                               self.query_failures, time.monotonic() - self._failing_since, exc, len(tracked))
             return
         if self.query_failures:
             logger.warning("queue query works again after %d failures", self.query_failures)
         self.query_failures = 0
+        self._failure_reports = 1
         for item in tracked:
             state = states.get(item.job_id)
             if state is not None and not state.finished:
@@ -728,7 +779,10 @@ class GridRunner(JobRunner):
             items = [t for t in items if self._active.pop(t.job_id, None) is not None]
         if not items:
             return []
-        result = run_command(_expand_ids(self._cancel_argv, [t.job_id for t in items]), self._query_timeout_s)
+        if self._cancel_argv is None:
+            result = CommandResult((), None, "", f"grid {self.grid!r} has no commands.cancel")
+        else:
+            result = run_command(_expand_ids(self._cancel_argv, [t.job_id for t in items]), self._query_timeout_s)
         lines = []
         for item in items:
             item.cancelled_by = why

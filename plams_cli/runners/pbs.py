@@ -14,11 +14,14 @@ from collections.abc import Sequence
 from plams_cli.errors import QueueQueryError
 from plams_cli.runners.grid import Accounting, CommandResult, QueueState, run_command
 
-__all__ = ["getid", "running", "accounting", "FINISHED_STATES"]
+__all__ = ["getid", "running", "accounting", "ACTIVE_STATES", "FINISHED_STATES"]
 
 #: C: completed (Torque keeps it for keep_completed seconds), F: finished (PBS Pro -x),
 #: X: finished subjob
 FINISHED_STATES = frozenset({"C", "F", "X"})
+#: qstat's job_state of jobs that are not over: queued, running, held, waiting, in
+#: transit, exiting, begun (array), suspended, moved
+ACTIVE_STATES = frozenset({"Q", "R", "H", "W", "T", "E", "B", "S", "U", "M"})
 _ID = re.compile(r"^\s*(\d+(?:\[\d*\])?(?:\.[\w.-]+)?)\s*$")
 #: qstat's words for an id it does not know (any more)
 _GONE = ("Unknown Job Id", "Job has finished", "job has finished")
@@ -85,7 +88,7 @@ def parse_qstat_full(text: str) -> Accounting | None:
         killed = exit_code < 0 or exit_code > 256
     return Accounting(
         state=state, exit_code=exit_code, reason=fields.get("comment", ""),
-        killed=killed, source="qstat -f",
+        killed=killed, source="qstat -f", active=state in ACTIVE_STATES,
     )
 
 

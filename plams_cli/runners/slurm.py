@@ -12,11 +12,16 @@ from collections.abc import Sequence
 from plams_cli.errors import QueueQueryError
 from plams_cli.runners.grid import Accounting, CommandResult, QueueState, run_command
 
-__all__ = ["getid", "running", "accounting", "ACTIVE_STATES", "KILLED_STATES"]
+__all__ = ["getid", "running", "accounting", "ACTIVE_STATES", "ACTIVE_STATE_NAMES", "KILLED_STATES"]
 
 #: squeue's compact codes of jobs that are not over yet
 ACTIVE_STATES = frozenset(
-    {"PD", "R", "CG", "CF", "S", "ST", "SI", "SO", "RQ", "RF", "RH", "RS", "RD"}
+    {"PD", "R", "CG", "CF", "S", "ST", "SI", "SO", "RQ", "RF", "RH", "RS", "RD", "SE"}
+)
+#: long state names (sacct, scontrol) of jobs that are not over yet
+ACTIVE_STATE_NAMES = frozenset(
+    {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT",
+     "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING", "RESV_DEL_HOLD", "SPECIAL_EXIT"}
 )
 #: final states in which SLURM ended the job before its script did
 KILLED_STATES = frozenset(
@@ -78,6 +83,7 @@ def parse_scontrol(text: str) -> Accounting | None:
         reason=_reason(fields.get("Reason", ""), fields.get("ExitCode", "")),
         killed=_killed(state),
         source="scontrol show job",
+        active=state in ACTIVE_STATE_NAMES,
     )
 
 
@@ -95,6 +101,7 @@ def parse_sacct(text: str, job_id: str) -> Accounting | None:
                 reason=", ".join(r for r in (reason, signal) if r),
                 killed=_killed(state),
                 source="sacct",
+                active=state in ACTIVE_STATE_NAMES,
             )
     return None
 

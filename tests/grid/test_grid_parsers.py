@@ -211,3 +211,46 @@ def test_resolve_parser() -> None:
     assert resolve_parser("plams_cli.runners.pbs:getid", "getid") is pbs.getid
     with pytest.raises(GridError, match="cannot find parser"):
         resolve_parser("nosuch", "getid")
+
+
+def test_accounting_says_when_a_job_is_not_over() -> None:
+    running = slurm.parse_scontrol("JobId=7 JobName=x\n   JobState=RUNNING Reason=None ExitCode=0:0\n")
+    assert running is not None and running.active and running.killed is None
+    assert slurm.parse_sacct("8|PENDING|0:0\n", "8").active  # type: ignore[union-attr]
+    assert not slurm.parse_sacct("9|COMPLETED|0:0\n", "9").active  # type: ignore[union-attr]
+    assert pbs.parse_qstat_full("Job Id: 5.srv\n    job_state = Q\n").active  # type: ignore[union-attr]
+    assert not pbs.parse_qstat_full("Job Id: 5.srv\n    job_state = C\n").active  # type: ignore[union-attr]
+    listed = slurm.running(CommandResult(("squeue",), 0, "10 SE\n11 CD\n", ""), ["10", "11"])
+    assert not listed["10"].finished and listed["11"].finished  # SPECIAL_EXIT: held after requeue
+
+
+def test_workdir_missing_on_the_node_is_explained(tmp_path: Path) -> None:
+    from plams_cli.runners.grid import WORKDIR_MISSING_EXIT, GridRunner, _Tracked
+
+    gr = GridRunner("slurm")
+    record = tmp_path / "job.run.exitcode"
+    with pytest.raises(GridError, match="could not enter its folder .* compute nodes share"):
+        gr._checked_code(_Tracked("12", "job"), WORKDIR_MISSING_EXIT, str(record))
+    (tmp_path / ".job.run.exitcode.start").touch()  # the runscript started: 97 is its own code
+    assert gr._checked_code(_Tracked("12", "job"), WORKDIR_MISSING_EXIT, str(record)) == WORKDIR_MISSING_EXIT
+
+
+def test_failing_queue_is_reported_again_while_it_fails(monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    import plams_cli.runners.grid as grid
+    from plams_cli.errors import QueueQueryError
+    from plams_cli.runners.grid import GridRunner, _Tracked
+
+    monkeypatch.setattr(grid, "FAILURE_REPORT_INTERVAL_S", 0.0)
+    gr = GridRunner("slurm")
+
+    def broken(ids: object) -> dict[str, object]:
+        raise QueueQueryError("queue query failed: squeue (exit 1): down")
+
+    monkeypatch.setattr(gr, "query", broken)
+    with caplog.at_level("WARNING", logger="plams_cli.runners.grid"):
+        for _ in range(3):
+            gr._poll_once([_Tracked("1", "a")])
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3 and "asking again later" in messages[0]
+    assert "still failing after 3 tries" in messages[2] and "1 job(s) waiting" in messages[2]

@@ -224,3 +224,69 @@ def test_parallel_jobs_share_one_poller(jobdir: Path, runscript: Script, unique:
     assert codes == {i: i for i in range(6)}
     pollers = [t for t in threading.enumerate() if t.name.startswith("plams-grid-poller")]
     assert len(pollers) <= 1
+
+
+def test_listing_that_misses_a_running_job_does_not_finish_it(
+    jobdir: Path, runscript: Script, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """squeue answers (exit 0) but lists nothing: the accounting says RUNNING, so keep waiting."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "squeue").write_text("#!/bin/sh\nexit 0\n")
+    (shim / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    name = runscript(jobdir, f"{unique}.run", "sleep 2; exit 5")
+    gr = GridRunner("slurm", sleepstep=1)
+    assert gr.call(name, str(jobdir), None, None, {"J": unique}) == 5  # not "crashed: left the queue"
+
+
+def test_cancel_during_submission_cancels_the_job_once_submitted(
+    jobdir: Path, runscript: Script, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sbatch").write_text('#!/bin/sh\nsleep 1.5\nexec /usr/bin/sbatch "$@"\n')  # a slow controller
+    (shim / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    name = runscript(jobdir, f"{unique}.run", "sleep 60")
+    gr = GridRunner("slurm", sleepstep=1)
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            gr.call(name, str(jobdir), None, None, {"J": unique})
+        except GridError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    time.sleep(0.5)  # sbatch is still running
+    assert gr.cancel() == []  # nothing submitted yet
+    thread.join(60)
+    assert errors and "cancelled by plams" in str(errors[0])
+    job_id = str(errors[0]).split("job ")[1].split()[0]
+    assert f"cancelled slurm job {job_id}" in capfd.readouterr().err
+    wait_for(lambda: "JobState=CANCELLED" in scontrol(job_id))
+
+
+def test_grid_without_cancel_command_runs_and_says_it_cannot_cancel(
+    jobdir: Path, runscript: Script, unique: str
+) -> None:
+    from plams_cli.runners.grid import grid_settings
+
+    settings = grid_settings("slurm")
+    settings = {**settings, "commands": {k: v for k, v in settings["commands"].items() if k != "cancel"}}
+    gr = GridRunner(settings, sleepstep=1)  # as PLAMS's grid definitions: no cancel command
+    assert gr.call(runscript(jobdir, f"{unique}.run", "exit 4"), str(jobdir), None, None, {"J": unique}) == 4
+    slow = runscript(jobdir, f"{unique}-slow.run", "sleep 30")
+    thread = threading.Thread(target=lambda: pytest.raises(GridError, gr.call, slow, str(jobdir), None, None,
+                                                           {"J": unique}))
+    thread.start()
+    wait_for(lambda: bool(gr.active_jobs))
+    job_id = next(iter(gr.active_jobs))
+    lines = gr.cancel()
+    assert len(lines) == 1 and lines[0].startswith(f"could not cancel {gr.grid} job {job_id}")
+    assert "has no commands.cancel" in lines[0]
+    thread.join(30)
+    subprocess.run(["scancel", job_id], check=False)  # the test's own clean-up
