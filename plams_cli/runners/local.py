@@ -16,6 +16,7 @@ runscripts run at once.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import os
@@ -43,6 +44,9 @@ def waiting() -> Iterator[None]:
     Core code wraps every blocking wait for another job in this; outside a job thread it
     does nothing.
     """
+    runner: JobRunner | None = getattr(_held, "flight", None)
+    if runner is not None:  # a job waiting for another gives its place in flight up
+        runner._leave_flight()
     slot: threading.Semaphore | None = getattr(_held, "slot", None)
     if slot is None:
         yield
@@ -151,9 +155,10 @@ class JobRunner:
         self.maxthreads = maxthreads
         self._job_limit = threading.BoundedSemaphore(maxjobs) if maxjobs else None
         self._slots = threading.BoundedSemaphore(maxthreads)
-        self._queue_room = threading.Condition()
-        self._queued = 0  # job threads waiting for a runscript slot
-        self._queue_bound = 2 * maxjobs
+        self._flight_lock = threading.Lock()
+        self._pending: collections.deque[tuple[Any, Any, str, bool]] = collections.deque()
+        self._in_flight = 0  # the script's jobs started and not ended (see _take_turn)
+        self._flight_bound = 2 * maxjobs
         self._processes: set[subprocess.Popen[bytes]] = set()
         self._processes_lock = threading.Lock()
         self._cancelled = False
@@ -167,21 +172,27 @@ class JobRunner:
     def _run_job(self, job: Any, jobmanager: Any) -> None:
         """Drive ``job`` through its life cycle: inline when serial, in a thread when parallel.
 
-        A caller that holds no slot (the script's thread) waits here for one, which bounds
-        the number of threads a script can start. A job thread that submits a child (a
-        MultiJob) must not wait for a slot while holding its own, or ``maxthreads=1``
-        would deadlock: its child thread waits for a slot by itself instead.
+        A parallel runner returns at once. A job thread that submits a child (a MultiJob)
+        must not wait for a slot while holding its own, or ``maxthreads=1`` would
+        deadlock: its child thread waits for a slot by itself. With ``maxjobs``, the
+        script's jobs are kept to ``2 * maxjobs`` in flight (see :meth:`_take_turn`).
         """
         if not self.parallel:
             job._lifecycle(self, jobmanager)
             return
         caller_holds_slot = getattr(_held, "slot", None) is not None
+        daemon = bool(getattr(job, "_daemon_thread", True))
+        name = f"plams-{getattr(job, 'name', 'job')}"
+        if not caller_holds_slot and self._job_limit is not None:
+            task = (job._lifecycle, jobmanager, name, daemon)
+            if self._take_turn(task):
+                self._start_in_flight(task)
+            return
         if not caller_holds_slot:
-            self._wait_for_queue_room()
             self._slots.acquire()
-        task = (job._lifecycle, jobmanager, not caller_holds_slot, f"plams-{getattr(job, 'name', 'job')}")
+        plain = (job._lifecycle, jobmanager, not caller_holds_slot, name)
         try:
-            _workers.submit(lambda: self._thread_main(*task), daemon=bool(getattr(job, "_daemon_thread", True)))
+            _workers.submit(lambda: self._thread_main(*plain), daemon=daemon)
         except BaseException:
             if not caller_holds_slot:
                 self._slots.release()
@@ -200,20 +211,54 @@ class JobRunner:
             _held.slot = None
             self._slots.release()
 
-    def _wait_for_queue_room(self) -> None:
-        """Hold the script back while enough jobs already wait for a runscript slot.
+    def _take_turn(self, task: tuple[Any, Any, str, bool]) -> bool:
+        """Start the script's job now (True) or queue it (False): ``2 * maxjobs`` in flight.
 
-        Without it a script submitting hundreds of jobs at ``maxjobs=2`` starts hundreds
-        of threads that prepare their jobs at once, and the few whose runscripts ended
-        wait behind them for the interpreter lock. Only jobs waiting for a runscript
-        slot count, and those always get one as running runscripts end, so this wait
-        cannot deadlock.
+        A job is "in flight" from its start to its end, except while it waits for another
+        job. Without a bound, a script submitting hundreds of jobs at ``maxjobs=2`` starts
+        hundreds of threads that prepare their jobs at once, and the few whose runscripts
+        just ended wait behind them for the interpreter lock. A queued job is started by
+        the thread of a job that ends (no hand-over to another thread) or by one that
+        starts waiting, so the script never waits and no job is held back for good.
         """
-        if self._job_limit is None:
-            return
-        with self._queue_room:
-            while self._queued >= self._queue_bound:
-                self._queue_room.wait()
+        with self._flight_lock:
+            if self._in_flight < self._flight_bound:
+                self._in_flight += 1
+                return True
+            self._pending.append(task)
+            return False
+
+    def _next_pending(self) -> tuple[Any, Any, str, bool] | None:
+        """Hand this thread's place in flight to the next queued job, or give the place up."""
+        with self._flight_lock:
+            if self._pending:
+                return self._pending.popleft()
+            self._in_flight -= 1
+            return None
+
+    def _start_in_flight(self, task: tuple[Any, Any, str, bool]) -> None:
+        lifecycle, jobmanager, name, daemon = task
+        _workers.submit(lambda: self._flight_main(lifecycle, jobmanager, name), daemon=daemon)
+
+    def _flight_main(self, lifecycle: Callable[[JobRunner, Any], None], jobmanager: Any, name: str) -> None:
+        """Run a job that holds a place in flight, then the queued jobs the place goes to."""
+        task: tuple[Any, Any, str] | None = (lifecycle, jobmanager, name)
+        while task is not None:
+            _held.flight = self
+            try:
+                self._thread_main(task[0], task[1], False, task[2])
+            finally:
+                kept = getattr(_held, "flight", None) is self  # False: it waited and gave the place up
+                _held.flight = None
+            following = self._next_pending() if kept else None
+            task = following[:3] if following is not None else None
+
+    def _leave_flight(self) -> None:
+        """This thread's job waits for another: its place in flight goes to a queued job."""
+        _held.flight = None
+        task = self._next_pending()
+        if task is not None:
+            self._start_in_flight(task)
 
     def _limited_call(self, started: Callable[[], None] | None = None, **kwargs: Any) -> int:
         """:meth:`call` within the ``maxjobs`` limit; jobs use this rather than ``call``.
@@ -225,14 +270,7 @@ class JobRunner:
             if started is not None:
                 started()
             return self.call(**kwargs)
-        with self._queue_room:
-            self._queued += 1
-        try:
-            self._job_limit.acquire()
-        finally:
-            with self._queue_room:
-                self._queued -= 1
-                self._queue_room.notify()
+        self._job_limit.acquire()
         try:
             if started is not None:
                 started()

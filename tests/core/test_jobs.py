@@ -307,3 +307,15 @@ def test_jobs_waiting_for_later_dependencies_do_not_block_the_script(run_in: obj
     assert all(job.ok() for job in jobs)
     order = sorted(jobs, key=lambda job: job.timestamps["running"])
     assert order == jobs[::-1]
+
+
+def test_parallel_run_returns_at_once_even_with_maxjobs(run_in: object) -> None:
+    runner = JobRunner(parallel=True, maxjobs=1)
+    jobs = [ShellJob(name=f"wait{i}", runscript=f"sleep 0.2 # {i}") for i in range(10)]
+    start = time.monotonic()
+    for job in jobs:
+        job.run(jobrunner=runner)
+    submitted = time.monotonic() - start
+    assert all(job.ok() for job in jobs)
+    total = time.monotonic() - start
+    assert submitted < total / 4  # the ten runscripts take 2 s one after another
