@@ -80,6 +80,7 @@ class JobManager:
         self.jobs: list[Job] = []
         self.names: dict[str, int] = {}
         self.hashes: dict[str, Job] = {}
+        self._loaded_paths: dict[str, Job] = {}  # folder -> job loaded from it
         self._lock = threading.RLock()
         self._active: dict[int, Job] = {}
         self._all_done = threading.Condition(self._lock)
@@ -105,6 +106,7 @@ class JobManager:
         counter_len = int(self.settings.get("counter_len", 3))
         with self._lock:
             base = job.name
+            job._requested_name = base  # the runscript is hashed under it (see SingleJob.hash_runscript)
             if base in self.names:
                 number = self.names[base]
                 while True:
@@ -137,20 +139,48 @@ class JobManager:
         digest = job.hash()
         job._hash = digest
         if digest is None:
+            self._evict_loaded(job, None)
             return None
         while True:
             with self._lock:
                 prev = self.hashes.get(digest)
                 if prev is None or prev is job:
                     self.hashes[digest] = job
-                    return None
+                    found = None
+                    break
                 if prev.results.done.is_set():
                     if prev.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and prev.path and os.path.isdir(prev.path):
-                        return prev
+                        found = prev
+                        break
                     self.hashes[digest] = job
-                    return None
+                    found = None
+                    break
             log(f"Job {job.name} is identical to {prev.name}, which is still running: waiting for it", 5)
             prev.results.wait()
+        self._evict_loaded(job, found)
+        return found
+
+    def _evict_loaded(self, job: Job, reused: Job | None) -> None:
+        """``job`` takes the folder of a job loaded from it (a restart in place): unless that
+        very job is reused, the loaded one is forgotten, and its saved files deleted, before
+        its files are overwritten; a later duplicate must never reuse what is no longer there."""
+        if not self._loaded_paths or job.path is None:
+            return
+        key = os.path.normpath(job.path)
+        with self._lock:
+            loaded = self._loaded_paths.get(key)
+            if loaded is None or loaded is reused or loaded is job:
+                return
+            del self._loaded_paths[key]
+            digest = getattr(loaded, "_hash", None)
+            if digest is not None and self.hashes.get(digest) is loaded:
+                del self.hashes[digest]
+        log(f"Job {job.name} replaces the job loaded from {job.path}", 3)
+        for suffix in (".dill", ".job.json"):
+            try:
+                os.unlink(os.path.join(job.path, loaded.name + suffix))
+            except FileNotFoundError:
+                pass
 
     def _forget_hash(self, job: Job) -> None:
         with self._lock:
@@ -165,6 +195,8 @@ class JobManager:
             if isinstance(job, MultiJob):
                 for child in job:
                     self._add_loaded(child)
+            if job.path:
+                self._loaded_paths[os.path.normpath(job.path)] = job
             digest = getattr(job, "_hash", None)
             if digest and job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED):
                 current = self.hashes.get(digest)

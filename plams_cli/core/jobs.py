@@ -51,10 +51,6 @@ _STATUS_LOG_LEVEL = {
 _UNPICKLED_SET = frozenset(("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text", "_runscript_text", "_runner", "_notified"))
 
 
-#: the name a job's runscript is rebuilt with for hashing (see SingleJob.hash_runscript)
-_HASHING_NAME = "plams-hashing-name"
-
-
 def _validate_name(name: object) -> str:
     if not isinstance(name, str) or not name:
         raise JobError(f"a job name must be a non-empty string, not {name!r}")
@@ -327,16 +323,20 @@ class Job:
                 self.status = JobStatus.FAILED
                 self._write_summary()
         else:
+            self._log_error()
             self._write_summary()
         self._release()
+
+    def _log_error(self) -> None:
+        log(f"Error message for job {self._full_name()} was:\n{self.get_errormsg()}", 1)
 
     def _write_summary(self) -> None:
         from plams_cli.core.pickling import write_summary
 
         try:
             write_summary(self)
-        except OSError as exc:  # a summary is a convenience; never fail a job for it
-            log(f"Could not write the summary of {self.name}: {exc}", 3)
+        except Exception as exc:  # noqa: BLE001 - a summary is a convenience; never fail a job for it
+            log(f"Could not write the summary of {self.name}: {type(exc).__name__}: {exc}", 1)
 
     def _crash(self, exc: BaseException) -> None:
         if isinstance(exc, PlamsError):
@@ -351,15 +351,18 @@ class Job:
             self._error_msg = message
         if self._status.is_final and self.results.done.is_set():
             return
-        self.status = JobStatus.CRASHED
-        if self.path and os.path.isdir(self.path):
-            try:
-                self.results.collect()
-            except OSError:
-                pass
-            self._write_summary()
-        self.results._mark_collected()
-        self._release()
+        try:
+            self.status = JobStatus.CRASHED
+            self._log_error()
+            if self.path and os.path.isdir(self.path):
+                try:
+                    self.results.collect()
+                except OSError:
+                    pass
+                self._write_summary()
+        finally:  # whatever happens, nobody may be left waiting for this job
+            self.results._mark_collected()
+            self._release()
 
     def _release(self) -> None:
         """Wake everyone waiting for this job, then tell the parent."""
@@ -428,20 +431,24 @@ class SingleJob(Job):
         return hashlib.sha256(self._input().encode()).hexdigest()
 
     def _runscript_without_name(self) -> str:
-        # Runscripts name their own files (``ams < calc.002.in``): two jobs that differ
-        # only by name, as duplicates renamed ``name.002`` do, must hash the same. So the
-        # runscript is rebuilt as a twin of this job with a fixed name would write it;
-        # text that merely contains the name ('hello' in ``echo hello``) stays as it is.
+        # Runscripts name their own files (``ams < calc.002.in``): a job renamed because
+        # of a clash must hash as the job it duplicates, so its runscript is rebuilt as a
+        # twin under the name it was given. Jobs the user named differently keep
+        # different runscripts (``echo {name}`` really differs).
+        requested = getattr(self, "_requested_name", self.name)
+        if requested == self.name:
+            return self._runscript()
         twin = object.__new__(type(self))
         twin.__dict__.update(self.__dict__)
-        twin.name = _HASHING_NAME
+        twin.name = requested
         twin._runscript_text = None  # type: ignore[assignment]
         return twin.full_runscript()
 
     def hash_runscript(self) -> str:
-        """SHA256 of the full runscript as the job would write it under a fixed name.
+        """SHA256 of the full runscript as the job would write it under the name it was given.
 
-        Jobs that differ only by their names (``calc`` and ``calc.002``) hash the same.
+        A duplicate renamed because of a name clash (``calc`` run twice: ``calc`` and
+        ``calc.002``) hashes as the job it duplicates.
         """
         return hashlib.sha256(self._runscript_without_name().encode()).hexdigest()
 

@@ -108,7 +108,21 @@ def save_job(job: Job, filename: str | None = None) -> None:
             f"job._dont_pickle or set settings.pickle = False", 1)
         return
     write_atomic(filename, data)
-    write_summary(job, os.path.dirname(filename))
+    try:
+        write_summary(job, os.path.dirname(filename))
+    except (TypeError, ValueError) as exc:  # a summary is a convenience; the pickle is saved
+        log(f"Could not write the summary of {job.name}: {type(exc).__name__}: {exc}", 1)
+
+
+def _json_plain(value: Any) -> Any:
+    """``value`` as JSON can hold it: mappings with string keys (``1`` -> ``"1"``, a
+    tuple key -> its repr), lists for sequences; other values are left to ``default=repr``."""
+    if isinstance(value, dict):
+        return {(key if isinstance(key, str) else repr(key) if isinstance(key, tuple) else str(key)): _json_plain(item)
+                for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_plain(item) for item in value]
+    return value
 
 
 def summary_of(job: Job) -> dict[str, Any]:
@@ -125,7 +139,7 @@ def summary_of(job: Job) -> dict[str, Any]:
         "exit_code": getattr(job, "_exit_code", None),
         "path": job.path,
         "files": list(job.results.files),
-        "settings": job.settings.as_dict(),
+        "settings": _json_plain(job.settings),
     }
     children = getattr(job, "children", None)
     if children is not None:

@@ -84,20 +84,22 @@ def test_jobmanager_attributes(tmp_path: Path, fresh_config: object) -> None:
 # --- rerun prevention ---------------------------------------------------------------------
 def test_duplicate_reuses_files_by_hard_link_with_renamed_files(run_in: object, tmp_path: Path) -> None:
     counter = tmp_path / "count"
-    first, second = counted("orig", counter), counted("dup", counter)
+    first, second = counted("calc", counter), counted("calc", counter)  # the second becomes calc.002
     first.run()
     second.run()
     assert runs(counter) == 1
     assert first.status == JobStatus.SUCCESSFUL and second.status == JobStatus.COPIED and second.ok()
     folder = Path(second.path)
-    assert sorted(os.listdir(folder)) == ["dup.dill", "dup.err", "dup.in", "dup.job.json", "dup.out", "dup.run", "out"]
-    assert os.path.samefile(folder / "dup.out", Path(first.path) / "orig.out")  # a hard link
+    assert second.name == "calc.002"
+    assert sorted(os.listdir(folder)) == ["calc.002.dill", "calc.002.err", "calc.002.in", "calc.002.job.json",
+                                          "calc.002.out", "calc.002.run", "out"]
+    assert os.path.samefile(folder / "calc.002.out", Path(first.path) / "calc.out")  # a hard link
     assert second.results.read_file("$JN.out").strip() == "result same"
 
 
 def test_duplicate_copies_when_links_are_off(run_in: object, tmp_path: Path) -> None:
     counter = tmp_path / "count"
-    first, second = counted("orig", counter), counted("dup", counter)
+    first, second = counted("calc", counter), counted("calc", counter)
     second.settings.link_files = False
     first.run()
     second.run()
@@ -108,7 +110,7 @@ def test_duplicate_copies_when_links_are_off(run_in: object, tmp_path: Path) -> 
 
 def test_duplicate_of_crashed_job_runs_for_itself(run_in: object, tmp_path: Path) -> None:
     counter = tmp_path / "count"
-    first, second = counted("bad", counter, exit=3), counted("bad2", counter, exit=3)
+    first, second = counted("bad", counter, exit=3), counted("bad", counter, exit=3)
     first.run()
     second.run()
     assert runs(counter) == 2  # PLAMS turns the second into 'copied' with ok() True
@@ -120,8 +122,8 @@ def test_duplicate_of_failed_job_runs_for_itself(run_in: object, tmp_path: Path)
 
     counter = tmp_path / "count"
     jobs = []
-    for name in ("f1", "f2"):
-        job = CheckedJob(name=name)
+    for _ in range(2):
+        job = CheckedJob(name="checked")
         job.settings.input.value = "bad"
         job.settings.input.counter = str(counter)
         job.run()
@@ -132,7 +134,7 @@ def test_duplicate_of_failed_job_runs_for_itself(run_in: object, tmp_path: Path)
 def test_duplicate_of_running_job_waits_and_reuses_it(run_in: object, tmp_path: Path) -> None:
     counter = tmp_path / "count"
     runner = JobRunner(parallel=True)
-    first, second = counted("slow", counter, sleep=0.3), counted("slow2", counter, sleep=0.3)
+    first, second = counted("slow", counter, sleep=0.3), counted("slow", counter, sleep=0.3)
     first.run(jobrunner=runner)
     second.run(jobrunner=runner)
     assert first.ok() and second.ok()
@@ -146,7 +148,7 @@ def test_duplicate_of_running_job_waits_and_reuses_it(run_in: object, tmp_path: 
 def test_duplicate_of_running_job_that_crashes_runs(run_in: object, tmp_path: Path) -> None:
     counter = tmp_path / "count"
     runner = JobRunner(parallel=True)
-    first, second = counted("sc", counter, sleep=0.3, exit=2), counted("sc2", counter, sleep=0.3, exit=2)
+    first, second = counted("sc", counter, sleep=0.3, exit=2), counted("sc", counter, sleep=0.3, exit=2)
     first.run(jobrunner=runner)
     second.run(jobrunner=runner)
     first.results.wait()
@@ -187,7 +189,7 @@ def test_hashing_modes(run_in: object, tmp_path: Path, mode: str, same_input_oth
 def test_hashing_none_disables_rerun_prevention(run_in: object, tmp_path: Path) -> None:
     config.jobmanager.hashing = None
     counter = tmp_path / "count"
-    first, second = counted("n1", counter), counted("n2", counter)
+    first, second = counted("n", counter), counted("n", counter)
     first.run()
     second.run()
     assert runs(counter) == 2 and first.hash() is None and second.status == JobStatus.SUCCESSFUL
@@ -241,17 +243,53 @@ def test_loaded_jobs_join_the_hashes_but_are_not_registered(tmp_path: Path, fres
     finish()
 
 
-def test_runscript_hash_does_not_depend_on_the_job_name() -> None:
-    def script_hash(job: ShellJob | EchoJob) -> str:
-        return job.hash_runscript()
+def test_runscript_hash_ignores_a_clash_rename_but_not_real_differences(run_in: object, tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    twins = [counted("calc", counter), counted("calc", counter)]  # EchoJob's runscript reads '<name>.in'
+    for job in twins:
+        job.run()
+    assert [job.name for job in twins] == ["calc", "calc.002"]
+    assert twins[1].status == JobStatus.COPIED and twins[0].hash_runscript() == twins[1].hash_runscript()
 
-    # the name used by the runscript (EchoJob reads '<name>.in') does not count ...
-    assert script_hash(EchoJob(name="calc")) == script_hash(EchoJob(name="calc.002"))
-    # ... and text that merely contains a job's name is kept as it is
-    assert script_hash(ShellJob(name="hello", runscript="echo 'hello, world'")) == script_hash(
-        ShellJob(name="hello_again", runscript="echo 'hello, world'"))
-    assert script_hash(ShellJob(name="x", runscript="prog --mode=a")) != script_hash(
-        ShellJob(name="x", runscript="prog --mode=b"))
-    job = EchoJob(name="keep")
-    job.hash_runscript()
-    assert job.name == "keep"
+    class NameEcho(ShellJob):  # its output really depends on its name
+        def get_runscript(self) -> str:
+            return f"echo {self.name} > out"
+
+    a, b = NameEcho(name="a"), NameEcho(name="b")
+    a.run()
+    b.run()
+    assert b.status == JobStatus.SUCCESSFUL and b.results.read_file("out") == "b\n"  # PLAMS: runs too
+    text = ShellJob(name="hello", runscript="echo 'hello, world'"), ShellJob(name="hello_again", runscript="echo 'hello, world'")
+    assert text[0].hash_runscript() == text[1].hash_runscript()
+
+
+def test_a_different_job_in_a_loaded_jobs_folder_replaces_it(tmp_path: Path, fresh_config: object) -> None:
+    """Restart in place with a changed job: the loaded one is forgotten, never reused afterwards."""
+    from plams_cli import finish, init
+
+    init(path=str(tmp_path), folder="inplace", quiet=True)
+    ShellJob(name="calc", runscript="echo AAA").run()
+    finish()
+    manager = init(path=str(tmp_path), folder="inplace", quiet=True, use_existing_folder=True)
+    load_all(manager.workdir)
+    changed = ShellJob(name="calc", runscript="echo BBB")
+    changed.run()
+    assert changed.status == JobStatus.SUCCESSFUL and changed.results.read_file("calc.out") == "BBB\n"
+    again = ShellJob(name="calc", runscript="echo AAA")  # identical to the job that was replaced
+    again.run()
+    assert again.status == JobStatus.SUCCESSFUL and again.results.read_file("$JN.out") == "AAA\n"
+    finish()
+
+
+def test_a_crashed_rerun_in_place_leaves_no_stale_saved_job(tmp_path: Path, fresh_config: object) -> None:
+    from plams_cli import finish, init
+
+    init(path=str(tmp_path), folder="stale", quiet=True)
+    ShellJob(name="calc", runscript="echo ok").run()
+    finish()
+    manager = init(path=str(tmp_path), folder="stale", quiet=True, use_existing_folder=True)
+    load_all(manager.workdir)
+    ShellJob(name="calc", runscript="exit 1").run()
+    finish()
+    assert not (tmp_path / "stale" / "calc" / "calc.dill").exists()
+    assert load_all(str(tmp_path / "stale")) == {}

@@ -213,3 +213,19 @@ def test_load_all_path_errors_name_the_path(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(FileError, match=f"{tmp_path / 'file'}: it is not a folder"):
         load_all(str(tmp_path / "file"))
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_settings_with_keys_json_cannot_sort_are_summarised(run_in: object, parallel: bool) -> None:
+    from plams_cli import JobRunner
+
+    job = ShellJob(name="mixed", runscript="echo ok")
+    job.settings.input.atoms[1] = "H"
+    job.settings.input.atoms["x"] = "y"
+    job.settings.input[("a", "b")] = 3  # a tuple key is a nested path in Settings
+    job.settings.input.obj = object()
+    job.run(jobrunner=JobRunner(parallel=parallel))
+    assert job.ok()  # the job is not crashed by its summary, and nobody hangs
+    summary = json.loads(Path(job.path, "mixed.job.json").read_text())
+    assert summary["settings"]["input"]["atoms"] == {"1": "H", "x": "y"}
+    assert summary["settings"]["input"]["a"]["b"] == 3 and summary["settings"]["input"]["obj"].startswith("<object")
