@@ -17,7 +17,7 @@ from typing import Any
 
 from plams_cli.errors import ConfigError
 
-__all__ = ["package_defaults_path", "user_defaults_path", "load_defaults", "merge_dicts"]
+__all__ = ["package_defaults_path", "user_defaults_path", "load_defaults", "merge_dicts", "check_defaults"]
 
 _FILENAME = "plams_defaults.yaml"
 _cache: dict[tuple[str, float | None], dict[str, Any]] = {}
@@ -94,9 +94,44 @@ def load_defaults() -> dict[str, Any]:
         cached = _read_yaml(package)
         if user is not None:
             merge_dicts(cached, _read_yaml(user))
+            check_defaults(cached, user)
         _cache.clear()
         _cache[key] = cached
     return copy.deepcopy(cached)
+
+
+_SECTIONS = ("jobmanager", "job", "log", "gridrunner")
+_HASHING = ("input", "runscript", "input+runscript", None)
+
+
+def check_defaults(data: dict[str, Any], source: Path) -> None:
+    """Refuse values of the known keys that would only fail later, job after job.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the bad value, what is allowed and the file.
+    """
+
+    def bad(key: str, value: Any, allowed: str) -> ConfigError:
+        return ConfigError(f"{key} = {value!r} in {source}: {allowed}")
+
+    for section in _SECTIONS:
+        if section in data and not isinstance(data[section], dict):
+            raise bad(section, data[section], "must be a mapping of settings")
+    hashing = data.get("jobmanager", {}).get("hashing", "input+runscript")
+    if hashing not in _HASHING:
+        raise bad("jobmanager.hashing", hashing, "must be input, runscript, input+runscript or null")
+    counter = data.get("jobmanager", {}).get("counter_len", 3)
+    if isinstance(counter, bool) or not isinstance(counter, int) or not 1 <= counter <= 9:
+        raise bad("jobmanager.counter_len", counter, "must be a whole number from 1 to 9")
+    for key in ("file", "stdout"):
+        level = data.get("log", {}).get(key, 3)
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 7:
+            raise bad(f"log.{key}", level, "must be a level from 0 to 7")
+    sleepstep = data.get("sleepstep", 5)
+    if isinstance(sleepstep, bool) or not isinstance(sleepstep, (int, float)) or sleepstep <= 0:
+        raise bad("sleepstep", sleepstep, "must be a positive number of seconds")
 
 
 def _yaml_problem(exc: Exception) -> str:

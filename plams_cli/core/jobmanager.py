@@ -213,7 +213,9 @@ class JobManager:
         return job
 
     def remove_job(self, job: Job) -> None:
-        """Forget ``job`` and delete its folder; its status becomes ``deleted``."""
+        """Forget ``job`` (and a MultiJob's children) and delete its folder; its status becomes ``deleted``."""
+        for child in list(job) if hasattr(job, "children") else []:
+            self.remove_job(child)
         with self._lock:
             if job in self.jobs:
                 self.jobs.remove(job)

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from plams_cli.core import runtime as _config_module
@@ -85,6 +85,8 @@ class Job:
     """
 
     _result_type: type[Results] = Results
+    #: in preview mode, whether the job still executes (a MultiJob runs its children, which preview)
+    _runs_in_preview = False
 
     def __init__(self, name: str = "plamsjob", settings: Settings | Job | None = None, depend: list[Job] | None = None) -> None:
         self.name = _validate_name(name)
@@ -97,8 +99,10 @@ class Job:
             self.settings = settings.copy()
         elif isinstance(settings, Job):
             self.settings = settings.settings.copy()
+        elif isinstance(settings, Mapping):
+            self.settings = Settings(settings).copy()
         elif settings is not None:
-            raise TypeError(f"settings must be a Settings or a Job, not {type(settings).__name__}")
+            raise JobError(f"settings of job {name} must be a Settings, a dict or a Job, not {type(settings).__name__}")
         self.default_settings: list[Settings] = [_config_module.config.job]
         self.depend: list[Job] = list(depend or [])
         self._dont_pickle: list[str] = []
@@ -184,6 +188,9 @@ class Job:
 
         With ``strict=False`` a finished job whose ``check()`` failed counts as well.
         """
+        if self._status == JobStatus.CREATED:
+            log(f"WARNING: ok() of job {self.name}, which was never run: False", 3)
+            return False
         self.results.wait()
         good = {JobStatus.SUCCESSFUL, JobStatus.COPIED}
         if not strict:
@@ -237,7 +244,7 @@ class Job:
     def _lifecycle(self, jobrunner: Any, jobmanager: Any) -> None:
         try:
             if self._prepare(jobmanager):
-                if _config_module.config.preview:
+                if _config_module.config.preview and not self._runs_in_preview:
                     self._finalize()
                 else:
                     self._execute(jobrunner)
@@ -471,23 +478,27 @@ class SingleJob(Job):
             raise PlamsError(f"jobmanager.hashing must be input, runscript, input+runscript or null, not {mode!r}")
         return hashlib.sha256(f"{mode}\0{payload}".encode()).hexdigest()
 
+    #: the job's files by kind, as in PLAMS (``$JN`` is the job's name); subclasses may change them
+    _filenames = {"inp": "$JN.in", "run": "$JN.run", "out": "$JN.out", "err": "$JN.err"}
+
     def _filename(self, kind: str) -> str:
-        return f"{self.name}.{kind}"
+        """The name of the job's ``inp``, ``run``, ``out`` or ``err`` file (PLAMS's ``_filename``)."""
+        return self._filenames[kind].replace("$JN", self.name)
 
     def _get_ready(self) -> None:
         assert self.path is not None
         folder = self.path
-        _write_file(os.path.join(folder, self.name + ".in"), self._input(), 0o644)
-        _write_file(os.path.join(folder, self.name + ".run"), self._runscript(), 0o755)
+        _write_file(os.path.join(folder, self._filename("inp")), self._input(), 0o644)
+        _write_file(os.path.join(folder, self._filename("run")), self._runscript(), 0o755)
         self._input_text = self._runscript_text = None  # type: ignore[assignment]
 
     def _execute(self, jobrunner: Any) -> None:
         redirect = bool(self.settings.runscript.get("stdout_redirect", False))
         arguments = {
-            "runscript": self.name + ".run",
+            "runscript": self._filename("run"),
             "workdir": self.path,
-            "out": None if redirect else self.name + ".out",
-            "err": self.name + ".err",
+            "out": None if redirect else self._filename("out"),
+            "err": self._filename("err"),
             "runflags": self.settings.run,
         }
         try:
@@ -519,8 +530,8 @@ class SingleJob(Job):
                 reason = f"was killed by signal {-code}"
         else:
             reason = f"exited with code {code}"
-        message = f"runscript {self.name}.run {reason}"
-        tail = self._tail(self.name + ".err")
+        message = f"runscript {self._filename('run')} {reason}"
+        tail = self._tail(self._filename("err"))
         if tail:
             message += f"; last lines of {self.name}.err:\n{tail}"
         return message
@@ -607,6 +618,17 @@ class MultiJob(Job):
     def __contains__(self, job: object) -> bool:
         return any(child is job for child in self)
 
+    _runs_in_preview = True
+
+    def get_errormsg(self) -> str | None:
+        """Why the MultiJob crashed or failed, naming the children that did not end well."""
+        if self._status == JobStatus.FAILED and not self._error_msg:
+            bad = [f"{child.name} ({child.status.value}: {child.get_errormsg()})" for child in self
+                   if child.status in (JobStatus.CRASHED, JobStatus.FAILED)]
+            if bad:
+                return f"job {self.name} failed: children that did not end well: " + "; ".join(bad)
+        return super().get_errormsg()
+
     def new_children(self) -> list[Job] | dict[Any, Job] | None:
         """Called when all children have ended; return more children to run, or ``None``."""
         return None
@@ -637,8 +659,8 @@ class MultiJob(Job):
                 continue
             with self._lock:
                 self._pending += 1
-            try:
-                child.run(jobrunner=self._runner, jobmanager=self.jobmanager)
+            try:  # the MultiJob's run flags reach its children, theirs winning (as in PLAMS)
+                child.run(jobrunner=self._runner, jobmanager=self.jobmanager, **self.settings.run)
             except Exception as exc:
                 child._crash(exc)
 
@@ -649,8 +671,10 @@ class MultiJob(Job):
             if self._pending > 0:
                 return
         try:
-            more = self.new_children()
-            if more:
+            while True:  # a loop, not recursion: new_children() may add a thousand generations
+                more = None if _config_module.config.preview else self.new_children()
+                if not more:
+                    break
                 added = list(more.values()) if isinstance(more, dict) else list(more)
                 if isinstance(self.children, dict) and isinstance(more, dict):
                     self.children.update(more)
@@ -660,10 +684,12 @@ class MultiJob(Job):
                 else:
                     self.children.extend(added)
                 with self._lock:
-                    self._pending = 1
+                    self._pending = 1  # held by this submission, released below
                 self._run_children(added)
-                self._notify()
-                return
+                with self._lock:
+                    self._pending -= 1
+                    if self._pending > 0:
+                        return  # the last child to end carries on from here
             self._finalize()
         except BaseException as exc:
             self._crash(exc)

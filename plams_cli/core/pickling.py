@@ -15,6 +15,7 @@ import json
 import os
 import pickle
 import threading
+import types
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -32,12 +33,12 @@ __all__ = ["save_job", "write_summary", "read_job", "load", "load_all", "load_tr
 SUMMARY_SUFFIX = ".job.json"
 _SUMMARY_FORMAT = 1
 _dump_lock = threading.Lock()
-_blobs: weakref.WeakKeyDictionary[type, bytes] = weakref.WeakKeyDictionary()
-_classes: dict[bytes, type] = {}
+_blobs: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
+_classes: dict[bytes, Any] = {}
 
 
-def _class_blob(cls: type) -> bytes:
-    """The dill pickle, by value, of a class defined in ``__main__`` (cached per class)."""
+def _class_blob(cls: Any) -> bytes:
+    """The dill pickle, by value, of a class or function defined in ``__main__`` (cached)."""
     blob = _blobs.get(cls)
     if blob is None:
         import dill
@@ -48,8 +49,8 @@ def _class_blob(cls: type) -> bytes:
     return blob
 
 
-def _class_from_blob(blob: bytes) -> type:
-    """Rebuild a class saved by :func:`_class_blob`; one class object per distinct blob."""
+def _class_from_blob(blob: bytes) -> Any:
+    """Rebuild a class or function saved by :func:`_class_blob`; one object per distinct blob."""
     cls = _classes.get(blob)
     if cls is None:
         import dill
@@ -59,14 +60,14 @@ def _class_from_blob(blob: bytes) -> type:
 
 
 class _JobPickler(pickle.Pickler):
-    """The C pickler, with classes of ``__main__`` saved by value through dill.
+    """The C pickler, with classes and functions of ``__main__`` saved by value through dill.
 
     Saving such a class costs dill's pure-Python pickler once per class, not once per
     job; everything else goes through the fast C pickler.
     """
 
     def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, type) and obj.__module__ == "__main__":
+        if isinstance(obj, (type, types.FunctionType)) and getattr(obj, "__module__", None) == "__main__":
             return (_class_from_blob, (_class_blob(obj),))
         return NotImplemented
 

@@ -40,18 +40,19 @@ def _needs_files(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _list_files(folder: str, prefix: str, skip: set[str], found: list[str]) -> None:
+def _list_files(folder: str, prefix: str, skip: set[str], found: list[str], own: str = "") -> None:
     """Add the files under ``folder`` (names relative to the job folder) to ``found``.
 
-    Hidden files (temporary files of atomic writes, exit-code records) are left out, and
-    so are the folders named in ``skip``.
+    Hidden files (temporary files of atomic writes, exit-code records) are left out, but
+    not the job's own files when its name starts with a dot (``own`` is ``"<name>."``),
+    and so are the folders named in ``skip``.
     """
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
         return
     for entry in entries:
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") and not (own and entry.name.startswith(own)):
             continue
         if entry.is_dir(follow_symlinks=False):
             if entry.name not in skip:
@@ -141,7 +142,7 @@ class Results:
         found: list[str] = []
         if path:
             skip = self._child_names()  # a MultiJob's children hold their own results
-            _list_files(path, "", skip, found)
+            _list_files(path, "", skip, found, own=self.job.name + ".")
         self.files = sorted(found)
 
     def _child_names(self) -> set[str]:
@@ -198,7 +199,8 @@ class Results:
 
     def grep_output(self, pattern: str = "", options: str = "") -> list[str]:
         """:meth:`grep_file` on the job's output file ``$JN.out``."""
-        return self.grep_file("$JN.out", pattern, options)
+        filename = self.job._filename("out") if hasattr(self.job, "_filename") else "$JN.out"
+        return self.grep_file(filename, pattern, options)
 
     @_needs_files
     def regex_file(self, filename: str, regex: str) -> list[Any]:

@@ -100,7 +100,11 @@ def init(path: str | None = None, folder: str | None = None, config_settings: Se
     from plams_cli.core.jobmanager import JobManager
 
     if config.get("init") and config.get("default_jobmanager") is not None:
-        return config.default_jobmanager  # type: ignore[no-any-return]
+        current: JobManager = config.default_jobmanager
+        if folder is not None or path is not None:
+            log(f"init(): a run is already going on in {current.workdir}; call finish() before starting "
+                "another", 1)
+        return current
     if config_settings:
         config.update(config_settings)
     manager = JobManager(config.jobmanager, path, folder, use_existing_folder=use_existing_folder)

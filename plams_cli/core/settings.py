@@ -122,6 +122,19 @@ class Settings(dict):  # type: ignore[type-arg]
         found = self.find_case(name)
         return dict.get(self, found, default)
 
+    def pop(self, name: Any, *default: Any) -> Any:
+        """Remove ``name`` (any case) and return its value, or ``default`` when it is missing."""
+        if not dict.__contains__(self, name):
+            name = self.find_case(name)
+        return dict.pop(self, name, *default)
+
+    def setdefault(self, name: Any, default: Any = None) -> Any:
+        """``self[name]`` when present (any case); else store ``default`` there and return it."""
+        if name in self:
+            return self[name]
+        self[name] = default
+        return self[name]
+
     def find_case(self, key: Any) -> Any:
         """Return the stored key equal to ``key`` ignoring case, or ``key`` itself if none is."""
         if not isinstance(key, str) or dict.__contains__(self, key):
@@ -158,11 +171,7 @@ class Settings(dict):  # type: ignore[type-arg]
         """Return a deep copy: branches are new ``Settings``, other values are deep-copied."""
         new = type(self).__new__(type(self))
         for key, value in dict.items(self):
-            if isinstance(value, Settings):
-                value = value.copy()
-            elif isinstance(value, (list, dict, set)):
-                value = _copy.deepcopy(value)
-            dict.__setitem__(new, key, value)
+            dict.__setitem__(new, key, value.copy() if isinstance(value, Settings) else _copy_value(value))
         return new
 
     def __copy__(self) -> Settings:
@@ -297,15 +306,26 @@ class Settings(dict):  # type: ignore[type-arg]
 
     @classmethod
     def from_yaml(cls, text: str) -> Settings:
-        """Build a ``Settings`` from a YAML document whose top level is a mapping."""
+        """Build a ``Settings`` from a YAML document whose top level is a mapping.
+
+        Raises
+        ------
+        ConfigError
+            The text is not YAML, or not a mapping.
+        """
         import yaml
 
+        from plams_cli.errors import ConfigError
+
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        data = yaml.load(text, Loader=loader)
+        try:
+            data = yaml.load(text, Loader=loader)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"not valid YAML: {' '.join(str(exc).split())}") from exc
         if data is None:
             return cls()
         if not isinstance(data, dict):
-            raise TypeError("a Settings YAML document must be a mapping at its top level")
+            raise ConfigError(f"a Settings YAML document must be a mapping at its top level, not a {type(data).__name__}")
         return cls(data)
 
     # --- display -------------------------------------------------------------------

@@ -34,6 +34,7 @@ from plams_cli.errors import JobError
 __all__ = ["JobRunner", "cancel_all", "waiting"]
 
 _runners: weakref.WeakSet[JobRunner] = weakref.WeakSet()
+_NO_LIMIT = 1 << 30  # a semaphore's count for "no limit"
 _held = threading.local()  # .slot: the semaphore whose slot this thread holds, if any
 
 
@@ -143,22 +144,20 @@ class JobRunner:
     maxjobs
         Most runscripts running at the same time (0: no limit).
     maxthreads
-        Most job threads working at the same time; threads waiting for other jobs
-        do not count.
+        Most job threads working at the same time (0: no limit); threads waiting for
+        other jobs do not count.
     """
 
     def __init__(self, parallel: bool = False, maxjobs: int = 0, maxthreads: int = 256) -> None:
-        if maxjobs < 0 or maxthreads < 1:
-            raise ValueError("maxjobs must be >= 0 and maxthreads >= 1")
+        if maxjobs < 0 or maxthreads < 0:
+            raise ValueError(f"maxjobs and maxthreads must be 0 (no limit) or more, not {maxjobs} and {maxthreads}")
         self.parallel = parallel
-        self.maxjobs = maxjobs
         self.maxthreads = maxthreads
-        self._job_limit = threading.BoundedSemaphore(maxjobs) if maxjobs else None
-        self._slots = threading.BoundedSemaphore(maxthreads)
+        self._slots = threading.BoundedSemaphore(maxthreads or _NO_LIMIT)
+        self.maxjobs = maxjobs
         self._flight_lock = threading.Lock()
         self._pending: collections.deque[tuple[Any, Any, str, bool]] = collections.deque()
         self._in_flight = 0  # the script's jobs started and not ended (see _take_turn)
-        self._flight_bound = 2 * maxjobs
         self._processes: set[subprocess.Popen[bytes]] = set()
         self._processes_lock = threading.Lock()
         self._cancelled = False
@@ -167,6 +166,19 @@ class JobRunner:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(parallel={self.parallel}, maxjobs={self.maxjobs})"
+
+    @property
+    def maxjobs(self) -> int:
+        """Most runscripts running at the same time (0: no limit); may be changed between runs."""
+        return self._maxjobs
+
+    @maxjobs.setter
+    def maxjobs(self, value: int) -> None:
+        if value < 0:
+            raise ValueError(f"maxjobs must be 0 (no limit) or more, not {value}")
+        self._maxjobs = value
+        self._job_limit = threading.BoundedSemaphore(value) if value else None
+        self._flight_bound = 2 * value
 
     # --- driving jobs ----------------------------------------------------------------
     def _run_job(self, job: Any, jobmanager: Any) -> None:

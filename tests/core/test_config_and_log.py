@@ -223,3 +223,32 @@ def test_daemon_threads_decides_whether_exit_waits_for_jobs(tmp_path: Path, daem
     """))
     subprocess.run([sys.executable, str(script)], check=True, env=python_env(), timeout=60)
     assert (tmp_path / "w" / "slow" / "slow.dill").exists() is (not daemon)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("jobmanager:\n  hashing: md5\n", ["jobmanager.hashing = 'md5'", "input+runscript"]),
+     ("job: 5\n", ["job = 5", "mapping"]),
+     ("log:\n  stdout: loud\n", ["log.stdout = 'loud'", "0 to 7"]),
+     ("jobmanager:\n  counter_len: 0\n", ["jobmanager.counter_len = 0"]),
+     ("sleepstep: -1\n", ["sleepstep = -1", "positive"])],
+    ids=["hashing", "job-not-mapping", "log-level", "counter-len", "sleepstep"],
+)
+def test_bad_user_defaults_values_are_refused_when_read(tmp_path: Path, text: str, words: list[str]) -> None:
+    user = tmp_path / "user.yaml"
+    user.write_text(text)
+    env = {**python_env(), "PLAMS_DEFAULTS": str(user)}
+    result = subprocess.run([sys.executable, "-c", "import plams_cli; plams_cli.config"], capture_output=True,
+                            text=True, env=env)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "ConfigError" in last and str(user) in last and all(word in last for word in words), last
+
+
+def test_second_init_says_a_run_is_going_on(tmp_path: Path, capsys: pytest.CaptureFixture[str], fresh_config: object) -> None:
+    config.log.stdout = 1
+    first = init(path=str(tmp_path), folder="one", quiet=True)
+    assert init(path=str(tmp_path), folder="two") is first
+    assert "a run is already going on in" in capsys.readouterr().out
+    assert not (tmp_path / "two").exists()
+    finish()

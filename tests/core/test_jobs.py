@@ -319,3 +319,77 @@ def test_parallel_run_returns_at_once_even_with_maxjobs(run_in: object) -> None:
     assert all(job.ok() for job in jobs)
     total = time.monotonic() - start
     assert submitted < total / 4  # the ten runscripts take 2 s one after another
+
+
+def test_preview_of_a_multijob_writes_its_childrens_inputs(run_in: object) -> None:
+    config.preview = True
+    job = MultiJob(name="pm", children=[echo("pc1", "1"), echo("pc2", "2")])
+    job.run()
+    assert job.status == JobStatus.PREVIEW and [c.status for c in job] == [JobStatus.PREVIEW] * 2
+    for child in job:
+        assert Path(child.path, f"{child.name}.in").is_file() and Path(child.path, f"{child.name}.run").is_file()
+
+
+def test_ok_of_a_job_never_run_is_false_at_once() -> None:
+    assert echo("never").ok() is False
+
+
+def test_multijob_run_flags_reach_its_children(run_in: object) -> None:
+    child, own = echo("flagged"), echo("own")
+    own.settings.run.queue = "mine"
+    job = MultiJob(name="mf", children=[child, own])
+    job.run(queue="short", nodes=2)
+    assert job.ok()
+    assert child.settings.run.as_dict() == {"queue": "short", "nodes": 2}
+    assert own.settings.run.as_dict() == {"queue": "mine", "nodes": 2}  # the child's own flags win
+
+
+def test_a_thousand_generations_of_new_children(run_in: object) -> None:
+    class Generations(MultiJob):
+        def new_children(self):  # type: ignore[no-untyped-def]
+            if len(self.children) >= 1200:
+                return None
+            child = MultiJob(name=f"g{len(self.children)}")  # cheap: no runscript
+            return [child]
+
+    job = Generations(name="gens")
+    job.run()
+    assert job.ok() and len(job.children) == 1200  # a recursive implementation overflows the stack
+
+
+def test_failed_multijob_names_the_children_that_did_not_end_well(run_in: object) -> None:
+    job = MultiJob(name="mfail", children=[echo("fine"), echo("broken", exit=4)])
+    job.run()
+    message = job.get_errormsg() or ""
+    assert job.status == JobStatus.FAILED and "broken (crashed: " in message and "exited with code 4" in message
+    assert "fine" not in message
+
+
+def test_settings_as_a_dict_and_plams_filenames(run_in: object) -> None:
+    class Plamsish(SingleJob):
+        def get_input(self) -> str:
+            return "data"
+
+        def get_runscript(self) -> str:
+            return f"cat {self._filename('inp')}"
+
+    job = Plamsish(name="pl", settings={"input": {"x": 1}})
+    job.run()
+    assert job.ok() and job.settings.input.x == 1
+    assert job.results.read_file(job._filename("out")) == "data" and job._filename("err") == "pl.err"
+    assert job.results.grep_output("data") == ["data"]
+
+
+def test_job_named_with_a_leading_dot_lists_its_files(run_in: object) -> None:
+    job = ShellJob(name=".dotted", runscript="echo x > out")
+    job.run()
+    assert job.ok() and {".dotted.out", ".dotted.run", "out"} <= set(job.results.files)
+
+
+def test_remove_job_removes_a_multijobs_children(run_in: object) -> None:
+    job = MultiJob(name="rm", children=[echo("rc1"), echo("rc2", "2")])
+    job.run()
+    job.ok()
+    run_in.remove_job(job)  # type: ignore[attr-defined]
+    assert [c.status for c in job] == [JobStatus.DELETED] * 2 and job.status == JobStatus.DELETED
+    assert run_in.status_counts() == {}  # type: ignore[attr-defined]

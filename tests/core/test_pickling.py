@@ -229,3 +229,24 @@ def test_settings_with_keys_json_cannot_sort_are_summarised(run_in: object, para
     summary = json.loads(Path(job.path, "mixed.job.json").read_text())
     assert summary["settings"]["input"]["atoms"] == {"1": "H", "x": "y"}
     assert summary["settings"]["input"]["a"]["b"] == 3 and summary["settings"]["input"]["obj"].startswith("<object")
+
+
+def test_script_function_kept_on_a_job_loads_in_a_fresh_process(tmp_path: Path) -> None:
+    script = tmp_path / "fn.py"
+    script.write_text(textwrap.dedent(f"""
+        from plams_cli import ShellJob, config, init, finish
+        def scale(x):
+            return 3 * x
+        config.log.stdout = 0
+        init(path={str(tmp_path)!r}, folder="w")
+        job = ShellJob(name="f", runscript="echo 14")
+        job.transform = scale
+        job.run()
+        assert job.ok()
+        finish()
+    """))
+    subprocess.run([sys.executable, str(script)], check=True, env=python_env())
+    reader = f"from plams_cli import load\nj = load({str(tmp_path / 'w' / 'f' / 'f.dill')!r})\n" \
+             "print(j.transform(int(j.results.read_file('f.out'))))"
+    out = subprocess.run([sys.executable, "-c", reader], check=True, capture_output=True, text=True, env=python_env())
+    assert out.stdout.strip() == "42"

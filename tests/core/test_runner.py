@@ -54,11 +54,15 @@ def test_runscript_that_stays_busy_is_a_clear_error(tmp_path: Path, monkeypatch:
         os.close(fd)
 
 
-def test_invalid_limits_are_refused() -> None:
+def test_limits_zero_means_none_and_negative_is_refused() -> None:
     with pytest.raises(ValueError, match="maxjobs"):
         JobRunner(maxjobs=-1)
     with pytest.raises(ValueError, match="maxthreads"):
-        JobRunner(maxthreads=0)
+        JobRunner(maxthreads=-1)
+    runner = JobRunner(parallel=True, maxthreads=0)
+    assert runner._slots.acquire(blocking=False)
+    runner.maxjobs = 3  # may be changed after construction
+    assert runner.maxjobs == 3 and runner._job_limit is not None and runner._flight_bound == 6
 
 
 def test_workers_start_every_task_at_once_and_are_reused() -> None:

@@ -103,9 +103,30 @@ def test_yaml_round_trip() -> None:
     assert isinstance(Settings.from_yaml(s.to_yaml()).input, Settings)
 
 
-def test_yaml_rejects_non_mapping() -> None:
-    with pytest.raises(TypeError):
+def test_yaml_rejects_non_mapping_and_bad_yaml() -> None:
+    from plams_cli.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="mapping at its top level, not a list"):
         Settings.from_yaml("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        Settings.from_yaml("a: [1, 2\n")
+
+
+def test_pop_and_setdefault_ignore_case_and_copy_is_deep() -> None:
+    s = Settings({"Input": {"Basis": "DZ"}})
+    assert s.input.setdefault("basis", "TZ2P") == "DZ" and list(s.input) == ["Basis"]
+    assert s.setdefault("new", {"a": 1}).a == 1 and isinstance(s.new, Settings)
+    assert s.pop("INPUT").basis == "DZ" and "input" not in s
+    assert s.pop("missing", 7) == 7
+
+    class Box:
+        def __init__(self) -> None:
+            self.items = [1]
+
+    original = Settings({"box": Box(), "name": "x"})
+    clone = original.copy()
+    clone.box.items.append(2)
+    assert original.box.items == [1] and clone.name == "x"
 
 
 def test_pickle_round_trip_keeps_type() -> None:
