@@ -171,7 +171,8 @@ class Job:
                     "create a new job to run it again"
                 )
             self.status = JobStatus.STARTED
-        self.settings.run.soft_update(Settings(kwargs))
+        if kwargs:
+            self.settings.run.soft_update(Settings(kwargs))
         jobrunner = jobrunner or _config_module.config.default_jobrunner
         if jobmanager is None:
             jobmanager = _config_module.config.default_jobmanager
@@ -262,7 +263,8 @@ class Job:
             for dependency in self.depend:
                 dependency.results.wait()
         jobmanager._register(self)
-        log(f"Starting {self.name}.prerun()", 5)
+        if logger_threshold() >= 5:
+            log(f"Starting {self.name}.prerun()", 5)
         self.prerun()
         for defaults in reversed(self.default_settings):
             self.settings.soft_update(defaults)
@@ -321,7 +323,8 @@ class Job:
             self.status = JobStatus.FINISHED
             if self.check():
                 self.results._clean(self.settings.get("keep", "all"))
-                log(f"Starting {self.name}.postrun()", 5)
+                if logger_threshold() >= 5:
+                    log(f"Starting {self.name}.postrun()", 5)
                 self.postrun()
                 self.status = JobStatus.SUCCESSFUL
                 if self.settings.get("pickle", True):

@@ -8,16 +8,17 @@ most ``config.log.stdout`` and written to ``<workdir>/logfile`` when at most
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import Any
 
 __all__ = ["log", "threshold"]
 
 _state: dict[str, Any] = {"stdout": 3, "file": 5, "date": True, "time": True, "max": 5}
 _lock = threading.Lock()
-_logfile: IO[str] | None = None
+_logfile: int | None = None  # file descriptor of the logfile, opened for appending
 _stream_name = "stdout"  # the sys attribute written to, looked up at each call
 
 
@@ -41,8 +42,7 @@ def log(message: object, level: int = 0) -> None:
             stream.write(line)
             stream.flush()
         if _logfile is not None and level <= _state["file"]:
-            _logfile.write(line)
-            _logfile.flush()
+            os.write(_logfile, line.encode())  # one append per line: readable at once, nothing buffered
 
 
 _stamp: list[Any] = [None, ""]  # (second, formatted prefix) of the last line: one strftime a second
@@ -95,8 +95,8 @@ def open_logfile(path: str) -> None:
     global _logfile
     with _lock:
         if _logfile is not None:
-            _logfile.close()
-        _logfile = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+            os.close(_logfile)
+        _logfile = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     _state["max"] = max(_state["stdout"], _state["file"])
 
 
@@ -105,6 +105,6 @@ def close_logfile() -> None:
     global _logfile
     with _lock:
         if _logfile is not None:
-            _logfile.close()
+            os.close(_logfile)
             _logfile = None
     _state["max"] = _state["stdout"]

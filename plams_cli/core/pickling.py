@@ -140,7 +140,7 @@ def summary_of(job: Job) -> dict[str, Any]:
         "exit_code": getattr(job, "_exit_code", None),
         "path": job.path,
         "files": list(job.results.files),
-        "settings": _json_plain(job.settings),
+        "settings": job.settings,
     }
     children = getattr(job, "children", None)
     if children is not None:
@@ -154,7 +154,12 @@ def write_summary(job: Job, folder: str | None = None) -> None:
     folder = folder or job.path
     if not folder:
         return
-    text = json.dumps(summary_of(job), default=repr, sort_keys=True)
+    data = summary_of(job)
+    try:
+        text = json.dumps(data, default=repr, sort_keys=True)
+    except TypeError:  # keys JSON cannot sort or hold (1 and "x", tuples): make them strings
+        data["settings"] = _json_plain(data["settings"])
+        text = json.dumps(data, default=repr, sort_keys=True)
     write_atomic(os.path.join(folder, job.name + SUMMARY_SUFFIX), text.encode(), sync=False)
 
 

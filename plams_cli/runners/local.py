@@ -326,15 +326,14 @@ class JobRunner:
         if self._cancelled:
             raise JobError("not started: the run was cancelled")
         path = os.path.join(workdir, runscript)
-        stdout = open(os.path.join(workdir, out), "wb") if out else subprocess.DEVNULL  # noqa: SIM115
-        stderr = open(os.path.join(workdir, err), "wb") if err else subprocess.DEVNULL  # noqa: SIM115
+        opened: list[int] = []
         try:
+            stdout = _output_fd(workdir, out, opened)
+            stderr = _output_fd(workdir, err, opened)
             process = _spawn(path, workdir, stdout, stderr)
         finally:
-            if out:
-                stdout.close()  # type: ignore[union-attr]
-            if err:
-                stderr.close()  # type: ignore[union-attr]
+            for fd in opened:
+                os.close(fd)
         with self._processes_lock:
             self._processes.add(process)
         try:
@@ -369,6 +368,18 @@ class JobRunner:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGTERM)
             self._stopped.append(f"stopped runscript {process.args[0]} (pid {process.pid})")  # type: ignore[index]
+
+
+_OUTPUT_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+
+
+def _output_fd(workdir: str, name: str | None, opened: list[int]) -> int:
+    """A new file ``name`` in ``workdir`` opened for the runscript's output (or DEVNULL)."""
+    if not name:
+        return subprocess.DEVNULL
+    fd = os.open(os.path.join(workdir, name), _OUTPUT_FLAGS, 0o644)
+    opened.append(fd)
+    return fd
 
 
 def _spawn(path: str, workdir: str, stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
