@@ -18,7 +18,10 @@ from plams_cli.errors import WorkspaceError as WorkspaceError
 from ._io import calc_id as calc_id
 from .document import Document as Document
 from .errors import AmbiguousJobIdError as AmbiguousJobIdError
+from .errors import InvalidKeyError as InvalidKeyError
 from .errors import JobNotFoundError as JobNotFoundError
+from .errors import JobRemovedError as JobRemovedError
+from .errors import KeyTypeError as KeyTypeError
 from .errors import StatepointKeyError as StatepointKeyError
 from .filters import FilterError as FilterError
 from .job import Job as Job
@@ -41,6 +44,9 @@ __all__ = [
     "JobNotFoundError",
     "AmbiguousJobIdError",
     "StatepointKeyError",
+    "JobRemovedError",
+    "KeyTypeError",
+    "InvalidKeyError",
     "FilterError",
 ]
 

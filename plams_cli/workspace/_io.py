@@ -8,14 +8,59 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from plams_cli.errors import WorkspaceError
 
+from .errors import InvalidKeyError, KeyTypeError
+
 _counter = itertools.count()
 
-__all__ = ["calc_id", "encode", "normalize", "atomic_write", "check_keys", "read_json"]
+__all__ = [
+    "calc_id",
+    "encode",
+    "normalize",
+    "atomic_write",
+    "check_keys",
+    "read_json",
+    "unique_tag",
+    "tag_pid",
+]
+
+
+def unique_tag() -> str:
+    """Return ``"<pid>.<n>"``, a name part no other call in any process on this host returns.
+
+    Temporary files and folders carry it, so that :meth:`Workspace.check` can tell from
+    the name whether their writer still runs (see :func:`tag_pid`). The counter is shared
+    by every workspace object of the process.
+    """
+    return f"{os.getpid()}.{next(_counter)}"
+
+
+def tag_pid(name: str) -> int | None:
+    """Return the process id in a name made with :func:`unique_tag`, or None.
+
+    Parameters
+    ----------
+    name
+        A file name ending in ``<pid>.<n>`` (before ``.tmp``), e.g.
+        ``signac_job_document.json.123.4.tmp`` or ``.init-<id>-123.4``.
+
+    Returns
+    -------
+    int or None
+        The pid, or None when the name holds none.
+    """
+    match = _TAG_RE.search(name)
+    return int(match.group(1)) if match else None
+
+
+_SCALARS = frozenset((int, float, str, bool, type(None)))
+# "<pid>.<n>" at the end (before ".tmp"); "<pid>-<n>" is how older versions named them.
+_TAG_RE = re.compile(r"[.-](\d+)[.-]\d+(?:\.tmp)?\Z")
 
 
 def _default(obj: Any) -> Any:
@@ -92,18 +137,23 @@ def normalize(value: Any) -> Any:
 
     Raises
     ------
+    KeyTypeError
+        A ``TypeError``: a mapping key is not a string.
     TypeError
-        If ``value`` cannot be encoded as JSON, or a mapping key is not a string.
-    ValueError
-        If a mapping key contains a dot, which filters use to reach nested keys.
+        If ``value`` cannot be encoded as JSON.
+    InvalidKeyError
+        A ``ValueError``: a mapping key contains a dot, which filters use to reach nested
+        keys.
     """
-    result = json.loads(_plain_encoder.encode(value))
     check_keys(value)
-    return result
+    return json.loads(_plain_encoder.encode(value))
 
 
 def check_keys(value: Any) -> None:
     """Check that every mapping key in ``value`` is a string without dots.
+
+    Checked before encoding: JSON would silently turn the key ``1`` into ``"1"``, and
+    sorting mixed keys fails with an unrelated message.
 
     Parameters
     ----------
@@ -112,22 +162,25 @@ def check_keys(value: Any) -> None:
 
     Raises
     ------
-    TypeError
-        If a key is not a string (JSON would silently turn ``1`` into ``"1"``).
-    ValueError
-        If a key contains a dot.
+    KeyTypeError
+        A ``TypeError``: a key is not a string.
+    InvalidKeyError
+        A ``ValueError``: a key contains a dot.
     """
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         for key, item in value.items():
             if type(key) is not str:
-                raise TypeError(f"keys must be strings, not {type(key).__name__}: {key!r}")
+                if not isinstance(key, str):
+                    raise KeyTypeError(
+                        f"keys must be strings, not {type(key).__name__}: {key!r}"
+                    )
             if "." in key:
-                raise ValueError(f"keys may not contain dots: {key!r}")
-            if isinstance(item, (dict, list, tuple)):
+                raise InvalidKeyError(f"keys may not contain dots: {key!r}")
+            if type(item) not in _SCALARS and isinstance(item, (Mapping, list, tuple)):
                 check_keys(item)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            if isinstance(item, (dict, list, tuple)):
+            if type(item) not in _SCALARS and isinstance(item, (Mapping, list, tuple)):
                 check_keys(item)
 
 
@@ -151,7 +204,7 @@ def atomic_write(path: str, data: bytes, *, fsync: bool = True) -> None:
     OSError
         If the folder is not writable; the temporary file is removed again.
     """
-    tmp = f"{path}.{os.getpid()}.{next(_counter)}.tmp"
+    tmp = f"{path}.{unique_tag()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         try:

@@ -13,6 +13,7 @@ import copy
 import json
 import os
 from collections.abc import Callable, Iterator
+from _thread import get_ident  # threading's own source of it, always loaded
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -35,20 +36,33 @@ LOCK_FILENAME = ".signac_job_document.json.lock"
 class _DocumentRoot:
     """Loads and saves the document file; holds the lock and, while locked, a cache."""
 
-    __slots__ = ("filename", "lockname", "before_write", "_lock", "_depth", "_cache")
+    __slots__ = (
+        "folder", "filename", "lockname", "before_write", "_lock", "_depth", "_cache", "_owner"
+    )
 
     def __init__(self, folder: str, before_write: Callable[[], None] | None) -> None:
+        self.folder = folder
         self.filename = folder + os.sep + DOCUMENT_FILENAME
         self.lockname = folder + os.sep + LOCK_FILENAME
         self.before_write = before_write
         self._lock: BaseFileLock | None = None
+        # The lock is held by one thread at a time (filelock's locks are per thread), and
+        # only that thread may use the cache: another one reads the file as it is.
         self._depth = 0
         self._cache: dict[str, Any] | None = None
+        self._owner: int | None = None
+
+    def _held(self) -> bool:
+        return self._depth > 0 and self._owner == get_ident()
 
     def _read(self) -> dict[str, Any]:
         try:
             data = read_json(self.filename)
         except FileNotFoundError:
+            if self.before_write is not None and not os.path.isdir(self.folder):
+                # The folder itself is gone: let the owner say so (a moved or removed
+                # job) rather than show an empty document.
+                self.before_write()
             return {}
         if not isinstance(data, dict):
             raise WorkspaceError(f"{self.filename} does not hold a JSON object")
@@ -57,7 +71,7 @@ class _DocumentRoot:
     def load(self) -> dict[str, Any]:
         # Outside a lock another process may change the file at any time, so read it
         # each time. Inside the lock nobody else writes, so the first read is kept.
-        if self._depth:
+        if self._held():
             if self._cache is None:
                 self._cache = self._read()
             return self._cache
@@ -79,16 +93,18 @@ class _DocumentRoot:
         except BaseException:
             self._cache = None
             raise
-        if self._depth:
+        if self._held():
             self._cache = data
 
     @contextmanager
     def locked(self, timeout_s: float = -1) -> Iterator[None]:
+        # Checked before each outermost lock, not only the first: the file lock creates
+        # the folder of its lock file, which must not bring back a removed job folder.
+        if not self._held() and self.before_write is not None:
+            self.before_write()
         if self._lock is None:
             from filelock import FileLock  # imported late: only writers need it
 
-            if self.before_write is not None:
-                self.before_write()
             self._lock = FileLock(self.lockname, timeout=timeout_s)
         from filelock import Timeout
 
@@ -99,6 +115,7 @@ class _DocumentRoot:
                 f"could not lock {self.filename} within {timeout_s} s; "
                 f"another process holds {self.lockname}"
             ) from exc
+        self._owner = get_ident()
         self._depth += 1
         try:
             yield
@@ -106,6 +123,7 @@ class _DocumentRoot:
             self._depth -= 1
             if not self._depth:
                 self._cache = None
+                self._owner = None
             self._lock.release()
 
 
@@ -120,7 +138,8 @@ class Document(SyncedDict):
     folder
         The job folder holding ``signac_job_document.json``.
     before_write
-        Called before the first write, e.g. to create the job folder.
+        Called before each write and each outermost lock, and on a read that finds the
+        folder gone; it creates the job folder, or raises if the job was removed.
 
     Examples
     --------

@@ -1,11 +1,13 @@
 """Errors of the workspace beyond those in :mod:`plams_cli.errors`.
 
 They mix in the built-in category signac raises for the same case (``KeyError`` for an
-unknown job id, ``LookupError`` for an ambiguous prefix), so code written for signac keeps
-catching them.
+unknown job id, ``LookupError`` for an ambiguous prefix, ``TypeError`` for a key that is not
+a string), so code written for signac keeps catching them.
 """
 
 from __future__ import annotations
+
+import errno
 
 from plams_cli.errors import DestinationExistsError, JobsCorruptedError, PlamsError, WorkspaceError
 
@@ -16,6 +18,9 @@ __all__ = [
     "JobNotFoundError",
     "AmbiguousJobIdError",
     "StatepointKeyError",
+    "JobRemovedError",
+    "KeyTypeError",
+    "InvalidKeyError",
     "FilterError",
 ]
 
@@ -57,6 +62,41 @@ class StatepointKeyError(_MessageMixin, PlamsError, KeyError):
         super().__init__(
             f"state point key {key!r} is already {old!r}; pass overwrite=True to set it to {new!r}"
         )
+
+
+class JobRemovedError(_MessageMixin, WorkspaceError, FileNotFoundError, KeyError):
+    """The job's folder was moved or removed since this :class:`Job` object last saw it.
+
+    Raised instead of writing through a stale object, which would otherwise create a job
+    folder without a state point, or move the job only in memory. It is an ``OSError``
+    (``FileNotFoundError``, what signac raises when writing the document of such a job)
+    and a ``KeyError`` (what signac raises when changing its state point). Open the job
+    again with :meth:`Workspace.open_job`, or call :meth:`Job.init` to create it anew.
+    """
+
+    def __init__(self, job_id: str, message: str | None = None) -> None:
+        self.job_id = job_id
+        super().__init__(
+            message
+            or f"job {job_id} was moved or removed (by another process or another Job "
+            "object) since this Job object last used it; open it again with "
+            "Workspace.open_job(), or call init() to create it anew"
+        )
+        self.errno = errno.ENOENT  # as the FileNotFoundError signac raises has
+
+
+class KeyTypeError(_MessageMixin, PlamsError, TypeError):
+    """A state point or document key is not a string (JSON would turn ``1`` into ``"1"``).
+
+    signac raises its own ``KeyTypeError``, also a ``TypeError``, for the same keys.
+    """
+
+
+class InvalidKeyError(_MessageMixin, PlamsError, ValueError):
+    """A state point or document key contains a dot, which filters use to reach nested keys.
+
+    signac raises its own ``InvalidKeyError``, also a ``ValueError``, for the same keys.
+    """
 
 
 class FilterError(PlamsError, ValueError):

@@ -1,16 +1,21 @@
 """HDF5 files of a job (``signac_data.h5`` and friends) as dict-like stores, via h5py.
 
 The layout is signac's: mappings become groups, scalars and strings scalar datasets,
-``None`` an empty dataset, arrays datasets. Inside ``with store:`` the file stays open and
-arrays come back as :class:`h5py.Dataset` objects (by reference, sliced with NumPy
-syntax, read only when sliced); outside it the file is opened for each access and arrays
-come back as NumPy copies. h5py and NumPy are imported on first use only.
+``None`` an empty dataset, arrays datasets (NumPy unicode arrays as variable-length
+strings, like lists of str). Inside ``with store:`` the file stays open and arrays come
+back as :class:`h5py.Dataset` objects (by reference, sliced with NumPy syntax, read only
+when sliced); outside it the file is opened for each access and arrays come back as NumPy
+copies. The open file is per thread. Overwriting a value is all or nothing: the new value
+is written under a temporary name first. h5py and NumPy are imported on first use only.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+import threading
+import weakref
+from _thread import get_ident
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from plams_cli.errors import WorkspaceError
@@ -21,38 +26,110 @@ if TYPE_CHECKING:
 __all__ = ["H5Store", "H5Group", "H5StoreManager"]
 
 
+#: Prefix of the temporary name a new value is written under before it replaces the old one.
+_TMP_PREFIX = ".plams-tmp-"
+
+
 def _set(group: h5py.Group, key: str, value: Any) -> None:
+    """Store ``value`` as ``group[key]``; on failure the old value (if any) is left intact.
+
+    A new value replacing an old one is written completely under a temporary name, and
+    only then does it take the old one's place (``del`` plus :meth:`h5py.Group.move`,
+    which renames a link and copies nothing). So a value that cannot be stored, a
+    nested key that is invalid, or an interruption halfway through a group neither
+    deletes the old value nor leaves half a group behind.
+    """
+    import h5py
+
+    from ._io import unique_tag
+
+    if key not in group:
+        _write(group, key, value, key)
+        return
+    existing = group[key]
+    if isinstance(value, H5Group) and existing == value._group():
+        return  # ``store[k] = store[k]``: nothing to do
+    if isinstance(value, h5py.Dataset) and existing == value:
+        return
+    tmp = f"{_TMP_PREFIX}{unique_tag()}"
+    _write(group, tmp, value, key)
+    del group[key]
+    group.move(tmp, key)
+
+
+def _write(group: h5py.Group, key: str, value: Any, shown: str) -> None:
+    """Create ``group[key]`` from ``value``, removing whatever was made if that fails."""
+    try:
+        _create(group, key, value, shown)
+    except BaseException:
+        if key in group:
+            del group[key]
+        raise
+
+
+def _create(group: h5py.Group, key: str, value: Any, shown: str) -> None:
+    """Create ``group[key]``; ``shown`` is the key as errors name it (not a temporary name)."""
     import h5py
     import numpy
 
-    if key in group:
-        existing = group[key]
-        if isinstance(value, H5Group) and existing == value._group():
-            return  # ``store[k] = store[k]`` must not delete the data it copies
-        del group[key]
     if isinstance(value, (Mapping, H5Group)):
+        items = [(_check_key(name), item) for name, item in list(value.items())]
         sub = group.create_group(key)
-        for name, item in value.items():
-            _set(sub, _check_key(name), item)
+        for name, item in items:
+            _create(sub, name, item, f"{shown}/{name}")
     elif value is None:
         group.create_dataset(key, data=None, shape=None, dtype="f")
     elif isinstance(value, bytes):
         group[key] = numpy.bytes_(value)
-    elif isinstance(value, (bool, int, float, str, numpy.generic, numpy.ndarray, h5py.Dataset)):
-        group[key] = value
-    elif isinstance(value, (list, tuple)):
-        # Handed to h5py as it is, as signac does: h5py stores a list of str as a
-        # variable-length string array, where NumPy would make a fixed-width unicode
-        # array HDF5 cannot hold. The conversion fails before anything is written.
+    elif isinstance(value, str):
+        group[key] = str(value)  # numpy.str_ too, which h5py cannot store as it is
+    elif isinstance(value, numpy.ndarray) and value.dtype.kind == "U":
+        _create_strings(group, key, value)
+    elif isinstance(value, (bool, int, float, numpy.generic, numpy.ndarray, h5py.Dataset)):
         try:
             group[key] = value
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"cannot store the list under {key!r} in HDF5: it must hold only numbers, "
-                "only strings, or lists of equal length of those"
+                f"cannot store the {type(value).__name__} under {shown!r} in HDF5: {exc}"
             ) from exc
+    elif isinstance(value, (list, tuple)):
+        # Handed to h5py as it is, as signac does: h5py stores a list of str as a
+        # variable-length string array, where NumPy would make a fixed-width unicode
+        # array HDF5 cannot hold.
+        try:
+            group[key] = value
+        except (TypeError, ValueError) as exc:
+            array = None
+            if _all_str(value):  # e.g. numpy.str_ items, which h5py does not take for str
+                try:
+                    array = numpy.asarray(value)
+                except (TypeError, ValueError):
+                    pass
+            if array is None or array.dtype.kind != "U":
+                raise TypeError(
+                    f"cannot store the list under {shown!r} in HDF5: it must hold only numbers, "
+                    "only strings, or lists of equal length of those"
+                ) from exc
+            _create_strings(group, key, array)  # e.g. a list of numpy.str_
     else:
-        raise TypeError(f"cannot store a {type(value).__name__} in HDF5 (key {key!r})")
+        raise TypeError(f"cannot store a {type(value).__name__} in HDF5 (key {shown!r})")
+
+
+def _all_str(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_all_str(item) for item in value)
+    return isinstance(value, str)
+
+
+def _create_strings(group: h5py.Group, key: str, array: Any) -> None:
+    """Store a NumPy unicode array as variable-length UTF-8 strings, as a list of str is.
+
+    HDF5 has no fixed-width UTF-32 type (NumPy's ``<U``); read back, the value is an
+    array of ``str`` objects of the same shape.
+    """
+    import h5py
+
+    group.create_dataset(key, data=array.astype(object), dtype=h5py.string_dtype())
 
 
 def _check_key(key: Any) -> str:
@@ -148,13 +225,50 @@ class _EnsureOpen:
         self.opened = False
 
     def __enter__(self) -> None:
-        if self.store._file is None:
+        if self.store._state.file is None:
             self.store.open(self.mode)
             self.opened = True
 
     def __exit__(self, *exc: object) -> None:
         if self.opened:
             self.store.close()
+
+
+class _ThreadState(threading.local):
+    """The open file of a store as one thread sees it; the class attributes are defaults."""
+
+    file: h5py.File | None = None
+    mode: str | None = None
+    depth = 0
+
+
+class _Gate:
+    """Orders the opening of one HDF5 file among the threads of this process.
+
+    HDF5 refuses to open a file for writing while the same process has it open read only
+    (the other way round is allowed). Plain reads hold a file read only for one access,
+    so a thread about to write waits for them to finish.
+    """
+
+    __slots__ = ("cond", "readers", "__weakref__")
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.readers: dict[int, int] = {}  # thread id -> read-only handles it holds
+
+
+_gates: weakref.WeakValueDictionary[str, _Gate] = weakref.WeakValueDictionary()
+_gates_lock = threading.Lock()
+#: How long a writer waits for other threads' read-only handles to close.
+_WRITER_WAIT_S = 60.0
+
+
+def _gate(filename: str) -> _Gate:
+    with _gates_lock:
+        gate = _gates.get(filename)
+        if gate is None:
+            gate = _gates[filename] = _Gate()
+        return gate
 
 
 class H5Store(MutableMapping[str, Any]):
@@ -164,18 +278,26 @@ class H5Store(MutableMapping[str, Any]):
     attributes (``store.x``). ``with store:`` keeps the file open, and inside it arrays
     are returned as :class:`h5py.Dataset` objects that read only what is sliced.
 
+    The open file belongs to the thread that opened it: while one thread is inside
+    ``with store:``, another thread's ``store["x"]`` still opens the file for itself and
+    returns a NumPy copy, as outside the block.
+
     Parameters
     ----------
     filename
         The HDF5 file; created on the first write.
+    before_write
+        Called before the file is opened for writing, e.g. to check that the job folder
+        holding it still exists; it may raise.
     """
 
-    __slots__ = ("_filename", "_file", "_depth")
+    __slots__ = ("_filename", "_state", "_gate", "_before_write")
 
-    def __init__(self, filename: str) -> None:
+    def __init__(self, filename: str, before_write: Callable[[], None] | None = None) -> None:
         self._filename = os.path.abspath(filename)
-        self._file: h5py.File | None = None
-        self._depth = 0
+        self._state = _ThreadState()
+        self._gate = _gate(self._filename)
+        self._before_write = before_write
 
     @property
     def filename(self) -> str:
@@ -184,19 +306,20 @@ class H5Store(MutableMapping[str, Any]):
 
     @property
     def file(self) -> h5py.File:
-        """The open :class:`h5py.File`.
+        """The :class:`h5py.File` this thread has open.
 
         Raises
         ------
         WorkspaceError
-            If the store is not open (use ``with store:``).
+            If the store is not open in this thread (use ``with store:``).
         """
-        if self._file is None:
+        file = self._state.file
+        if file is None:
             raise WorkspaceError(f"{self._filename} is not open; use 'with store:' first")
-        return self._file
+        return file
 
     def open(self, mode: str = "a") -> H5Store:
-        """Open the file (``"a"`` creates it, ``"r"`` reads only) and return the store.
+        """Open the file for this thread (``"a"`` creates it, ``"r"`` reads only).
 
         Parameters
         ----------
@@ -211,27 +334,71 @@ class H5Store(MutableMapping[str, Any]):
         Raises
         ------
         WorkspaceError
-            If the store is already open or the file is not an HDF5 file.
+            If the store is already open in this thread, the file is not an HDF5 file,
+            or another thread keeps it open read only for longer than a minute.
+        JobRemovedError
+            If the job folder holding the file was moved or removed (job stores only).
         """
+        state = self._state
+        if state.file is not None:
+            raise WorkspaceError(f"{self._filename} is already open")
+        if mode != "r" and self._before_write is not None:
+            self._before_write()
+        gate, me = self._gate, get_ident()
+        with gate.cond:
+            if mode != "r":
+                if gate.readers.get(me):
+                    raise WorkspaceError(
+                        f"cannot open {self._filename} for writing: this thread has it open "
+                        "read only"
+                    )
+                if not gate.cond.wait_for(lambda: not gate.readers, _WRITER_WAIT_S):
+                    raise WorkspaceError(
+                        f"cannot open {self._filename} for writing: another thread of this "
+                        f"process kept it open read only for {_WRITER_WAIT_S:.0f} s"
+                    )
+            state.file = self._open_file(mode)
+            state.mode = mode
+            if mode == "r":
+                gate.readers[me] = gate.readers.get(me, 0) + 1
+        return self
+
+    def _open_file(self, mode: str) -> h5py.File:
         import h5py
 
-        if self._file is not None:
-            raise WorkspaceError(f"{self._filename} is already open")
         try:
-            self._file = h5py.File(self._filename, mode)
+            return h5py.File(self._filename, mode)
         except FileNotFoundError:
+            if mode != "r" and self._before_write is not None:
+                self._before_write()  # the folder vanished just now: say so
             raise
         except OSError as exc:
             if not os.path.exists(self._filename):
+                if mode != "r" and self._before_write is not None:
+                    self._before_write()
                 raise FileNotFoundError(self._filename) from exc
             raise WorkspaceError(f"cannot open {self._filename} as HDF5: {exc}") from exc
-        return self
 
     def close(self) -> None:
-        """Close the file if it is open."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Close the file if this thread has it open."""
+        state = self._state
+        file = state.file
+        if file is None:
+            return
+        gate = self._gate
+        with gate.cond:
+            try:
+                file.close()
+            finally:
+                if state.mode == "r":
+                    me = get_ident()
+                    left = gate.readers.get(me, 1) - 1
+                    if left:
+                        gate.readers[me] = left
+                    else:
+                        gate.readers.pop(me, None)
+                    gate.cond.notify_all()
+                state.file = state.mode = None
 
     def flush(self) -> None:
         """Write buffered data to disk."""
@@ -239,15 +406,17 @@ class H5Store(MutableMapping[str, Any]):
 
     def __enter__(self) -> H5Store:
         """Open the file (unless already open) for the block; nested blocks are allowed."""
-        if self._file is None:
+        state = self._state
+        if state.file is None:
             self.open("a")
-        self._depth += 1
+        state.depth += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Close the file when the outermost block ends."""
-        self._depth -= 1
-        if self._depth == 0:
+        """Close the file when the outermost block of this thread ends."""
+        state = self._state
+        state.depth -= 1
+        if state.depth == 0:
             self.close()
 
     def _ensure_open(self, mode: str = "a") -> _EnsureOpen:
@@ -327,14 +496,14 @@ class H5Store(MutableMapping[str, Any]):
         """Return whether ``key`` exists (a missing file holds nothing)."""
         if not isinstance(key, str) or not key.strip("/"):
             return False
-        if self._file is None and not os.path.exists(self._filename):
+        if self._state.file is None and not os.path.exists(self._filename):
             return False
         with self._ensure_open("r"):
             return self._abs(key) in self.file
 
     def __iter__(self) -> Iterator[str]:
         """Iterate over the top-level names."""
-        if self._file is None and not os.path.exists(self._filename):
+        if self._state.file is None and not os.path.exists(self._filename):
             return iter(())
         with self._ensure_open("r"):
             return iter(list(self.file.keys()))
@@ -354,7 +523,7 @@ class H5Store(MutableMapping[str, Any]):
 
     def clear(self) -> None:
         """Remove all data from the file."""
-        if self._file is None and not os.path.exists(self._filename):
+        if self._state.file is None and not os.path.exists(self._filename):
             return
         with self._ensure_open("a"):
             self.file.clear()
@@ -377,15 +546,18 @@ class H5StoreManager(Mapping[str, H5Store]):
     ----------
     folder
         The job folder.
+    before_write
+        Handed to each store (see :class:`H5Store`).
     """
 
-    __slots__ = ("_folder", "_stores")
+    __slots__ = ("_folder", "_stores", "_before_write")
 
     suffix = ".h5"
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, before_write: Callable[[], None] | None = None) -> None:
         self._folder = folder
         self._stores: dict[str, H5Store] = {}
+        self._before_write = before_write
 
     def __getitem__(self, name: str) -> H5Store:
         """Return the store for ``name.h5`` (created on its first write)."""
@@ -393,7 +565,9 @@ class H5StoreManager(Mapping[str, H5Store]):
             raise KeyError(f"store names must be plain names without dots: {name!r}")
         store = self._stores.get(name)
         if store is None:
-            store = self._stores[name] = H5Store(self._folder + os.sep + name + self.suffix)
+            store = self._stores[name] = H5Store(
+                self._folder + os.sep + name + self.suffix, before_write=self._before_write
+            )
         return store
 
     def __getattr__(self, name: str) -> H5Store:

@@ -17,7 +17,7 @@ from plams_cli.errors import DestinationExistsError, JobsCorruptedError
 
 from ._io import atomic_write, calc_id, check_keys, encode
 from .document import DOCUMENT_FILENAME, LOCK_FILENAME, Document
-from .errors import StatepointKeyError
+from .errors import JobNotFoundError, JobRemovedError, StatepointKeyError
 from .statepoint import STATEPOINT_FILENAME, StatePoint
 
 if TYPE_CHECKING:
@@ -48,9 +48,12 @@ class Job:
         The state point as sorted JSON text (``json.dumps(sp, sort_keys=True)``).
     statepoint
         The state point as a plain dict (used as it is, not copied).
+    existing
+        The job folder was listed just now (the job comes from a search or an id), so
+        finding it gone later means another process moved or removed it.
     """
 
-    __slots__ = ("_ws", "_id", "_blob", "_sp", "_known", "_doc", "_stores", "_cwd")
+    __slots__ = ("_ws", "_id", "_blob", "_sp", "_known", "_existed", "_doc", "_stores", "_cwd")
 
     def __init__(
         self,
@@ -59,6 +62,7 @@ class Job:
         *,
         blob: str | None = None,
         statepoint: dict[str, Any] | None = None,
+        existing: bool = False,
     ) -> None:
         self._ws = workspace
         if job_id is None:
@@ -70,7 +74,10 @@ class Job:
         self._id = job_id
         self._blob = blob
         self._sp = statepoint
+        # _known: init() found or made the folder through this object. _existed: the
+        # folder was there once, so its absence now is news (see _before_write).
         self._known = False
+        self._existed = existing
         self._doc: Document | None = None
         self._stores: H5StoreManager | None = None
         self._cwd: list[str] = []
@@ -118,7 +125,12 @@ class Job:
             if self._blob is not None:
                 self._sp = json.loads(self._blob)
             else:
-                self._sp = self._ws._statepoint_of(self._id)
+                try:
+                    self._sp = self._ws._statepoint_of(self._id)
+                except JobNotFoundError as exc:
+                    if self._existed or self._known:
+                        raise JobRemovedError(self._id) from exc
+                    raise
         return self._sp
 
     def _get_blob(self) -> str:
@@ -155,11 +167,18 @@ class Job:
 
         Raises
         ------
+        KeyTypeError
+            A ``TypeError``: a key is not a string.
+        InvalidKeyError
+            A ``ValueError``: a key contains a dot.
         DestinationExistsError
             If a job with the new id exists; nothing is changed.
+        JobRemovedError
+            If the job folder was moved or removed by another process or Job object.
         OSError
             If the job folder cannot be moved.
         """
+        check_keys(new)
         self._move_to(json.loads(encode(dict(new))))
 
     def update_statepoint(self, update: Mapping[str, Any], overwrite: bool = False) -> None:
@@ -174,13 +193,20 @@ class Job:
 
         Raises
         ------
+        KeyTypeError
+            A ``TypeError``: a key is not a string.
+        InvalidKeyError
+            A ``ValueError``: a key contains a dot.
         StatepointKeyError
             A ``KeyError``: a key exists with another value and ``overwrite`` is false.
         DestinationExistsError
             If a job with the new id exists; nothing is changed.
+        JobRemovedError
+            If the job folder was moved or removed by another process or Job object.
         OSError
             If the job folder cannot be moved.
         """
+        check_keys(update)
         new = json.loads(encode(self._statepoint_data()))
         update = json.loads(encode(dict(update)))
         if not overwrite:
@@ -193,7 +219,9 @@ class Job:
     def _move_to(self, new: dict[str, Any]) -> None:
         """Give the job the state point ``new``: rename its folder and rewrite its file.
 
-        The move is crash-safe; see :meth:`Workspace._move_job_folder`.
+        The move is crash-safe and safe against other processes moving the same job; see
+        :meth:`Workspace._move_job_folder`. A job that was never created moves in memory
+        only, as in signac; one whose folder vanished raises instead.
         """
         check_keys(new)
         blob = encode(new)
@@ -207,6 +235,9 @@ class Job:
             raise DestinationExistsError(new_id)
         if os.path.isdir(self.path):
             ws._move_job_folder(self._id, new_id, blob)
+            self._existed = True
+        elif self._known or self._existed:
+            raise JobRemovedError(self._id)
         self._id, self._sp, self._blob = new_id, new, blob
         self._doc = None
         self._stores = None
@@ -217,6 +248,10 @@ class Job:
 
         The folder appears complete or not at all: it is made under a temporary name and
         renamed to the id. An existing folder's state point file is checked against the id.
+
+        A job whose folder another process or Job object removed (or moved) is created
+        anew, as signac does; writing its document or data through an object that used
+        the old folder raises :class:`JobRemovedError` instead.
 
         Parameters
         ----------
@@ -235,9 +270,9 @@ class Job:
         OSError
             If the workspace cannot be written.
         """
-        if self._known and not force:
-            return self
         sp_file = self.path + _SEP + STATEPOINT_FILENAME
+        if self._known and not force and os.path.exists(sp_file):
+            return self
         try:
             with open(sp_file, "rb") as file:
                 raw = file.read()
@@ -245,8 +280,47 @@ class Job:
             self._ws._create_job_folder(self._id, self._get_blob())
         else:
             self._check_existing(raw, sp_file, force)
-        self._known = True
+        self._known = self._existed = True
         return self
+
+    def _ensure(self) -> None:
+        """Initialise the job on its first use through this object (``job.doc``, ``job.data``)."""
+        if self._known:
+            return
+        if self._existed and not os.path.isdir(self.path):
+            raise JobRemovedError(self._id)
+        self.init()
+
+    def _before_write(self) -> None:
+        """Make sure the job folder is there, holding its state point, before a write.
+
+        Called before each document write and lock and before HDF5 files are opened for
+        writing. A job never seen by this object is initialised; one whose folder has
+        vanished since is not silently re-created without its state point (the file lock
+        would make the folder): :class:`JobRemovedError` is raised.
+        """
+        if not self._known:
+            self._ensure()
+            return
+        if os.path.exists(self.path + _SEP + STATEPOINT_FILENAME):
+            return
+        try:
+            names = os.listdir(self.path)
+        except FileNotFoundError:
+            raise JobRemovedError(self._id) from None
+        if set(names) <= {LOCK_FILENAME}:
+            # Only the lock's folder, which the file lock made after the job was removed:
+            # take it away again.
+            try:
+                os.unlink(self.path + _SEP + LOCK_FILENAME)
+            except FileNotFoundError:
+                pass
+            try:
+                os.rmdir(self.path)
+            except OSError:
+                pass
+            raise JobRemovedError(self._id)
+        self.init()  # a folder with files but no state point: repair it as init() does
 
     def _check_existing(self, raw: bytes, sp_file: str, force: bool) -> None:
         try:
@@ -270,7 +344,7 @@ class Job:
             shutil.rmtree(self.path)
         except FileNotFoundError:
             pass
-        self._known = False
+        self._known = self._existed = False
         self._doc = None
         self._stores = None
 
@@ -349,11 +423,12 @@ class Job:
     def document(self) -> Document:
         """The job document (``signac_job_document.json``); reading it initialises the job.
 
-        Assigning a mapping replaces the whole document.
+        Assigning a mapping replaces the whole document. Reading or writing it after the
+        job folder was moved or removed elsewhere raises :class:`JobRemovedError`.
         """
-        self.init()
+        self._ensure()
         if self._doc is None:
-            self._doc = Document(self.path, before_write=self.init)
+            self._doc = Document(self.path, before_write=self._before_write)
         return self._doc
 
     @document.setter
@@ -364,12 +439,16 @@ class Job:
 
     @property
     def stores(self) -> H5StoreManager:
-        """The job's HDF5 files: ``job.stores["name"]`` is ``name.h5`` in the job folder."""
-        self.init()
+        """The job's HDF5 files: ``job.stores["name"]`` is ``name.h5`` in the job folder.
+
+        Writing to them after the job folder was moved or removed elsewhere raises
+        :class:`JobRemovedError`.
+        """
+        self._ensure()
         if self._stores is None:
             from .h5store import H5StoreManager
 
-            self._stores = H5StoreManager(self.path)
+            self._stores = H5StoreManager(self.path, before_write=self._before_write)
         return self._stores
 
     @property

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import atexit
 import errno
-import itertools
 import json
 import os
 import re
@@ -25,9 +24,9 @@ from typing import Any
 from plams_cli.errors import JobsCorruptedError, WorkspaceError
 
 from ._cache import REBUILD_MISSES, Pair, Signature, StatepointCache, signature, stat_statepoints
-from ._io import atomic_write, calc_id, check_keys, encode, read_json
+from ._io import atomic_write, calc_id, check_keys, encode, read_json, tag_pid, unique_tag
 from .document import DOCUMENT_FILENAME
-from .errors import AmbiguousJobIdError, DestinationExistsError, JobNotFoundError
+from .errors import AmbiguousJobIdError, DestinationExistsError, JobNotFoundError, JobRemovedError
 from .filters import ABSENT, Table, compile_query
 from .job import Job
 from .statepoint import MOVE_FILENAME, STATEPOINT_FILENAME
@@ -44,7 +43,13 @@ JOB_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
 _JOB_ID_LINE_RE = re.compile(r"^[0-9a-f]{32}$", re.MULTILINE)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _STATEPOINT_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
-_MOVE_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC
+_MOVE_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
+_INIT_PREFIX = ".init-"
+#: Temporary files and folders older than this are leftovers of killed writers ...
+LEFTOVER_AGE_S = 60.0
+#: ... and so are those older than this whose writer's pid no longer runs on this machine
+#: (not at once: on a shared file system the writer may be alive on another host).
+_DEAD_WRITER_AGE_S = 5.0
 
 
 def _schema_version(config_file: str) -> int:
@@ -166,7 +171,6 @@ class Workspace:
         self._memory_loads = 0
         self._memory_misses = 0
         self._created = 0
-        self._tmp_names = itertools.count()
 
     # ------------------------------------------------------------------ basics
     @property
@@ -235,7 +239,7 @@ class Workspace:
                 raise TypeError(f"a state point is a mapping, not {type(statepoint).__name__}")
             check_keys(statepoint)
             return Job(self, blob=encode(statepoint))
-        return Job(self, self._resolve_id(str(id)))
+        return Job(self, self._resolve_id(str(id)), existing=True)
 
     def _resolve_id(self, job_id: str) -> str:
         job_id = job_id.strip().lower()
@@ -295,10 +299,12 @@ class Workspace:
     def _finish_move(self, job_id: str) -> Pair | None:
         """Complete a state point move that was interrupted after renaming the folder.
 
-        A move writes the new state point to ``MOVE_FILENAME`` in the job folder, renames
-        the folder to the new id, then replaces the state point file by it. If the folder
-        ``job_id`` holds a pending state point that hashes to ``job_id``, the last step
-        is done here.
+        A move writes the new state point to a pending file (``MOVE_FILENAME`` plus a name
+        no other move uses) in the job folder, renames the folder to the new id, then
+        replaces the state point file by it. If the folder ``job_id`` holds a pending
+        file whose state point hashes to ``job_id``, the last step is done here; pending
+        files of other ids (moves that lost a race, see :meth:`_move_job_folder`) are
+        ignored.
 
         Returns
         -------
@@ -307,36 +313,47 @@ class Workspace:
             nothing to finish.
         """
         folder = self._workspace + _SEP + job_id
-        pending = folder + _SEP + MOVE_FILENAME
         try:
-            _, sp = _read_pair(pending)
+            names = os.listdir(folder)
         except OSError:
             return None
-        if type(sp) is not dict or calc_id(sp) != job_id:
+        sp_file = folder + _SEP + STATEPOINT_FILENAME
+        for name in sorted(names):
+            if not name.startswith(MOVE_FILENAME):
+                continue
+            pending = folder + _SEP + name
+            try:
+                _, sp = _read_pair(pending)
+            except OSError:
+                continue  # finished or discarded meanwhile
+            if type(sp) is not dict or calc_id(sp) != job_id:
+                continue
+            try:
+                os.replace(pending, sp_file)
+            except FileNotFoundError:
+                pass  # another process finished the same move just now
+            except OSError:
+                return None  # e.g. a read-only workspace: report the job as it is
+            break
+        else:
             return None
         try:
-            os.replace(pending, folder + _SEP + STATEPOINT_FILENAME)
-        except FileNotFoundError:
-            pass  # another process finished the same move just now
-        except OSError:
-            return None  # e.g. a read-only workspace: report the job as it is
-        try:
-            sig, sp = _read_pair(folder + _SEP + STATEPOINT_FILENAME)
+            sig, sp = _read_pair(sp_file)
         except OSError:
             return None
         return (sig, sp) if type(sp) is dict and calc_id(sp) == job_id else None
 
-    def _discard_pending_move(self, job_id: str) -> None:
-        """Delete the pending state point of a move killed before its folder was renamed."""
+    @staticmethod
+    def _unlink(path: str) -> None:
         try:
-            os.unlink(self._workspace + _SEP + job_id + _SEP + MOVE_FILENAME)
+            os.unlink(path)
         except OSError:
             pass
 
     def _create_job_folder(self, job_id: str, blob: str) -> None:
         """Create ``workspace/<id>`` holding the state point file, atomically."""
         target = self._workspace + _SEP + job_id
-        tmp = f"{self._workspace}{_SEP}.init-{job_id}-{os.getpid()}-{next(self._tmp_names)}"
+        tmp = f"{self._workspace}{_SEP}{_INIT_PREFIX}{job_id}-{unique_tag()}"
         try:
             os.mkdir(tmp)
         except FileNotFoundError:
@@ -366,28 +383,51 @@ class Workspace:
         self._cache.append(job_id, blob, sig)
         self._note_created()
 
+    def _lost_move(self, old_id: str, new_id: str) -> WorkspaceError:
+        """The error for a move whose folder another process moved or removed first."""
+        if os.path.exists(self._workspace + _SEP + new_id + _SEP + STATEPOINT_FILENAME):
+            return DestinationExistsError(new_id)
+        return JobRemovedError(
+            old_id,
+            f"job {old_id} was moved or removed by another process while this one moved "
+            f"it to {new_id}; nothing was changed by this move",
+        )
+
     def _move_job_folder(self, old_id: str, new_id: str, blob: str) -> None:
         """Give the job folder ``old_id`` the state point ``blob`` and the name ``new_id``.
 
-        Crash-safe: (1) the new state point is written to ``MOVE_FILENAME`` inside the
-        folder, (2) the folder is renamed, (3) the pending file replaces the state point
-        file. Killed after (1), the folder is intact and the pending file is deleted by
-        :meth:`check` or the next move; killed after (2), reading the job finishes (3)
-        (:meth:`_finish_move`). At no point does a folder hold a state point that is not
-        its own without the pending file that repairs it.
+        Crash-safe: (1) the new state point is written to a pending file inside the
+        folder, named ``MOVE_FILENAME`` plus a tag no other move uses, (2) the folder is
+        renamed, (3) the pending file replaces the state point file. Killed after (1),
+        the folder is intact and :meth:`check` deletes the pending file; killed after
+        (2), reading the job finishes (3) (:meth:`_finish_move`). At no point does a
+        folder hold a state point that is not its own without a pending file that
+        repairs it.
+
+        Safe against other processes moving the same job: each move has its own pending
+        file, so one cannot overwrite another's, and only a pending file that hashes to
+        the folder's name is ever installed. The move whose rename comes second finds
+        the folder gone and raises; its pending file travels with the folder, where it
+        is ignored and later deleted by :meth:`check`.
 
         Raises
         ------
         DestinationExistsError
             If a job ``new_id`` exists; nothing is changed.
+        JobRemovedError
+            If the folder ``old_id`` was moved or removed by another process first.
         OSError
             If the folder cannot be renamed or written; nothing is changed.
         """
         old = self._workspace + _SEP + old_id
         new = self._workspace + _SEP + new_id
-        pending = old + _SEP + MOVE_FILENAME
+        name = f"{MOVE_FILENAME}.{unique_tag()}"
+        pending = old + _SEP + name
         data = blob.encode()
-        fd = os.open(pending, _MOVE_OPEN_FLAGS, 0o666)
+        try:
+            fd = os.open(pending, _MOVE_OPEN_FLAGS, 0o666)
+        except FileNotFoundError:
+            raise self._lost_move(old_id, new_id) from None
         try:
             view = memoryview(data)
             while view:
@@ -395,7 +435,7 @@ class Workspace:
             os.fsync(fd)  # complete on disk before the rename makes it the one to use
         except BaseException:
             os.close(fd)
-            self._discard_pending_move(old_id)
+            self._unlink(pending)
             raise
         os.close(fd)
         try:
@@ -403,27 +443,36 @@ class Workspace:
             # how a job created meanwhile by another process is noticed.
             os.rename(old, new)
         except BaseException as exc:
-            self._discard_pending_move(old_id)
+            self._unlink(pending)
             if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
                 raise DestinationExistsError(new_id) from exc
+            if isinstance(exc, FileNotFoundError):
+                raise self._lost_move(old_id, new_id) from exc
             raise
         sp_file = new + _SEP + STATEPOINT_FILENAME
         try:
-            os.replace(new + _SEP + MOVE_FILENAME, sp_file)
+            os.replace(new + _SEP + name, sp_file)
         except FileNotFoundError:
-            # A reader finished the move for us, or check() took the pending file for a
-            # leftover just before the rename: make sure the state point is the new one.
+            # A reader finished the move for us, or the folder was moved on by another
+            # process at once: make sure whatever is named new_id holds its own state point.
             try:
                 _, current = _read_pair(sp_file)
             except OSError:
                 current = None
-            if current is None or calc_id(current) != new_id:
-                atomic_write(sp_file, data)
+            if type(current) is not dict or calc_id(current) != new_id:
+                try:
+                    atomic_write(sp_file, data)
+                except FileNotFoundError:
+                    return  # moved on already: the next move carried our pending file
+
         except OSError:
             os.rename(new, old)  # roll back: the old state point is still in place
-            self._discard_pending_move(old_id)
+            self._unlink(pending)
             raise
-        sig = signature(os.stat(sp_file))
+        try:
+            sig = signature(os.stat(sp_file))
+        except FileNotFoundError:
+            return  # moved on by another process already; nothing to remember
         self._memory.pop(old_id, None)
         self._memory[new_id] = (sig, json.loads(blob))
         self._cache.append(new_id, blob, sig)
@@ -594,7 +643,7 @@ class Workspace:
         JobsCorruptedError
             If a filter is given and some job's state point file is broken.
         """
-        return [Job(self, job_id) for job_id in self.find_job_ids(filter)]
+        return [Job(self, job_id, existing=True) for job_id in self.find_job_ids(filter)]
 
     def update_cache(self) -> int:
         """Rebuild the state point caches, signac's ``.signac/statepoint_cache.json.gz`` too.
@@ -618,29 +667,132 @@ class Workspace:
         self._cache.write_signac({job_id: sp for job_id, (_, sp) in pairs.items()})
         return len(pairs)
 
-    def check(self) -> None:
+    def check(self) -> list[str]:
         """Read every state point file, compare it with its folder's id and tidy up.
 
-        A state point move that was interrupted is finished, and the pending state point
-        a move killed before renaming its folder left behind is deleted.
+        A state point move that was interrupted is finished. Leftovers of writers that
+        were killed are deleted: ``workspace/.init-*`` folders of job creations, pending
+        state points of moves (``.signac_statepoint.json.moving.*``) that are not the
+        folder's own, and the ``*.tmp`` files of atomic writes (documents, state points,
+        caches). A leftover is one older than a minute, or older than five seconds
+        whose writer's process id no longer runs on this machine; younger ones may
+        belong to a writer at work.
+
+        Returns
+        -------
+        list of str
+            The paths deleted, sorted.
 
         Raises
         ------
         JobsCorruptedError
-            Naming every job whose file is missing, unreadable or does not match.
+            Naming every job whose file is missing, unreadable or does not match; the
+            leftovers are deleted first, and the error's ``removed`` attribute lists them.
         """
+        import time
+
+        now = time.time()
+        removed: list[str] = []
+        try:
+            names = os.listdir(self._workspace)
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            path = self._workspace + _SEP + name
+            if name.startswith(_INIT_PREFIX) and _is_leftover(path, name, now):
+                import shutil
+
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
         bad = []
-        for job_id in sorted(self._job_ids()):
+        for job_id in sorted(_JOB_ID_LINE_RE.findall("\n".join(names))):
             try:
                 self._read_statepoint(job_id)
             except JobsCorruptedError:
                 bad.append(job_id)
+                continue
             except FileNotFoundError:
                 continue  # removed meanwhile
-            else:
-                self._discard_pending_move(job_id)
+            removed.extend(self._tidy_job_folder(job_id, now))
+        config_dir = self._root + _SEP + ".signac"
+        try:
+            config_names = os.listdir(config_dir)
+        except OSError:
+            config_names = []
+        for name in config_names:
+            path = config_dir + _SEP + name
+            if (
+                name.endswith(".tmp")
+                and tag_pid(name) is not None
+                and _is_leftover(path, name, now)
+                and _unlinked(path)
+            ):
+                removed.append(path)
+        removed.sort()
         if bad:
-            raise JobsCorruptedError(bad)
+            error = JobsCorruptedError(bad)
+            error.removed = removed  # type: ignore[attr-defined]
+            raise error
+        return removed
+
+    def _tidy_job_folder(self, job_id: str, now: float) -> list[str]:
+        """Delete leftover pending moves and temporary files of a job with a valid state point."""
+        folder = self._workspace + _SEP + job_id
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return []
+        removed = []
+        for name in names:
+            path = folder + _SEP + name
+            if name.startswith(MOVE_FILENAME):
+                try:
+                    _, sp = _read_pair(path)
+                except OSError:
+                    continue
+                # One hashing to this folder is redundant now that the state point is
+                # right (its mover falls back to checking the file); any other is a
+                # leftover once old enough.
+                own = type(sp) is dict and calc_id(sp) == job_id
+                if (own or _is_leftover(path, name, now)) and _unlinked(path):
+                    removed.append(path)
+            elif name.endswith(".tmp") and tag_pid(name) is not None:
+                if _is_leftover(path, name, now) and _unlinked(path):
+                    removed.append(path)
+        return removed
+
+
+def _pid_runs(pid: int) -> bool:
+    """Whether ``pid`` runs on this machine; True when that cannot be told."""
+    if os.name == "nt" or pid == os.getpid():
+        return True  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # e.g. EPERM: it runs, as another user
+    return True
+
+
+def _is_leftover(path: str, name: str, now: float) -> bool:
+    """Whether a temporary file or folder is old enough, or its writer dead, to delete it."""
+    try:
+        age = now - os.lstat(path).st_mtime
+    except OSError:
+        return False
+    if age >= LEFTOVER_AGE_S:
+        return True
+    pid = tag_pid(name)
+    return pid is not None and age >= _DEAD_WRITER_AGE_S and not _pid_runs(pid)
+
+
+def _unlinked(path: str) -> bool:
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
 
 
 Project = Workspace

@@ -19,7 +19,9 @@ __all__ = ["StatePoint", "STATEPOINT_FILENAME", "MOVE_FILENAME"]
 
 #: The state point's file name inside a job folder, as signac names it.
 STATEPOINT_FILENAME = "signac_statepoint.json"
-#: The new state point of a job being moved, written before its folder is renamed.
+#: Prefix of the pending file holding the new state point of a job being moved, written
+#: before its folder is renamed; each move adds ``.<pid>.<n>``, so that concurrent moves of
+#: one job never share a file (see ``Workspace._move_job_folder``).
 MOVE_FILENAME = ".signac_statepoint.json.moving"
 
 

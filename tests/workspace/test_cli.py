@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +148,99 @@ def test_init_without_root_uses_current_folder(
     assert (tmp_path / ".signac" / "config").read_text() == "schema_version = 2\n"
     assert result.stdout == "" and str(tmp_path) in result.stderr
     assert len(Workspace(tmp_path)) == 0
+
+
+@pytest.fixture
+def nan_root(tmp_path: Path) -> str:
+    ws = Workspace(tmp_path / "nan", create=True)
+    job = ws.open_job({"x": float("nan"), "y": [float("inf"), 1.5], "u": "ü"}).init()
+    job.doc.e = float("-inf")
+    return ws.root
+
+
+@pytest.mark.parametrize("command", ["find", "show"], ids=["find", "show"])
+def test_json_output_is_valid_json_with_nan_as_null(runner: CliRunner, nan_root: str, command: str) -> None:
+    args = ["find"] if command == "find" else ["show", Workspace(nan_root).find_job_ids()[0]]
+    result = runner.invoke(cli, ["workspace", *args, "-r", nan_root, "--json"])
+    assert not result.exception, result.output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    data = json.loads(result.stdout, parse_constant=refuse)
+    row = data[0] if command == "find" else data
+    assert row["statepoint"] == {"x": None, "y": [None, 1.5], "u": "ü"}
+    if command == "show":
+        assert data["document"] == {"e": None}
+
+
+def test_json_help_says_how_nan_is_printed(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["workspace", "find", "--help"])
+    assert "NaN and infinite numbers are printed as null" in " ".join(result.stdout.split())
+
+
+def test_show_prints_unicode_as_is(runner: CliRunner, nan_root: str) -> None:
+    job_id = Workspace(nan_root).find_job_ids()[0]
+    result = runner.invoke(cli, ["workspace", "show", job_id, "-r", nan_root])
+    assert not result.exception, result.output
+    assert '"u": "ü"' in result.stdout and "\\u00fc" not in result.stdout
+
+
+_MAIN = "from plams_cli.cli.main import cli; cli()"
+
+
+@pytest.mark.parametrize(
+    "args", [["find"], ["find", "--json"], ["show", "ID"]], ids=["find", "find-json", "show"]
+)
+def test_closed_stdout_pipe_ends_quietly(root: str, args: list[str]) -> None:
+    # The reader of the pipe is gone before the first write, as with '| head' that
+    # exits early: the write fails with EPIPE.
+    args = [Workspace(root).find_job_ids()[0] if arg == "ID" else arg for arg in args]
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _MAIN, "workspace", *args, "-r", root],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 141
+
+
+def test_broken_pipe_in_process_is_exit_141(
+    runner: CliRunner, root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import plams_cli.cli.workspace as module
+
+    def echo(*args: object, **kwargs: object) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(module.click, "echo", echo)
+    result = runner.invoke(cli, ["workspace", "find", "-r", root])
+    assert result.exit_code == 141 and result.stderr == "" and "Broken pipe" not in result.output
+
+
+def test_check_names_what_it_removed(runner: CliRunner, root: str) -> None:
+    ws = Workspace(root)
+    job = ws.find_jobs()[0]
+    leftover = Path(job.fn(f"signac_job_document.json.{os.getpid()}.99.tmp"))
+    leftover.write_text("{}")
+    old = time.time() - 120
+    os.utime(leftover, (old, old))
+    result = runner.invoke(cli, ["workspace", "check", "-r", root])
+    assert not result.exception, result.output
+    assert f"removed {leftover}" in result.stderr and "3 jobs checked" in result.stderr
+    assert not leftover.exists() and result.stdout == ""
+
+
+def test_check_reports_corruption_in_one_line(runner: CliRunner, root: str) -> None:
+    job = Workspace(root).find_jobs()[0]
+    Path(job.fn("signac_statepoint.json")).write_text("junk")
+    result = runner.invoke(cli, ["workspace", "check", "-r", root])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"corrupted state point file in job(s): {job.id}" in result.stderr

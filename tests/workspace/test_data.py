@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
+
 import h5py
 import numpy as np
 import pytest
@@ -76,3 +80,118 @@ def test_unstorable_list_is_a_clear_type_error(ws: Workspace, value: list) -> No
     with pytest.raises(TypeError, match="cannot store the list under 'bad' in HDF5: it must hold only"):
         job.data["bad"] = value
     assert list(job.data) == ["kept"]
+
+
+BAD_NEW_VALUES = [
+    ([[1], [1, 2]], "ragged-list"),
+    ({1, 2}, "set"),
+    ({"ok": 1, "bad": object()}, "group-with-bad-value"),
+    ({"ok": 1, "a.b": 2}, "group-with-dotted-key"),
+    ({"ok": {"deeper": [[1], [2, 3]]}}, "nested-bad-list"),
+]
+
+
+@pytest.mark.parametrize("old", [np.arange(3), {"g": 1, "h": {"i": "x"}}], ids=["dataset", "group"])
+@pytest.mark.parametrize("new", [v for v, _ in BAD_NEW_VALUES], ids=[i for _, i in BAD_NEW_VALUES])
+@pytest.mark.parametrize("opened", [False, True], ids=["closed", "in-with"])
+def test_failed_overwrite_keeps_the_old_value(ws: Workspace, old: object, new: object, opened: bool) -> None:
+    job = ws.open_job({"a": 1})
+    job.data["x"] = old
+    job.data["other"] = 2
+    with job.data if opened else contextlib.nullcontext():
+        with pytest.raises((TypeError, KeyError)):
+            job.data["x"] = new
+    assert sorted(job.data) == ["other", "x"]  # no half-written value under any name
+    if isinstance(old, dict):
+        assert job.data["x"]["g"] == 1 and job.data["x/h/i"] == "x" and sorted(job.data["x"]) == ["g", "h"]
+    else:
+        assert job.data["x"].tolist() == [0, 1, 2]
+
+
+def test_failed_new_group_leaves_nothing(ws: Workspace) -> None:
+    job = ws.open_job({"a": 1})
+    with pytest.raises(TypeError, match="'x/bad'"):
+        job.data["x"] = {"ok": 1, "bad": object()}
+    assert list(job.data) == []
+
+
+def test_overwrite_with_a_part_of_the_old_value(ws: Workspace) -> None:
+    job = ws.open_job({"a": 1})
+    job.data["x"] = {"sub": {"v": np.arange(3)}, "w": 1}
+    with job.data:
+        job.data["x"] = job.data["x/sub"]
+    assert sorted(job.data["x"]) == ["v"] and job.data["x/v"].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [np.array(["x", "yy"]), np.array([["a", "bé"], ["c", ""]]), [np.str_("p"), np.str_("q")]],
+    ids=["unicode-array", "unicode-2d", "list-of-numpy-str"],
+)
+def test_numpy_unicode_is_stored_as_strings(ws: Workspace, value: object) -> None:
+    job = ws.open_job({"a": 1})
+    job.data["x"] = np.arange(3)
+    job.data["x"] = value
+    back = job.data["x"]
+    assert back.shape == np.shape(value) and back.tolist() == np.asarray(value).tolist()
+    with job.data:
+        assert h5py.check_dtype(vlen=job.data["x"].dtype) is str
+    job.data["s"] = np.str_("scalar")
+    assert job.data["s"] == "scalar"
+
+
+def test_other_threads_get_copies_while_one_is_in_with(ws: Workspace) -> None:
+    job = ws.open_job({"a": 1})
+    job.data["x"] = np.arange(10)
+    inside, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with job.data:
+            assert isinstance(job.data["x"], h5py.Dataset)
+            inside.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    inside.wait(10)
+    try:
+        copy = job.data["x"]  # this thread is not in a with block
+    finally:
+        done.set()
+        thread.join()
+    assert isinstance(copy, np.ndarray) and copy[:3].tolist() == [0, 1, 2]
+
+
+def test_threads_writing_in_with_and_reading_plainly(ws: Workspace) -> None:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    job = ws.open_job({"a": 1})
+    job.data["x"] = np.arange(10)
+    errors: list[BaseException] = []
+
+    def writer(tag: int) -> None:
+        try:
+            for i in range(150):
+                with job.data:
+                    job.data[f"k{tag}"] = i
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            for _ in range(150):
+                assert job.data["x"].tolist() == list(range(10))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(2)]
+    threads.append(threading.Thread(target=reader))
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert errors == []
+    assert job.data["k0"] == 149 and job.data["k1"] == 149

@@ -13,7 +13,9 @@ import pytest
 from plams_cli.errors import DestinationExistsError, JobsCorruptedError, WorkspaceError
 from plams_cli.workspace import (
     AmbiguousJobIdError,
+    InvalidKeyError,
     JobNotFoundError,
+    KeyTypeError,
     Project,
     StatepointKeyError,
     Workspace,
@@ -269,3 +271,32 @@ def test_config_comments_sections_and_quotes_are_read(tmp_path: Path) -> None:
         "# made by hand\nschema_version = '2'  # signac 2\n\n[flow]\nschema_version = 9\n"
     )
     assert len(Workspace(tmp_path)) == 0
+
+
+NOT_STRING_KEYS = [
+    (lambda job: job.update_statepoint({1: 2}), "update_statepoint"),
+    (lambda job: job.update_statepoint({"n": {1: 2}}), "update-nested"),
+    (lambda job: job.reset_statepoint({"a": 1, 1: 2}), "reset_statepoint"),
+    (lambda job: setattr(job, "sp", {"a": 1, 1: 2}), "sp-assign"),
+    (lambda job: setattr(job.sp, "n", {1: 2}), "sp-attr-nested"),
+    (lambda job: job.doc.update({1: 2}), "doc-update"),
+    (lambda job: setattr(job.doc, "d", {"x": {1: 2}}), "doc-nested"),
+]
+
+
+@pytest.mark.parametrize("change", [c for c, _ in NOT_STRING_KEYS], ids=[i for _, i in NOT_STRING_KEYS])
+def test_keys_that_are_not_strings_are_refused(ws: Workspace, change: Callable[[Any], Any]) -> None:
+    job = ws.open_job({"a": 1}).init()
+    with pytest.raises(TypeError, match="keys must be strings, not int: 1") as info:
+        change(job)
+    assert isinstance(info.value, KeyTypeError)  # signac raises its own KeyTypeError
+    assert job.statepoint() == {"a": 1} and job.doc() == {}
+    assert [j.statepoint() for j in Workspace(ws.root)] == [{"a": 1}]
+
+
+def test_dotted_key_in_update_is_refused(ws: Workspace) -> None:
+    job = ws.open_job({"a": 1}).init()
+    with pytest.raises(ValueError, match="dots") as info:
+        job.update_statepoint({"b.c": 1})
+    assert isinstance(info.value, InvalidKeyError)
+    assert job.statepoint() == {"a": 1}
