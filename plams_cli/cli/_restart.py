@@ -11,7 +11,9 @@
    (one ``os.rename`` per job folder), then everything else ``NAME.res`` holds (files the
    script or the user put there; the old ``logfile`` is appended to
    ``NAME/logfile.previous``), renames ``NAME.res`` to a hidden trash name and deletes
-   it. Anything that cannot be moved keeps ``NAME.res`` in place.
+   it. A loaded job the new run *replaced* (it made a job of the same name, as the
+   script now defines it) is obsolete and dropped with ``NAME.res``. Anything that cannot
+   be moved keeps ``NAME.res`` in place.
 
 At every moment each finished job, and each file, is complete in ``NAME`` or in
 ``NAME.res``; a half-deleted folder is never called ``NAME.res``.
@@ -20,11 +22,16 @@ Only plams working folders are restarted (:func:`restart_target`): a folder with
 ``logfile``. The ``plams`` command also writes a marker file :data:`MARKER` into each
 working folder it makes; ``-r`` without ``-f`` picks the most recent folder with the
 marker (or, for folders made before the marker existed, a ``logfile`` and a job folder).
+The marker records the folder's name, so a ``NAME.res`` left by a killed restart is told
+from a working folder the user called ``calc.res``. A run holds an exclusive lock
+(``flock``) on its marker until it ends, and ``-r`` takes the locks of ``NAME`` and
+``NAME.res`` first (:func:`lock_for_restart`): a folder a live run uses is never moved.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import filecmp
 import json
 import os
@@ -39,8 +46,9 @@ if TYPE_CHECKING:
     from plams_cli.core.jobs import Job
     from plams_cli.core.jobmanager import JobManager
 
-__all__ = ["MARKER", "RES_SUFFIX", "NotRestartableError", "find_latest", "is_plams_run", "is_workdir",
-           "mark_workdir", "restart_target", "set_aside", "settle", "SettleReport"]
+__all__ = ["MARKER", "RES_SUFFIX", "FolderInUseError", "NotRestartableError", "clear_trash", "find_latest",
+           "is_plams_run", "is_workdir", "lock_for_restart", "mark_workdir", "restart_target", "set_aside",
+           "settle", "SettleReport"]
 
 RES_SUFFIX = ".res"
 #: written by ``plams`` into each working folder it makes (JSON: who made it, when)
@@ -52,12 +60,24 @@ _INTERRUPTED = "_interrupted_restart"
 _INTERRUPTED_RE = re.compile(re.escape(_INTERRUPTED) + r"(\.\d+)?")
 _PREVIOUS_RE = re.compile(r"(.*\.previous)(\.\d{3,})?")
 _TRASH_PREFIX = ".plams-trash."
+#: ``.plams-trash.<PID>.<name>``: the process that deletes it, and what it was
+_TRASH_RE = re.compile(re.escape(_TRASH_PREFIX) + r"(\d+)\.(.+)")
 #: files a plams job folder ``D`` holds, named ``D.<suffix>``
 _JOB_FILE_SUFFIXES = (".dill", ".job.json", ".run", ".in", ".out", ".err")
 
 
 class NotRestartableError(ValueError):
     """``-r`` was given a folder that cannot be restarted; the message says why."""
+
+
+class FolderInUseError(NotRestartableError):
+    """A live ``plams`` run holds the lock of the folder ``-r`` was to restart."""
+
+    def __init__(self, folder: str, pid: int | None) -> None:
+        self.folder = folder
+        self.pid = pid
+        super().__init__(f"{folder} is in use by plams (pid {pid if pid is not None else '?'}); "
+                         "wait for it or stop it")
 
 
 def _is_dir(path: str) -> bool:
@@ -93,23 +113,141 @@ def is_plams_run(path: str) -> bool:
     return False
 
 
-def mark_workdir(workdir: str, scripts: Iterable[str]) -> None:
-    """Write the :data:`MARKER` into a working folder ``plams`` has just made."""
+def _read_marker(folder: str) -> dict[str, object]:
+    """The JSON of ``folder``'s :data:`MARKER`; empty when it is missing or unreadable."""
+    try:
+        with open(os.path.join(folder, MARKER), encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+#: seconds a new run retries the lock of its fresh marker (another ``-r`` may hold it for a moment)
+_LOCK_RETRY_S = 2.0
+
+
+def mark_workdir(workdir: str, scripts: Iterable[str]) -> int | None:
+    """Write the :data:`MARKER` into a working folder ``plams`` has just made, and lock it.
+
+    Returns the descriptor that holds the lock: keep it open for the whole run (the lock
+    goes when it is closed or the process ends, even by SIGKILL). ``None`` when the lock
+    could not be taken (the run goes on, unprotected).
+    """
     from plams_cli.cli.main import _version
 
     data = {"made_by": "plams-cli", "version": _version(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "pid": os.getpid(), "scripts": list(scripts)}
-    with open(os.path.join(workdir, MARKER), "x", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
+            "pid": os.getpid(), "folder": os.path.basename(workdir), "scripts": list(scripts)}
+    fd = os.open(os.path.join(workdir, MARKER), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        deadline = time.monotonic() + _LOCK_RETRY_S
+        while not _try_lock(fd):
+            # A -r checking this folder holds the lock for a moment, then lets it go.
+            if time.monotonic() > deadline:
+                os.close(fd)
+                fd = -1
+                break
+            time.sleep(0.02)
+        with open(os.path.join(workdir, MARKER), "w", encoding="utf-8") as handle:
+            # another descriptor of the file: closing it leaves the lock (flock is per descriptor)
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+    return fd if fd >= 0 else None
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _lock_holder(path: str) -> int | None:
+    """The process holding the ``flock`` of ``path``, from ``/proc/locks`` (Linux); ``None`` if unknown."""
+    try:
+        st = os.stat(path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
+            lines = handle.readlines()
+    except OSError:
+        return None
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    by_inode = None
+    for line in lines:
+        parts = line.split()
+        # "3: FLOCK  ADVISORY  WRITE 18547 fe:00:2154666 0 EOF"; a waiter's line has "->"
+        if len(parts) < 6 or parts[1] != "FLOCK" or "->" in parts or not parts[4].isdigit():
+            continue
+        if parts[5] == device:
+            return int(parts[4])
+        if parts[5].rsplit(":", 1)[-1] == str(st.st_ino):
+            by_inode = int(parts[4])  # some file systems show another device number
+    return by_inode
+
+
+def lock_for_restart(workdir: str, res: str) -> list[int]:
+    """Take the locks of ``NAME`` and ``NAME.res`` (their markers) before ``-r`` touches them.
+
+    Returns the descriptors holding the locks; keep them open until the run ends. A
+    folder without a marker was not made by a live run of this ``plams``: nothing to lock.
+
+    Raises
+    ------
+    FolderInUseError
+        A live run holds one of the locks (nothing was changed).
+    """
+    held: list[int] = []
+    try:
+        for folder in (workdir, res):
+            marker = os.path.join(folder, MARKER)
+            if not _is_dir(folder) or not os.path.isfile(marker):
+                continue
+            try:
+                fd = os.open(marker, os.O_RDWR | os.O_CLOEXEC)
+            except PermissionError:
+                fd = os.open(marker, os.O_RDONLY | os.O_CLOEXEC)
+            if not _try_lock(fd):
+                os.close(fd)
+                pid = _lock_holder(marker)
+                if pid is None:
+                    pid = _marker_pid(workdir) or _marker_pid(folder)
+                raise FolderInUseError(workdir, pid)
+            held.append(fd)
+    except BaseException:
+        for fd in held:
+            os.close(fd)
+        raise
+    return held
+
+
+def _marker_pid(folder: str) -> int | None:
+    pid = _read_marker(folder).get("pid")
+    return pid if isinstance(pid, int) else None
+
+
+def _is_leftover(res: str) -> bool:
+    """Whether ``X.res`` is what a restart of ``X`` left, not a working folder the user called ``X.res``.
+
+    Its marker names the folder it was made as: ``X`` for a leftover, ``X.res`` for a run
+    made under that name. Without that record (no marker, or one of an older version) the
+    name decides: it is a leftover.
+    """
+    made_as = _read_marker(res).get("folder")
+    if isinstance(made_as, str):
+        return made_as + RES_SUFFIX == os.path.basename(res)
+    return True
 
 
 def find_latest(path: str) -> str | None:
     """The name of the most recently used working folder of a ``plams`` run in ``path``.
 
     Only folders :func:`is_plams_run` accepts count; the most recent is the one whose
-    ``logfile`` changed last. A ``NAME.res`` left by a killed restart stands for ``NAME``.
-    ``None`` when there is none.
+    ``logfile`` changed last. A ``NAME.res`` left by a killed restart stands for ``NAME``
+    (a folder the user named ``calc.res`` stands for itself). ``None`` when there is none.
     """
     best: tuple[float, str] | None = None
     try:
@@ -125,7 +263,9 @@ def find_latest(path: str) -> str | None:
             mtime = os.stat(os.path.join(entry.path, LOGFILE)).st_mtime
         except OSError:
             continue
-        name = entry.name[: -len(RES_SUFFIX)] if entry.name.endswith(RES_SUFFIX) else entry.name
+        name = entry.name
+        if name.endswith(RES_SUFFIX) and _is_leftover(entry.path):
+            name = name[: -len(RES_SUFFIX)]
         if best is None or mtime > best[0]:
             best = (mtime, name)
     return best[1] if best else None
@@ -135,7 +275,8 @@ def restart_target(path: str, folder: str) -> tuple[str, str]:
     """``(NAME, NAME.res)`` as absolute paths, when ``NAME`` in ``path`` can be restarted.
 
     ``NAME`` must be a plams working folder (:func:`is_workdir`), or ``NAME.res`` must be
-    one (a killed restart; ``NAME``, if there, is then a folder too).
+    one left by a restart of ``NAME`` (a killed restart; ``NAME``, if there, is then a
+    folder too).
 
     Raises
     ------
@@ -151,6 +292,11 @@ def restart_target(path: str, folder: str) -> tuple[str, str]:
             raise NotRestartableError(
                 f"cannot restart {workdir}: {res} is in the way (it is not a plams working folder: "
                 f"it has no {LOGFILE}); move it away"
+            )
+        if not _is_leftover(res):
+            raise NotRestartableError(
+                f"cannot restart {workdir}: {res} is in the way (it is a working folder of its own, "
+                "not what a restart left); move it away"
             )
         if os.path.lexists(workdir) and not _is_dir(workdir):
             raise NotRestartableError(f"cannot restart {workdir}: it is not a folder")
@@ -192,6 +338,8 @@ class SettleReport:
 
     moved: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    #: finished jobs the new run replaced by a job of the same name (obsolete: deleted with ``NAME.res``)
+    dropped: list[str] = field(default_factory=list)
     removed: bool = False
     #: other entries of ``NAME.res`` (files the script or the user put there) now in ``NAME``
     moved_other: list[str] = field(default_factory=list)
@@ -215,6 +363,38 @@ def _covered(job: Job, done_hashes: set[str]) -> bool:
     return all(getattr(item, "_hash", None) in done_hashes for item in leaves)
 
 
+def _children(job: Job) -> list[Job]:
+    children = getattr(job, "children", None)
+    if children is None:
+        return []
+    return list(children.values()) if isinstance(children, dict) else list(children)
+
+
+def _replaced(job: Job, new_jobs: dict[str, Job], workdir: str, res: str, done_hashes: set[str]) -> bool:
+    """Whether the new run replaced the loaded ``job``: it made a job of its own in the same place.
+
+    That job replaces it when it ran to its end (successful, copied, failed: it is the job
+    as the script now defines it) or when its input is known to differ (another hash).
+    A MultiJob is replaced when each of its jobs is reproduced or replaced. A new job
+    stopped before its hash was known replaces nothing (it may be identical).
+    """
+    from plams_cli.core.status import JobStatus
+
+    if not job.path:
+        return False
+    new = new_jobs.get(os.path.normpath(_target(workdir, res, job.path)))
+    if new is None:
+        return False
+    if new.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED, JobStatus.FAILED):
+        return True
+    old_hash, new_hash = getattr(job, "_hash", None), getattr(new, "_hash", None)
+    if old_hash and new_hash and old_hash != new_hash:
+        return True
+    children = _children(job)
+    return bool(children) and all(_covered(child, done_hashes) or _replaced(child, new_jobs, workdir, res, done_hashes)
+                                  for child in children)
+
+
 def _target(workdir: str, res: str, path: str) -> str:
     """Where ``path`` (inside ``res``) belongs in the new working folder."""
     parts = os.path.relpath(path, res).split(os.sep)
@@ -226,9 +406,10 @@ def _target(workdir: str, res: str, path: str) -> str:
 def settle(manager: JobManager, res: str, loaded: Iterable[Job], unreadable: Iterable[str]) -> SettleReport:
     """Step 3: move what the new run did not reproduce into its folder, then delete ``res``.
 
-    First each loaded job the new run did not reproduce moves into ``NAME``; then every
-    other entry of ``res`` (see :func:`_keep_other_entries`). ``res`` is deleted only when
-    nothing is left in it but the folders of jobs the new run reproduced.
+    First each loaded job the new run did not reproduce moves into ``NAME``, unless the
+    new run replaced it (:func:`_replaced`: the script changed it); then every other entry
+    of ``res`` (see :func:`_keep_other_entries`). ``res`` is deleted only when nothing is
+    left in it but the folders of jobs the new run reproduced or replaced.
 
     Parameters
     ----------
@@ -250,6 +431,7 @@ def settle(manager: JobManager, res: str, loaded: Iterable[Job], unreadable: Ite
         if job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and job._hash:
             if job.path and os.path.isfile(os.path.join(job.path, job.name + ".dill")):
                 done_hashes.add(job._hash)
+    new_jobs = {os.path.normpath(job.path): job for job in manager.jobs if job.path}
     for path in unreadable:
         report.kept.append(f"{path} could not be read")
     # Outermost first, so a MultiJob moves with its children.
@@ -257,6 +439,9 @@ def settle(manager: JobManager, res: str, loaded: Iterable[Job], unreadable: Ite
         if not job.path or not os.path.isdir(job.path):
             continue  # moved already with its parent
         if _covered(job, done_hashes):
+            continue
+        if _replaced(job, new_jobs, manager.workdir, res, done_hashes):
+            report.dropped.append(job.path)
             continue
         target = _target(manager.workdir, res, job.path)
         if os.path.lexists(target):
@@ -274,7 +459,7 @@ def settle(manager: JobManager, res: str, loaded: Iterable[Job], unreadable: Ite
                 item.path = target + item.path[len(job.path):]
     if report.kept:
         return report
-    # What is left of the loaded jobs in res was reproduced: its files are in NAME.
+    # What is left of the loaded jobs in res was reproduced (its files are in NAME) or replaced.
     reproduced = {os.path.normpath(job.path) for job in loaded
                   if job.path and os.path.normpath(job.path).startswith(os.path.normpath(res) + os.sep)}
     try:
@@ -311,7 +496,10 @@ def _keep_other_entries(res: str, workdir: str, reproduced: set[str], report: Se
     * Last, the logfiles (``logfile.previous``, then ``logfile``, of ``res`` and then of
       each nested killed restart) are appended, oldest first, to
       ``workdir/logfile.previous``, so a chain of restarts keeps the whole history. They
-      stay in ``res`` (which so remains a working folder) until it is deleted.
+      stay in ``res`` (which so remains a working folder) until it is deleted. The new
+      ``logfile.previous`` is written whole, then renamed into place; a nested restart's
+      ``logfile.previous`` that already holds the logs before it (a restart killed after
+      this step) stands for them, so a history is never appended twice.
 
     Raises
     ------
@@ -326,14 +514,47 @@ def _keep_other_entries(res: str, workdir: str, reproduced: set[str], report: Se
             if entry.name == MARKER or entry.path in roots or entry.path in logs:
                 continue
             _merge(entry.path, os.path.join(workdir, entry.name), reproduced, report)
-    if logs:
-        with open(os.path.join(workdir, PREVIOUS_LOG), "ab") as target:
-            for log in logs:
-                with open(log, "rb") as source:
-                    shutil.copyfileobj(source, target)
-            target.flush()
-            os.fsync(target.fileno())
-    report.logs = len(logs)
+    history: list[str] = []
+    for log in logs:
+        if os.path.basename(log) == PREVIOUS_LOG and history and _holds_exactly(log, history):
+            history = []  # written by a killed restart's settle: it already holds them
+        history.append(log)
+    if history:
+        _append_atomically(os.path.join(workdir, PREVIOUS_LOG), history)
+    report.logs = len(history)
+
+
+def _holds_exactly(path: str, parts: list[str]) -> bool:
+    """Whether the file ``path`` is the files ``parts`` joined, byte for byte."""
+    try:
+        if os.path.getsize(path) != sum(os.path.getsize(part) for part in parts):
+            return False
+        with open(path, "rb") as whole:
+            for part in parts:
+                with open(part, "rb") as piece:
+                    while chunk := piece.read(1 << 20):
+                        if whole.read(len(chunk)) != chunk:
+                            return False
+    except OSError:
+        return False
+    return True
+
+
+def _append_atomically(target: str, sources: list[str]) -> None:
+    """``target`` (if there) followed by ``sources``, written to a temporary file then renamed to ``target``."""
+    folder, name = os.path.split(target)
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as out:
+            for source in ([target] if os.path.isfile(target) else []) + sources:
+                with open(source, "rb") as handle:
+                    shutil.copyfileobj(handle, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
 def _merge(source: str, target: str, reproduced: set[str], report: SettleReport) -> None:
@@ -372,17 +593,40 @@ def _free_name(folder: str, base: str) -> str:
 def remove_tree(path: str) -> None:
     """Delete ``path`` without ever leaving a half-deleted folder under its name.
 
-    The folder is first renamed to a hidden trash name beside it (atomic), then deleted.
+    The folder is first renamed to a hidden trash name beside it (atomic),
+    ``.plams-trash.<PID>.<name>``, then deleted. Trash a killed process left is deleted
+    by :func:`clear_trash`.
     """
     parent, name = os.path.split(path)
-    trash = _free_name(parent, _TRASH_PREFIX + name)
+    trash = _free_name(parent, f"{_TRASH_PREFIX}{os.getpid()}.{name}")
     os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def clear_trash(path: str, folder: str) -> None:
-    """Delete trash left by a killed :func:`remove_tree` of ``folder``'s ``.res``."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def clear_trash(path: str) -> list[str]:
+    """Delete the trash folders in ``path`` that a killed :func:`remove_tree` left; return them.
+
+    Only trash whose process has ended is deleted (another run may be deleting its own);
+    trash named without a process id (older versions) has no owner left to wait for.
+    """
+    removed = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(path):
-            if entry.name.startswith(_TRASH_PREFIX + folder + RES_SUFFIX) and entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
+            if not entry.name.startswith(_TRASH_PREFIX) or not entry.is_dir(follow_symlinks=False):
+                continue
+            match = _TRASH_RE.fullmatch(entry.name)
+            if match and _alive(int(match.group(1))):
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+    return removed

@@ -57,8 +57,8 @@ class Progress:
         self._live: Any = None
 
     def render(self) -> Text:
-        """The line as drawn now."""
-        text = Text("plams ", style="bold")
+        """The line as drawn now: one line, cut with an ellipsis when the terminal is narrower."""
+        text = Text("plams ", style="bold", no_wrap=True, overflow="ellipsis", end="")
         text.append(format_elapsed(time.monotonic() - self.started), style="dim")
         text.append("  ")
         parts = in_report_order(self.counts())

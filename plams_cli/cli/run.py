@@ -5,15 +5,20 @@ of plams_cli, inside a fresh working folder; then waits for every job and calls
 ``finish()``. ``-l`` reuses the jobs of earlier runs, ``-r`` restarts a run in place (see
 :mod:`plams_cli.cli._restart`).
 
-Exit status: 0 when the scripts complete, 1 when one raises (its traceback, cut to the
-user's frames, goes to stderr and the logfile), ``n`` for ``sys.exit(n)``, 2 for bad
+Exit status: 0 when the scripts complete (whatever their jobs did, as in PLAMS), 1 when
+one raises (its traceback, cut to the user's frames, goes to stderr and the logfile; a
+syntax error is found before anything is made), ``n`` for ``sys.exit(n)``, 2 for bad
 input (one line ``Error: …``; nothing is created), 130 after Ctrl-C, 143 after SIGTERM
 (handled as Ctrl-C).
+
+The run holds a lock on its working folder until it ends (see
+:func:`plams_cli.cli._restart.lock_for_restart`), so ``-r`` never takes a folder in use.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import keyword
 import os
 import re
@@ -21,8 +26,9 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -43,6 +49,10 @@ TERMINATED_EXIT = 128 + signal.SIGTERM
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: the most verbose log level shown on the screen under the live display
 _LIVE_SCREEN_LEVEL = 2
+#: seconds the run waits for threads the scripts left before it says so
+_THREAD_NOTICE_S = 0.5
+#: longest the main thread waits without looking at signals another thread received
+_SIGNAL_CHECK_S = 0.1
 
 
 class VarAssign(click.ParamType):
@@ -103,7 +113,9 @@ def _split_folder(path: str, folder: str) -> tuple[str, str]:
                    "again and its finished jobs are reused.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
               help="Run jobs in parallel, at most N at a time (default runner).  [default: one at a time]")
-@click.option("-q", "--quiet", is_flag=True, help="No log lines, progress or summary on the screen (errors still).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No log lines, progress or summary on the screen (errors, and a line if jobs crashed or "
+                   "failed, still).")
 @click.version_option(None, "--version", package_name="plams-cli", prog_name="plams",
                       message="%(prog)s %(version)s")
 @click.argument("scripts", nargs=-1, required=True, metavar="SCRIPT...",
@@ -124,13 +136,13 @@ def run_command(path: str | None, folder: str | None, variables: Sequence[tuple[
     finished jobs of NAME.res, moves the jobs it did not reuse into NAME and deletes
     NAME.res. A killed restart loses nothing: the next -r reuses both folders.
 
-    Only folders plams made are restarted; files you or the script put in NAME are
-    kept, and the old logs are appended to NAME/logfile.previous.
+    Only folders plams made are restarted, never one a live run uses; files you or the
+    script put in NAME are kept, and the old logs are appended to NAME/logfile.previous.
 
     Exit status: 0 done, 1 a script raised, n for sys.exit(n), 2 bad input, 130 Ctrl-C,
     143 SIGTERM.
     """
-    from plams_cli.cli._restart import NotRestartableError, find_latest, restart_target
+    from plams_cli.cli._restart import NotRestartableError, find_latest, lock_for_restart, restart_target
     from plams_cli.cli._script import read_script
 
     # Everything that can be wrong with the input is found before anything is made.
@@ -152,11 +164,37 @@ def run_command(path: str | None, folder: str | None, variables: Sequence[tuple[
             restart_paths = restart_target(parent, name)
         except NotRestartableError as exc:
             raise click.BadParameter(str(exc), param_hint="'-r' / '--restart'") from exc
+    _compile(loaded_scripts)
+    locks: list[int] = []
+    if restart_paths is not None:
+        try:
+            locks = lock_for_restart(*restart_paths)
+        except NotRestartableError as exc:  # a live run uses the folder
+            raise click.UsageError(str(exc)) from exc
         if folder is None:
             err.print(f"Restarting the most recent working folder: {restart_paths[0]}", markup=False,
                       highlight=False)
-    status = _MasterRun(loaded_scripts, parent, name, variables, load_folders, restart_paths, jobs, quiet).run()
+    master = _MasterRun(loaded_scripts, parent, name, variables, load_folders, restart_paths, jobs, quiet)
+    master.locks = locks
+    try:
+        status = master.run()
+    finally:
+        for fd in master.locks:
+            with contextlib.suppress(OSError):
+                os.close(fd)
     click.get_current_context().exit(status)
+
+
+def _compile(scripts: Sequence[Script]) -> None:
+    """Compile every script; a syntax error ends the call with status 1 before anything is made."""
+    from plams_cli.cli._script import format_user_traceback
+
+    for script in scripts:
+        try:
+            script.compile()
+        except (SyntaxError, ValueError) as exc:  # ValueError: null bytes, before Python 3.12
+            click.echo(format_user_traceback(exc), err=True)
+            click.get_current_context().exit(1)
 
 
 class _MasterRun:
@@ -178,6 +216,8 @@ class _MasterRun:
         self.restart_bad: list[str] = []
         #: the exit status when the run is interrupted (SIGTERM makes it 143)
         self.interrupt_status = INTERRUPTED_EXIT
+        #: descriptors holding the locks of the folders this run uses (closed when it ends)
+        self.locks: list[int] = []
 
     # --- set-up ----------------------------------------------------------------------
     def _configure(self) -> None:
@@ -197,17 +237,24 @@ class _MasterRun:
         from plams_cli.core.runtime import init
 
         moved_to = None
+        clear_trash(self.parent)  # what a killed delete left
         if self.restart is not None:
-            clear_trash(self.parent, self.name)
             moved_to = set_aside(*self.restart)
         manager = init(path=self.parent, folder=self.name, quiet=True)
         self.manager = manager
+        lock = mark_workdir(manager.workdir, [script.path for script in self.scripts])
+        if lock is not None:
+            self.locks.append(lock)
         log(f"Running in {manager.workdir}", 1)
         if os.path.basename(manager.workdir) != self.name:
             log(f"Folder {os.path.join(self.parent, self.name)} exists: working in {manager.workdir} instead", 0)
         if moved_to is not None:
             log(f"Restart: moved the previous {self.name} to {moved_to}", 1)
-        mark_workdir(manager.workdir, [script.path for script in self.scripts])
+        if self.restart is not None and os.path.isdir(self.restart[1]):
+            from plams_cli.cli._grid_leftovers import stop_leftovers
+
+            for level, line in stop_leftovers(self.restart[1]):
+                log(line, level)
         self._keep_scripts(manager.workdir)
         return manager
 
@@ -241,7 +288,7 @@ class _MasterRun:
         """Do the whole run; return the exit status."""
         from plams_cli.cli._script import ScriptModule
         from plams_cli.cli.progress import Progress
-        from plams_cli.core.runtime import finish, run_held
+        from plams_cli.core.runtime import run_held
 
         self._configure()
         # Ctrl-C and SIGTERM must reach the main thread as KeyboardInterrupt, even when the
@@ -258,28 +305,95 @@ class _MasterRun:
             with module.installed():
                 with Progress(err, manager.status_counts, enabled=not self.quiet) as progress, \
                         _job_lines_off_screen(progress.enabled):
-                    try:
-                        self._load(manager)
-                        with run_held():  # a script's own finish() must not end the run
+                    with run_held():  # a script's own finish() (or its threads') must not end the run
+                        before = set(threading.enumerate())
+                        try:
+                            self._load(manager)
                             status = self._run_scripts(module)
-                    except KeyboardInterrupt:
-                        status = None
-                    if status is None:
-                        status = self.interrupt_status
-                        self._cancel()
-                    if self._wait(manager):
-                        status = self.interrupt_status
-                self._settle(manager)
-                finish()
+                        except KeyboardInterrupt:
+                            status = None
+                        if status is None:
+                            status = self.interrupt_status
+                            self._cancel()
+                        if self._wait(manager, before):
+                            status = self.interrupt_status
+                status = self._end(manager, status)
             return status
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def _wait_for_threads(self, before: set[threading.Thread]) -> None:
+        """Wait for the non-daemon threads the scripts started and left running.
+
+        Python waits for them before it exits; they may still run jobs, which must
+        belong to this run, so the run waits for them before it ends (the live display
+        still shows). Job threads of plams (named ``plams-…``) are waited for as jobs.
+        """
+        from plams_cli.core.logger import log
+
+        # Not join() nor is_alive(): in Python < 3.12 a KeyboardInterrupt inside them can
+        # mark a running thread as ended (gh-90882); a thread leaves enumerate() itself.
+        started = time.monotonic()
+        said = False
+        while True:
+            late = [thread for thread in threading.enumerate()
+                    if thread not in before and not thread.daemon and thread is not threading.current_thread()
+                    and not thread.name.startswith("plams-")]
+            if not late:
+                return
+            if not said and time.monotonic() - started > _THREAD_NOTICE_S:
+                said = True
+                names = ", ".join(repr(thread.name) for thread in late)
+                log(f"The scripts ended; waiting for {_plural(len(late), 'thread')} they started: {names}", 1)
+            time.sleep(0.02)  # short: a signal another thread received is seen when it ends
+
+    def _end(self, manager: JobManager, status: int) -> int:
+        """Settle a restart and call ``finish()``; Ctrl-C meanwhile gives the interrupt status."""
+        from plams_cli.core import logger
+        from plams_cli.core.runtime import config, finish
+
+        try:
+            self._settle(manager)
+            finish()
+        except KeyboardInterrupt:
+            for sig in _STOP_SIGNALS:  # no second interrupt while saying so
+                with contextlib.suppress(ValueError):
+                    signal.signal(sig, signal.SIG_IGN)
+            reason = self._reason()
+            res = self.restart[1] if self.restart is not None else None
+            rest = (f"; {res} is kept and the next -r finishes the restart"
+                    if res is not None and os.path.isdir(res) else "")
+            logger.log(f"Interrupted{reason} while ending the run: the finished jobs are saved{rest}", 0)
+            logger.close_logfile()
+            config.init = False
+            return self.interrupt_status
+        self._report_failures(manager)
+        return status
+
+    def _report_failures(self, manager: JobManager) -> None:
+        """With ``-q``: one line on stderr when jobs crashed or failed (the summary is not shown)."""
+        if not self.quiet:
+            return
+        counts = manager.status_counts()
+        crashed, failed = counts.get("crashed", 0), counts.get("failed", 0)
+        if crashed or failed:
+            click.echo(f"plams: {_plural(crashed, 'job')} crashed, {failed} failed "
+                       f"(see {os.path.join(manager.workdir, 'logfile')})", err=True)
+
+    def _reason(self) -> str:
+        """``""`` after Ctrl-C, ``" (SIGTERM)"`` after SIGTERM."""
+        if self.interrupt_status == INTERRUPTED_EXIT:
+            return ""
+        return f" ({_signal_name(self.interrupt_status - 128)})"
+
     def _on_signal(self, signum: int, frame: object) -> None:
-        """SIGINT or SIGTERM: stop the run as Ctrl-C does; the exit status will be 128 + ``signum``."""
+        """SIGINT or SIGTERM: stop the run as Ctrl-C does; the exit status will be 128 + ``signum``.
+
+        The KeyboardInterrupt of a SIGTERM says so: a job it stops is "interrupted (SIGTERM)".
+        """
         self.interrupt_status = 128 + signum
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt() if signum == signal.SIGINT else KeyboardInterrupt(_signal_name(signum))
 
     def _run_scripts(self, module: ScriptModule) -> int | None:
         """Run the scripts; return the exit status, ``None`` when interrupted."""
@@ -301,36 +415,50 @@ class _MasterRun:
         return 0
 
     def _cancel(self) -> None:
+        """Stop running jobs (SIGTERM, SIGKILL after a grace period) and cancel queued ones.
+
+        A second interrupt while runscripts get their grace period kills them at once; one
+        at any other moment gives up waiting (see :meth:`_give_up`).
+        """
         from plams_cli.core.logger import log
         from plams_cli.runners.local import cancel_all
 
-        reason = "" if self.interrupt_status == INTERRUPTED_EXIT else f" ({_signal_name(self.interrupt_status - 128)})"
-        log(f"Interrupted{reason}: stopping running jobs and cancelling queued ones", 0)
-        lines = cancel_all()
-        stopped = {int(pid) for pid in re.findall(r"\(pid (\d+)\)", "\n".join(lines))}
-        lines += _stop_child_sessions(stopped)
+        log(f"Interrupted{self._reason()}: stopping running jobs and cancelling queued ones", 0)
+        try:
+            lines = cancel_all()
+            stopped = {int(pid) for pid in re.findall(r"\(pid (\d+)\)", "\n".join(lines))}
+            lines += _stop_child_sessions(stopped)
+        except KeyboardInterrupt:
+            self._give_up()
         for line in lines:
             log(line, 0)
 
-    def _wait(self, manager: JobManager) -> bool:
-        """Wait for every job; Ctrl-C cancels them (returns True), a second Ctrl-C gives up waiting.
-
-        SIGTERM counts as Ctrl-C.
-        """
+    def _give_up(self) -> NoReturn:
+        """A second interrupt: stop waiting for the jobs and exit at once."""
         from plams_cli.core import logger
 
+        logger.log("Interrupted again: not waiting for the jobs to end", 0)
+        logger.close_logfile()
+        sys.stderr.flush()
+        os._exit(self.interrupt_status)
+
+    def _wait(self, manager: JobManager, before: set[threading.Thread]) -> bool:
+        """Wait for the threads the scripts left (see :meth:`_wait_for_threads`) and every job.
+
+        Ctrl-C cancels the jobs (returns True): jobs the threads start after it are
+        refused; a second Ctrl-C gives up waiting. SIGTERM counts as Ctrl-C.
+        """
         try:
-            manager.wait_all()
+            self._wait_for_threads(before)
+            _wait_all(manager)
             return False
         except KeyboardInterrupt:
             self._cancel()
         try:
-            manager.wait_all()
+            self._wait_for_threads(before)
+            _wait_all(manager)
         except KeyboardInterrupt:
-            logger.log("Interrupted again: not waiting for the jobs to end", 0)
-            logger.close_logfile()
-            sys.stderr.flush()
-            os._exit(self.interrupt_status)
+            self._give_up()
         return True
 
     def _settle(self, manager: JobManager) -> None:
@@ -341,6 +469,11 @@ class _MasterRun:
             return
         res = self.restart[1]
         report = settle(manager, res, self.restart_loaded, self.restart_bad)
+        if report.dropped:
+            names = ", ".join(os.path.relpath(path, res) for path in report.dropped[:5])
+            more = ", …" if len(report.dropped) > 5 else ""
+            log(f"Restart: dropped {_plural(len(report.dropped), 'finished job')} of {res} that this run replaced "
+                f"with a changed job of the same name ({names}{more})", 1)
         if report.moved:
             log(f"Restart: moved {_plural(len(report.moved), 'finished job')} the run did not reuse "
                 f"into {manager.workdir}", 1)
@@ -352,7 +485,26 @@ class _MasterRun:
             log(f"Restart: removed {res}; every finished job is in {manager.workdir}{history}", 1)
         else:
             log(f"Restart: kept {res}: {_plural(len(report.kept), 'entry', 'entries')} could not be moved into "
-                f"{manager.workdir} (first: {report.kept[0]}); the next -r reuses them", 0)
+                f"{manager.workdir} (first: {report.kept[0]}); the next -r loads its finished jobs again", 0)
+
+
+def _wait_all(manager: JobManager) -> None:
+    """``manager.wait_all()``, during which Ctrl-C and SIGTERM are seen within a fraction of a second.
+
+    The kernel hands a signal to any thread of the process. Python runs the handler in the
+    main thread, but only once that thread runs Python code again: a wait without a
+    timeout would sleep on until some job ends. So a helper thread waits, and the main
+    thread waits for it in short slices.
+    """
+    done = threading.Event()
+
+    def wait() -> None:
+        manager.wait_all()
+        done.set()
+
+    threading.Thread(target=wait, name="plams-wait-all", daemon=True).start()
+    while not done.wait(_SIGNAL_CHECK_S):
+        pass
 
 
 def _exit_status(exc: SystemExit) -> int:
@@ -398,22 +550,40 @@ def _job_lines_off_screen(live: bool) -> Iterator[None]:
 
 
 def _stop_child_sessions(skip: set[int]) -> list[str]:
-    """SIGTERM the process groups of runscripts still running as our children.
+    """Stop the process groups of runscripts still running as our children (SIGTERM, then SIGKILL).
 
     ``cancel_all()`` misses a runscript whose ``wait()`` the Ctrl-C itself interrupted (a
     serial runner waits in the main thread); every runscript leads a session of its own,
-    so a child that leads its process group is one.
+    so a child that leads its process group is one. Groups still alive
+    :data:`~plams_cli.runners.local.STOP_GRACE_S` after SIGTERM get SIGKILL.
     """
     import psutil
 
-    lines = []
+    from plams_cli.runners.local import stop_process_groups
+
+    groups: dict[int, Callable[[], bool]] = {}
+    names: dict[int, str] = {}
     for child in psutil.Process().children():
         with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
             if child.pid not in skip and os.getpgid(child.pid) == child.pid:
                 cmd = child.cmdline()  # before the kill: a dead process has none
-                os.killpg(child.pid, signal.SIGTERM)
-                lines.append(f"stopped runscript {cmd[-1] if cmd else '?'} (pid {child.pid})")
-    return lines
+                names[child.pid] = cmd[-1] if cmd else "?"
+                groups[child.pid] = functools.partial(_child_running, child)
+    done = stop_process_groups(groups) if groups else {}
+    return [f"stopped runscript {names[pid]} (pid {pid}): {how}" for pid, how in done.items()]
+
+
+def _child_running(child: Any) -> bool:
+    """Whether the child process ``child`` (a psutil.Process) runs.
+
+    Never reaps it: a job thread may be waiting for it, and would then read exit code 0.
+    """
+    import psutil
+
+    try:
+        return bool(child.is_running() and child.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 def _plural(number: int, word: str, words: str | None = None) -> str:

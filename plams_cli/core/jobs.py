@@ -351,8 +351,8 @@ class Job:
     def _crash(self, exc: BaseException) -> None:
         if isinstance(exc, PlamsError):
             message = str(exc)
-        elif isinstance(exc, KeyboardInterrupt):
-            message = "interrupted (Ctrl-C)"
+        elif isinstance(exc, KeyboardInterrupt):  # the plams command names the signal: KeyboardInterrupt("SIGTERM")
+            message = f"interrupted ({str(exc) or 'Ctrl-C'})"
         else:
             frames = traceback.extract_tb(exc.__traceback__)
             where = f" (at {frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""

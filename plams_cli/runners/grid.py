@@ -34,6 +34,14 @@ and of the record (see :func:`read_exit_file`). :meth:`GridRunner.call` returns 
 code, so a batch job that exits 3 is a crashed job with exit code 3. A job that left
 the queue without the file, or whose runscript died of a signal the scheduler sent, was
 stopped by the scheduler; the accounting says why (TIMEOUT, CANCELLED, OUT_OF_MEMORY …).
+
+Job ids
+-------
+At submission the scheduler's job id goes into ``<runscript>.jobid`` (JSON: ``job_id``,
+``grid``, ``host``, ``cancel``; written atomically, see :func:`write_job_record`). A job
+folder with that record and no exit-code record belongs to a job that may still be
+queued or running after its ``plams`` was killed: ``plams -r`` asks the scheduler and
+cancels it (see :mod:`plams_cli.cli._grid_leftovers`).
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ import logging
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import threading
@@ -67,6 +76,8 @@ __all__ = [
     "grid_settings",
     "flags_from_runflags",
     "resolve_parser",
+    "read_job_record",
+    "write_job_record",
 ]
 
 logger = logging.getLogger(__name__)
@@ -403,6 +414,39 @@ def read_exit_file(path: str) -> dict[str, Any] | None:
     return data
 
 
+#: ``<runscript>`` + this: the scheduler's job id, written at submission
+JOB_RECORD_SUFFIX = ".jobid"
+
+
+def write_job_record(workdir: str, runscript: str, record: Mapping[str, Any]) -> str:
+    """Write ``<runscript>.jobid`` into ``workdir`` atomically (temporary file, fsync, rename); return its path."""
+    path = os.path.join(workdir, runscript + JOB_RECORD_SUFFIX)
+    temporary = os.path.join(workdir, f".{runscript}{JOB_RECORD_SUFFIX}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(dict(record), handle)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    return path
+
+
+def read_job_record(path: str) -> dict[str, Any] | None:
+    """The record :func:`write_job_record` wrote, or ``None`` when it is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("job_id"), str) or not data["job_id"]:
+        return None
+    return data
+
+
 # --- tracking submitted jobs --------------------------------------------------------
 @dataclass(eq=False)
 class _Tracked:
@@ -561,8 +605,9 @@ class GridRunner(JobRunner):
         workdir = os.path.abspath(workdir)
         wrapper, exitname = write_wrapper(workdir, runscript, out, err)
         exitfile = os.path.join(workdir, exitname)
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(exitfile)  # left over from an earlier run of the same folder
+        for stale in (exitfile, os.path.join(workdir, runscript + JOB_RECORD_SUFFIX)):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(stale)  # left over from an earlier run of the same folder
         log = f"{_safe_name(runscript)}.grid.log"
         jobname = _safe_name(os.path.splitext(runscript)[0])
         argv = self.submit_command(wrapper, workdir, log, runflags or {}, jobname)
@@ -579,6 +624,13 @@ class GridRunner(JobRunner):
                 f"(job name {jobname}) and cancel it"
             )
         tracked = self._track(job_id, jobname)
+        try:  # so that a restart after a kill finds the job (see plams_cli.cli._grid_leftovers)
+            write_job_record(workdir, runscript, {
+                "job_id": job_id, "grid": self.grid, "host": socket.gethostname(), "name": jobname,
+                "cancel": shlex.join(self.cancel_command([job_id]) or []) or None,
+            })
+        except OSError as exc:
+            logger.warning("could not record the id of %s job %s in %s: %s", self.grid, job_id, workdir, exc)
         if self._cancelled:  # cancel() ran while this job was being submitted
             for line in self._cancel_tracked([tracked], "submitted while the run was being cancelled"):
                 sys.stderr.write(f"plams: {line}\n")
@@ -792,6 +844,10 @@ class GridRunner(JobRunner):
             else:
                 lines.append(f"could not cancel {self.grid} job {item.job_id} ({item.name}): {result.describe()}")
         return lines
+
+    def cancel_command(self, ids: Sequence[str]) -> list[str] | None:
+        """The argument list that cancels the jobs ``ids`` (``scancel 12 13``); ``None`` when the grid has none."""
+        return _expand_ids(self._cancel_argv, list(ids)) if self._cancel_argv is not None else None
 
     def cancel(self) -> list[str]:
         """Cancel every job this runner submitted that is still queued or running.

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import functools
 import os
 import queue
 import signal
@@ -31,7 +32,10 @@ from typing import Any
 
 from plams_cli.errors import JobError
 
-__all__ = ["JobRunner", "cancel_all", "waiting"]
+__all__ = ["JobRunner", "cancel_all", "stop_process_groups", "waiting", "STOP_GRACE_S"]
+
+#: seconds a stopped runscript's process group has to end after SIGTERM before it gets SIGKILL
+STOP_GRACE_S = 3.0
 
 _runners: weakref.WeakSet[JobRunner] = weakref.WeakSet()
 _NO_LIMIT = 1 << 30  # a semaphore's count for "no limit"
@@ -123,6 +127,79 @@ class _Workers:
 
 
 _workers = _Workers()
+
+
+def _group_alive(pgid: int, leader_running: Callable[[], bool]) -> bool:
+    """Whether process group ``pgid`` still has a live process.
+
+    ``leader_running()`` says whether the leader runs; after it, the group is asked with
+    signal 0, and when that finds someone, whether it is more than zombies (a leader
+    whose parent has not reaped it yet is still a member).
+    """
+    if leader_running():
+        return True
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    import psutil  # here only: core imports this module, and this is rare
+
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+    return False
+
+
+def stop_process_groups(groups: Mapping[int, Callable[[], bool]], grace_s: float | None = None,
+                        done: dict[int, str] | None = None) -> dict[int, str]:
+    """SIGTERM each process group, wait for them to end, SIGKILL those still alive after ``grace_s``.
+
+    Parameters
+    ----------
+    groups
+        Process-group id (the leader's pid) -> a function saying whether the leader still
+        runs (see :func:`_group_alive`).
+    grace_s
+        How long SIGTERM may take; default :data:`STOP_GRACE_S`.
+    done
+        Filled as it goes: pgid -> what was sent (``"SIGTERM"`` or ``"SIGTERM, then
+        SIGKILL after 3 s"``). Groups already gone are left out.
+
+    A KeyboardInterrupt while waiting (a second Ctrl-C) is taken as "now": the groups
+    still alive get SIGKILL at once, and the interrupt is not raised again.
+
+    Returns
+    -------
+    dict
+        ``done``.
+    """
+    grace = STOP_GRACE_S if grace_s is None else grace_s
+    done = {} if done is None else done
+    for pgid, leader_running in groups.items():
+        if not _group_alive(pgid, leader_running):
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+            done[pgid] = "SIGTERM"
+    waited = ""
+    deadline = time.monotonic() + grace
+    try:
+        while any(_group_alive(pgid, groups[pgid]) for pgid in done):
+            if time.monotonic() >= deadline:
+                waited = f" after {grace:g} s"
+                break
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        waited = " at once (interrupted again)"
+    for pgid in done:
+        if _group_alive(pgid, groups[pgid]):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+                done[pgid] = f"SIGTERM, then SIGKILL{waited}"
+    return done
 
 
 def cancel_all() -> list[str]:
@@ -348,26 +425,41 @@ class JobRunner:
                 self._processes.discard(process)
 
     def cancel(self) -> list[str]:
-        """Stop the runscripts this runner is running (SIGTERM to their process groups).
+        """Stop the runscripts this runner is running (SIGTERM to their process groups, SIGKILL
+        to those still alive :data:`STOP_GRACE_S` later).
 
         Jobs not yet started are refused from now on. Returns one line per runscript
-        stopped, including any stopped because an exception interrupted its wait.
+        stopped, saying which signals it took, including any stopped because an exception
+        interrupted its wait.
         """
         self._cancelled = True
         with self._processes_lock:
             processes = list(self._processes)
-        for process in processes:
-            self._stop(process)
+        self._stop(*processes)
         lines, self._stopped = self._stopped, []
         return lines
 
-    def _stop(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGTERM ``process``'s group if it is still running, and remember a line saying so."""
-        if process.poll() is not None:
+    def _stop(self, *processes: subprocess.Popen[bytes]) -> None:
+        """Stop the process groups of ``processes`` still running, and remember a line for each.
+
+        Waits up to :data:`STOP_GRACE_S` for them to end after SIGTERM, then SIGKILLs them.
+        """
+        groups = {process.pid: functools.partial(_running, process) for process in processes
+                  if process.poll() is None}
+        if not groups:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGTERM)
-            self._stopped.append(f"stopped runscript {process.args[0]} (pid {process.pid})")  # type: ignore[index]
+        done: dict[int, str] = {}
+        try:
+            stop_process_groups(groups, done=done)
+        finally:
+            for process in processes:
+                if process.pid in done:
+                    self._stopped.append(f"stopped runscript {process.args[0]} "  # type: ignore[index]
+                                         f"(pid {process.pid}): {done[process.pid]}")
+
+
+def _running(process: subprocess.Popen[bytes]) -> bool:
+    return process.poll() is None
 
 
 _OUTPUT_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC

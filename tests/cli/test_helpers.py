@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,6 +94,15 @@ def test_progress_draws_on_a_terminal_and_goes_away() -> None:
     assert "2 running" in console.file.getvalue()  # type: ignore[attr-defined]
 
 
+def test_progress_line_is_cut_with_an_ellipsis_on_a_narrow_terminal() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=20)
+    progress = Progress(console, lambda: {"running": 3, "successful": 100, "crashed": 2})
+    lines = console.render_lines(progress.render(), console.options, pad=False)
+    assert len(lines) == 1
+    text = "".join(segment.text for segment in lines[0])
+    assert text.startswith("plams 00:00") and text.endswith("…") and len(text) == 20
+
+
 def test_progress_quiet() -> None:
     console = Console(file=io.StringIO(), force_terminal=True)
     assert not Progress(console, dict, enabled=False).enabled
@@ -160,8 +172,74 @@ def test_remove_tree_renames_before_deleting(tmp_path: Path, monkeypatch: pytest
     seen: list[str] = []
     monkeypatch.setattr(_restart.shutil, "rmtree", lambda path, ignore_errors=False: seen.append(path))
     _restart.remove_tree(str(res))
-    assert not res.exists() and seen and os.path.basename(seen[0]).startswith(".plams-trash.w.res")
-    _restart.clear_trash(str(tmp_path), "w")  # the real rmtree is patched: only check it does not fail
+    assert not res.exists() and seen and os.path.basename(seen[0]) == f".plams-trash.{os.getpid()}.w.res"
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_clear_trash_deletes_only_what_dead_processes_left(tmp_path: Path) -> None:
+    dead, alive = _dead_pid(), os.getpid()
+    for name in (f".plams-trash.{dead}.w.res", f".plams-trash.{alive}.v.res", ".plams-trash.old.res", "w.res"):
+        _workdir(tmp_path / name, "a")
+    removed = _restart.clear_trash(str(tmp_path))
+    assert {os.path.basename(path) for path in removed} == {".plams-trash.old.res", f".plams-trash.{dead}.w.res"}
+    assert set(os.listdir(tmp_path)) == {f".plams-trash.{alive}.v.res", "w.res"}
+
+
+def _marked(path: Path, made_as: str) -> Path:
+    _workdir(path, "a")
+    (path / ".plams-run").write_text(json.dumps({"made_by": "plams-cli", "folder": made_as}))
+    return path
+
+
+def test_a_folder_the_user_named_res_is_no_restart_leftover(tmp_path: Path) -> None:
+    """``calc.res`` made by ``plams -f calc.res`` is a run of its own; ``w.res`` made as ``w`` is a leftover."""
+    _marked(tmp_path / "calc.res", "calc.res")
+    assert _restart.find_latest(str(tmp_path)) == "calc.res"
+    with pytest.raises(_restart.NotRestartableError, match="working folder of its own"):
+        _restart.restart_target(str(tmp_path), "calc")
+    _marked(tmp_path / "w.res", "w")
+    os.utime(tmp_path / "calc.res" / "logfile", (1, 1))
+    assert _restart.find_latest(str(tmp_path)) == "w"
+    assert _restart.restart_target(str(tmp_path), "w") == (str(tmp_path / "w"), str(tmp_path / "w.res"))
+
+
+def test_restart_lock(tmp_path: Path) -> None:
+    """A run's lock on its marker keeps -r off; it goes with the descriptor (or the process)."""
+    work = tmp_path / "w"
+    _workdir(work)
+    held = _restart.mark_workdir(str(work), [])
+    assert held is not None
+    assert json.loads((work / ".plams-run").read_text())["folder"] == "w"
+    with pytest.raises(_restart.FolderInUseError, match=rf"is in use by plams \(pid {os.getpid()}\)"):
+        _restart.lock_for_restart(str(work), str(work) + ".res")
+    os.close(held)
+    locks = _restart.lock_for_restart(str(work), str(work) + ".res")
+    assert len(locks) == 1
+    for fd in locks:
+        os.close(fd)
+
+
+def test_log_history_is_appended_once_after_a_killed_settle(tmp_path: Path) -> None:
+    """A settle killed after appending left ``w/logfile.previous``; the next one must not append the same logs again."""
+    res = tmp_path / "w.res"
+    res.mkdir()
+    (res / "logfile.previous").write_text("run 1\n")
+    (res / "logfile").write_text("run 2\n")
+    nested = res / "_interrupted_restart"
+    nested.mkdir()
+    (nested / "logfile.previous").write_text("run 1\nrun 2\n")  # what the killed settle wrote
+    (nested / "logfile").write_text("run 3\n")
+    work = tmp_path / "w"
+    work.mkdir()
+    report = _restart.SettleReport()
+    _restart._keep_other_entries(str(res), str(work), set(), report)
+    assert (work / "logfile.previous").read_text() == "run 1\nrun 2\nrun 3\n"
+    assert report.logs == 2 and set(os.listdir(work)) == {"logfile.previous"}
 
 
 def test_restart_target(tmp_path: Path) -> None:

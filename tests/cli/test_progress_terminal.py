@@ -88,7 +88,14 @@ def test_without_a_terminal_plain_log_lines(tmp_path: Path, plams: Run) -> None:
     assert result.stdout == "data\n"
 
 
-def test_terminal_quiet_shows_nothing(tmp_path: Path, env: dict[str, str]) -> None:
+def test_terminal_quiet_shows_only_that_jobs_crashed(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / "s.plms").write_text(SCRIPT)
+    status, screen, stdout = run_on_terminal(["-q", "-f", "w", "s.plms"], tmp_path, env)
+    line = f"plams: 1 job crashed, 0 failed (see {tmp_path / 'w' / 'logfile'})"
+    assert (status, ANSI.sub("", screen).replace("\r\n", "\n"), stdout) == (0, line + "\n", "data\n")
+
+
+def test_terminal_quiet_shows_nothing_when_every_job_succeeds(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "s.plms").write_text(SCRIPT.replace('"exit 3"', '"exit 0"'))
     status, screen, stdout = run_on_terminal(["-q", "-f", "w", "s.plms"], tmp_path, env)
     assert (status, screen, stdout) == (0, "", "data\n")

@@ -114,17 +114,20 @@ def test_restart_moves_unreused_finished_jobs_into_the_new_folder(tmp_path: Path
 
 
 def test_restart_keeps_res_when_a_finished_job_cannot_be_moved(tmp_path: Path, plams: Run) -> None:
-    first = write(tmp_path / "first.plms", "ShellJob(name='a', runscript='echo one').run()\n")
-    other = write(tmp_path / "other.plms", "ShellJob(name='a', runscript='echo two').run()\n")
+    """The new run put a file of its own where an old job it does not run was: NAME.res stays, nothing is lost."""
+    first = write(tmp_path / "first.plms", "for n in ('a', 'b'):\n    ShellJob(name=n, runscript=f'echo {n}').run()\n")
+    other = write(tmp_path / "other.plms", "import os\nShellJob(name='a', runscript='echo a').run()\n"
+                  "open(os.path.join(config.default_jobmanager.workdir, 'b'), 'w').close()\n")
     assert plams("-f", "run", str(first), cwd=tmp_path).returncode == 0
     result = plams("-r", "-f", "run", str(other), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "kept" in result.stderr and "run.res" in result.stderr
-    assert (tmp_path / "run.res" / "a" / "a.out").read_text() == "one\n"
-    # the next restart reuses both
+    assert "kept" in result.stderr and "run.res" in result.stderr and "loads its finished jobs again" in result.stderr
+    assert (tmp_path / "run.res" / "b" / "b.out").read_text() == "b\n"
+    # the next restart reuses the job kept in run.res
     again = plams("-r", "-f", "run", str(first), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert job_status(tmp_path / "run", "a") == "copied"
+    assert job_status(tmp_path / "run", "a") == "copied" and job_status(tmp_path / "run", "b") == "copied"
+    assert listing(tmp_path) == {"first.plms", "other.plms", "run"}
 
 
 def test_taken_folder_gets_next_free_name_and_says_so(tmp_path: Path, plams: Run) -> None:
@@ -229,7 +232,10 @@ def test_exit_status(tmp_path: Path, plams: Run, body: str, status: int, stderr_
         # cut to the user's frames: the script file and line, nothing of plams_cli or the stdlib
         assert f'File "{script}", line' in result.stderr
         assert "plams_cli" not in result.stderr and "json/decoder.py" not in result.stderr
-        assert f'File "{script}", line' in (tmp_path / "w" / "logfile").read_text()
+        if stderr_has == "SyntaxError":  # found before anything is made
+            assert listing(tmp_path) == {"s.plms"}
+        else:
+            assert f'File "{script}", line' in (tmp_path / "w" / "logfile").read_text()
 
 
 def test_script_error_after_jobs_keeps_finished_jobs(tmp_path: Path, plams: Run) -> None:
