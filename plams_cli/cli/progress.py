@@ -77,7 +77,10 @@ class Progress:
             # Script output to a terminal stdout goes above the line; piped stdout stays data.
             self._live = Live(console=self.console, get_renderable=self.render, refresh_per_second=4,
                               transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=True)
-            self._live.start(refresh=True)  # drawn at once, not only at the first tick
+            from plams_cli.runners.local import signals_to_main_thread
+
+            with signals_to_main_thread():  # rich's refresh thread must not take Ctrl-C
+                self._live.start(refresh=True)  # drawn at once, not only at the first tick
         return self
 
     def stop(self) -> None:

@@ -502,7 +502,10 @@ def _wait_all(manager: JobManager) -> None:
         manager.wait_all()
         done.set()
 
-    threading.Thread(target=wait, name="plams-wait-all", daemon=True).start()
+    from plams_cli.runners.local import signals_to_main_thread
+
+    with signals_to_main_thread():
+        threading.Thread(target=wait, name="plams-wait-all", daemon=True).start()
     while not done.wait(_SIGNAL_CHECK_S):
         pass
 

@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plams_cli.errors import GridError, QueueQueryError, SchedulerNotFoundError, SubmitError
-from plams_cli.runners.local import JobRunner
+from plams_cli.runners.local import JobRunner, signals_to_main_thread
 
 __all__ = [
     "GridRunner",
@@ -743,7 +743,8 @@ class GridRunner(JobRunner):
             self._poller = threading.Thread(
                 target=self._poll_loop, name=f"plams-grid-poller-{self.grid}", daemon=True
             )
-            self._poller.start()
+            with signals_to_main_thread():
+                self._poller.start()
 
     def query(self, ids: Sequence[str]) -> dict[str, QueueState]:
         """Ask the scheduler about ``ids`` in one command (per 500 ids).

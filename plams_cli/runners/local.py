@@ -32,7 +32,7 @@ from typing import Any
 
 from plams_cli.errors import JobError
 
-__all__ = ["JobRunner", "cancel_all", "stop_process_groups", "waiting", "STOP_GRACE_S"]
+__all__ = ["JobRunner", "cancel_all", "signals_to_main_thread", "stop_process_groups", "waiting", "STOP_GRACE_S"]
 
 #: seconds a stopped runscript's process group has to end after SIGTERM before it gets SIGKILL
 STOP_GRACE_S = 3.0
@@ -65,6 +65,29 @@ def waiting() -> Iterator[None]:
         _held.slot = slot
 
 
+_MAIN_THREAD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def signals_to_main_thread() -> Iterator[None]:
+    """Start helper threads inside this block: Ctrl-C and SIGTERM stay with the main thread.
+
+    A thread inherits the signal mask of the thread that starts it. The kernel hands a
+    process signal to any thread that does not block it; Python then only raises
+    ``KeyboardInterrupt`` when the main thread runs bytecode again, which a main thread
+    waiting for a runscript does not do until the runscript ends. Blocking the signals
+    while threads are started keeps them for the main thread, whose wait they interrupt.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _MAIN_THREAD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class _Workers:
     """Threads for job life cycles, reused: a new thread only when none is idle.
 
@@ -88,14 +111,16 @@ class _Workers:
         since an idle one would hold up the exit.
         """
         if not daemon:
-            threading.Thread(target=self._run_one, args=(task,), name="plams-worker", daemon=False).start()
+            with signals_to_main_thread():
+                threading.Thread(target=self._run_one, args=(task,), name="plams-worker", daemon=False).start()
             return
         with self._lock:
             if self._idle:
                 self._idle -= 1
                 self._tasks.put(task)
                 return
-        threading.Thread(target=self._work, args=(task,), name="plams-worker", daemon=True).start()
+        with signals_to_main_thread():
+            threading.Thread(target=self._work, args=(task,), name="plams-worker", daemon=True).start()
 
     @staticmethod
     def _run_one(task: Callable[[], None]) -> None:

@@ -205,7 +205,7 @@ def test_short_job_is_seen_quickly(jobdir: Path, runscript: Script, unique: str)
     seen = time.time()
     record = read_exit_file(str(jobdir / f"{name}.exitcode"))
     assert record is not None
-    assert record["end"] - record["start"] >= 1.0
+    assert record["end"] - record["start"] >= 0.95  # file times: coarser than the 1-s sleep they bracket
     assert seen - record["end"] < 1.0  # PLAMS: 5-6 s
 
 
