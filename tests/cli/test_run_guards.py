@@ -38,8 +38,9 @@ def gone(pid: int) -> bool:
 
 
 # --- a folder in use ----------------------------------------------------------------------
-# The job runs until the test creates the file GO.
-WAITING = "ShellJob(name='a', runscript=\"echo $$ > '{pid}'; while [ ! -e '{go}' ]; do sleep 0.05; done\").run()\n"
+# The job runs until the test creates the file GO (at most a minute: a failed test leaves no endless loop).
+WAITING = ("ShellJob(name='a', runscript=\"echo $$ > '{pid}'; n=0; "
+           "while [ ! -e '{go}' ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done\").run()\n")
 
 
 @pytest.mark.parametrize("folder_option", [["-f", "w"], []], ids=["named", "most-recent"])
