@@ -542,19 +542,13 @@ def _holds_exactly(path: str, parts: list[str]) -> bool:
 
 def _append_atomically(target: str, sources: list[str]) -> None:
     """``target`` (if there) followed by ``sources``, written to a temporary file then renamed to ``target``."""
-    folder, name = os.path.split(target)
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as out:
-            for source in ([target] if os.path.isfile(target) else []) + sources:
-                with open(source, "rb") as handle:
-                    shutil.copyfileobj(handle, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+    from plams_cli.core._files import write_atomic
+
+    parts = []
+    for source in ([target] if os.path.isfile(target) else []) + sources:
+        with open(source, "rb") as handle:
+            parts.append(handle.read())
+    write_atomic(target, b"".join(parts))
 
 
 def _merge(source: str, target: str, reproduced: set[str], report: SettleReport) -> None:

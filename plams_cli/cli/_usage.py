@@ -28,46 +28,35 @@ def one_line(exc: click.UsageError) -> OneLineUsageError:
     return OneLineUsageError(exc.format_message(), exc.ctx)
 
 
-class OneLineErrorCommand(click.Command):
+class _OneLineErrors:
+    """Mixin: usage errors met while parsing (:meth:`make_context`) or raised by the
+    callback (:meth:`invoke`) become one line ``Error: …``."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        """Parse ``args``; a usage error becomes one line."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)  # type: ignore[misc,no-any-return]
+        except click.UsageError as exc:
+            raise one_line(exc) from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the callback (or find and run a group's subcommand); a usage error becomes one line."""
+        try:
+            return super().invoke(ctx)  # type: ignore[misc]
+        except click.UsageError as exc:
+            raise one_line(exc) from exc
+
+
+class OneLineErrorCommand(_OneLineErrors, click.Command):
     """A command whose usage errors are one line ``Error: …`` on stderr (exit status 2).
 
     click shows a usage error in four lines (usage, a hint, a blank line, the error); the
-    ``plams`` master script promises one. Errors met while parsing (:meth:`make_context`)
-    and raised by the callback (:meth:`invoke`) are both converted.
+    ``plams`` master script promises one.
     """
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
-        """Parse ``args``; a usage error becomes one line."""
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            raise one_line(exc) from exc
 
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the callback; a usage error becomes one line."""
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise one_line(exc) from exc
-
-
-class OneLineErrorGroup(click.Group):
+class OneLineErrorGroup(_OneLineErrors, click.Group):
     """A command group whose own usage errors and its subcommands' are one line ``Error: …``."""
 
     command_class = OneLineErrorCommand
-
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
-        """Parse ``args``; a usage error becomes one line."""
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            raise one_line(exc) from exc
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Find and run the subcommand; a usage error (e.g. no such command) becomes one line."""
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise one_line(exc) from exc
