@@ -263,15 +263,22 @@ def test_runscript_hash_ignores_a_clash_rename_but_not_real_differences(run_in: 
     assert text[0].hash_runscript() == text[1].hash_runscript()
 
 
-def test_a_different_job_in_a_loaded_jobs_folder_replaces_it(tmp_path: Path, fresh_config: object) -> None:
-    """Restart in place with a changed job: the loaded one is forgotten, never reused afterwards."""
+def _reopen_after(tmp_path: Path, folder: str, runscript: str) -> None:
+    """Run job ``calc`` with ``runscript`` in ``folder``, finish, then init in place and load it."""
     from plams_cli import finish, init
 
-    init(path=str(tmp_path), folder="inplace", quiet=True)
-    ShellJob(name="calc", runscript="echo AAA").run()
+    init(path=str(tmp_path), folder=folder, quiet=True)
+    ShellJob(name="calc", runscript=runscript).run()
     finish()
-    manager = init(path=str(tmp_path), folder="inplace", quiet=True, use_existing_folder=True)
+    manager = init(path=str(tmp_path), folder=folder, quiet=True, use_existing_folder=True)
     load_all(manager.workdir)
+
+
+def test_a_different_job_in_a_loaded_jobs_folder_replaces_it(tmp_path: Path, fresh_config: object) -> None:
+    """Restart in place with a changed job: the loaded one is forgotten, never reused afterwards."""
+    from plams_cli import finish
+
+    _reopen_after(tmp_path, "inplace", "echo AAA")
     changed = ShellJob(name="calc", runscript="echo BBB")
     changed.run()
     assert changed.status == JobStatus.SUCCESSFUL and changed.results.read_file("calc.out") == "BBB\n"
@@ -282,13 +289,9 @@ def test_a_different_job_in_a_loaded_jobs_folder_replaces_it(tmp_path: Path, fre
 
 
 def test_a_crashed_rerun_in_place_leaves_no_stale_saved_job(tmp_path: Path, fresh_config: object) -> None:
-    from plams_cli import finish, init
+    from plams_cli import finish
 
-    init(path=str(tmp_path), folder="stale", quiet=True)
-    ShellJob(name="calc", runscript="echo ok").run()
-    finish()
-    manager = init(path=str(tmp_path), folder="stale", quiet=True, use_existing_folder=True)
-    load_all(manager.workdir)
+    _reopen_after(tmp_path, "stale", "echo ok")
     ShellJob(name="calc", runscript="exit 1").run()
     finish()
     assert not (tmp_path / "stale" / "calc" / "calc.dill").exists()
