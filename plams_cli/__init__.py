@@ -46,12 +46,67 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plams_cli.core import (
-        Job, JobManager, JobStatus, MultiJob, Results, Settings, ShellJob, SingleJob, config,
-        finish, init, load, load_all, log,
+        Job as Job,
+    )
+    from plams_cli.core import (
+        JobManager as JobManager,
+    )
+    from plams_cli.core import (
+        JobStatus as JobStatus,
+    )
+    from plams_cli.core import (
+        MultiJob as MultiJob,
+    )
+    from plams_cli.core import (
+        Results as Results,
+    )
+    from plams_cli.core import (
+        Settings as Settings,
+    )
+    from plams_cli.core import (
+        ShellJob as ShellJob,
+    )
+    from plams_cli.core import (
+        SingleJob as SingleJob,
+    )
+    from plams_cli.core import (
+        config as config,
+    )
+    from plams_cli.core import (
+        finish as finish,
+    )
+    from plams_cli.core import (
+        init as init,
+    )
+    from plams_cli.core import (
+        load as load,
+    )
+    from plams_cli.core import (
+        load_all as load_all,
+    )
+    from plams_cli.core import (
+        log as log,
     )
     from plams_cli.errors import (
-        ConfigError, CorruptedJobFileError, FileError, GridError, JobError, PlamsError,
-        ResultsError,
+        ConfigError as ConfigError,
     )
-    from plams_cli.runners.grid import GridRunner
-    from plams_cli.runners.local import JobRunner
+    from plams_cli.errors import (
+        CorruptedJobFileError as CorruptedJobFileError,
+    )
+    from plams_cli.errors import (
+        FileError as FileError,
+    )
+    from plams_cli.errors import (
+        GridError as GridError,
+    )
+    from plams_cli.errors import (
+        JobError as JobError,
+    )
+    from plams_cli.errors import (
+        PlamsError as PlamsError,
+    )
+    from plams_cli.errors import (
+        ResultsError as ResultsError,
+    )
+    from plams_cli.runners.grid import GridRunner as GridRunner
+    from plams_cli.runners.local import JobRunner as JobRunner

@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from plams_cli.core.jobs import Job
     from plams_cli.core.jobmanager import JobManager
+    from plams_cli.core.jobs import Job
 
 __all__ = ["MARKER", "RES_SUFFIX", "FolderInUseError", "NotRestartableError", "clear_trash", "find_latest",
            "is_plams_run", "is_workdir", "lock_for_restart", "mark_workdir", "restart_target", "set_aside",

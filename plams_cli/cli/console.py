@@ -29,7 +29,7 @@ class PlamsClickError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares a ClassVar; ours varies per error
 
 
 def plams_errors(func: F) -> F:

@@ -55,7 +55,7 @@ _THREAD_NOTICE_S = 0.5
 _SIGNAL_CHECK_S = 0.1
 
 
-class VarAssign(click.ParamType):
+class VarAssign(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.4 on
     """``VAR=VALUE``: a Python name and a string (``-v``)."""
 
     name = "VAR=VALUE"
@@ -63,7 +63,7 @@ class VarAssign(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
         """Split ``VAR=VALUE`` at the first ``=``; ``VAR`` must be a Python identifier."""
         if isinstance(value, tuple):
-            return value  # type: ignore[return-value]
+            return value
         name, sep, text = str(value).partition("=")
         if not sep:
             self.fail(f"{value!r} is not VAR=VALUE: it has no '='", param, ctx)

@@ -15,7 +15,6 @@ import click
 from plams_cli.cli._usage import OneLineErrorGroup
 from plams_cli.cli.console import plams_errors, print_json
 
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: The exit status of a command whose reader went away (``| head``): 128 + SIGPIPE, as a

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from plams_cli.core.runtime import config as config
-from plams_cli.core.runtime import finish as finish
-from plams_cli.core.runtime import init as init
 from plams_cli.core.jobmanager import JobManager as JobManager
 from plams_cli.core.jobs import Job as Job
 from plams_cli.core.jobs import MultiJob as MultiJob
@@ -14,6 +11,9 @@ from plams_cli.core.logger import log as log
 from plams_cli.core.pickling import load as load
 from plams_cli.core.pickling import load_all as load_all
 from plams_cli.core.results import Results as Results
+from plams_cli.core.runtime import config as config
+from plams_cli.core.runtime import finish as finish
+from plams_cli.core.runtime import init as init
 from plams_cli.core.settings import Settings as Settings
 from plams_cli.core.status import JobStatus as JobStatus
 

@@ -51,7 +51,7 @@ def link_or_copy_tree(
     (another file system, a file system without hard links) or not wanted.
     """
     os.makedirs(target, exist_ok=True)
-    for folder, dirs, files in os.walk(source):
+    for folder, _dirs, files in os.walk(source):
         relative_folder = os.path.relpath(folder, source)
         for name in files:
             relative = name if relative_folder == "." else os.path.join(relative_folder, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from plams_cli.core.logger import log
 from plams_cli.core.settings import Settings
@@ -149,7 +149,8 @@ class JobManager:
                     found = None
                     break
                 if prev.results.done.is_set():
-                    if prev.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and prev.path and os.path.isdir(prev.path):
+                    reusable = prev.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED)
+                    if reusable and prev.path and os.path.isdir(prev.path):
                         found = prev
                         break
                     self.hashes[digest] = job
@@ -214,7 +215,8 @@ class JobManager:
 
     def remove_job(self, job: Job) -> None:
         """Forget ``job`` (and a MultiJob's children) and delete its folder; its status becomes ``deleted``."""
-        for child in list(job) if hasattr(job, "children") else []:
+        children = getattr(job, "children", ())  # a MultiJob's: a list or a dict
+        for child in list(children.values() if isinstance(children, dict) else children):
             self.remove_job(child)
         with self._lock:
             if job in self.jobs:
@@ -269,7 +271,7 @@ class JobManager:
                     except (OSError, PlamsError) as exc:
                         log(f"Cleaning {job.name} failed: {exc}", 1)
         if self.settings.get("remove_empty_directories", True):
-            for folder, dirs, files in os.walk(self.workdir, topdown=False):
+            for folder, _dirs, _files in os.walk(self.workdir, topdown=False):
                 if folder != self.workdir and not os.listdir(folder):
                     try:
                         os.rmdir(folder)

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from plams_cli.core import runtime as _config_module
-from plams_cli.core._files import link_or_copy_tree, write_atomic
+from plams_cli.core._files import link_or_copy_tree
 from plams_cli.core.logger import log
 from plams_cli.core.logger import threshold as logger_threshold
 from plams_cli.core.results import Results
@@ -48,7 +48,8 @@ _STATUS_LOG_LEVEL = {
     JobStatus.DELETED: 5,
     JobStatus.CREATED: 7,
 }
-_UNPICKLED_SET = frozenset(("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text", "_runscript_text", "_runner", "_notified"))
+_UNPICKLED_SET = frozenset(("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text",
+                            "_runscript_text", "_runner", "_notified"))
 
 
 def _validate_name(name: object) -> str:
@@ -88,7 +89,8 @@ class Job:
     #: in preview mode, whether the job still executes (a MultiJob runs its children, which preview)
     _runs_in_preview = False
 
-    def __init__(self, name: str = "plamsjob", settings: Settings | Job | None = None, depend: list[Job] | None = None) -> None:
+    def __init__(self, name: str = "plamsjob", settings: Settings | Job | None = None,
+                 depend: list[Job] | None = None) -> None:
         self.name = _validate_name(name)
         self.path: str | None = None
         self.jobmanager: Any = None
@@ -110,6 +112,7 @@ class Job:
         self._hash: str | None = None
         self._lock = threading.RLock()
         self.timestamps: dict[str, float] = {}
+        self._requested_name: str = self.name  # the name before a clash renamed it
         self._status = JobStatus.CREATED
         self.results = self._result_type(self)
 
@@ -595,7 +598,8 @@ class MultiJob(Job):
         ``name``, ``settings``, ``depend``: see :class:`Job`.
     """
 
-    def __init__(self, children: list[Job] | dict[Any, Job] | None = None, childrunner: Any = None, **kwargs: Any) -> None:
+    def __init__(self, children: list[Job] | dict[Any, Job] | None = None, childrunner: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.children: list[Job] | dict[Any, Job] = [] if children is None else children
         self.childrunner = childrunner

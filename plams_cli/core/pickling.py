@@ -25,8 +25,8 @@ from plams_cli.core.logger import log
 from plams_cli.errors import CorruptedJobFileError, FileError
 
 if TYPE_CHECKING:
-    from plams_cli.core.jobs import Job
     from plams_cli.core.jobmanager import JobManager
+    from plams_cli.core.jobs import Job
 
 __all__ = ["save_job", "write_summary", "read_job", "load", "load_all", "load_tree", "SUMMARY_SUFFIX"]
 
@@ -243,9 +243,10 @@ def load_all(path: str, jobmanager: JobManager | None = None) -> dict[str, Job]:
 def load_tree(path: str, jobmanager: JobManager | None = None) -> tuple[dict[str, Job], list[str]]:
     """Load every job saved under ``path``; return the jobs and the unreadable files.
 
-    Returns a dict from ``.dill`` path to job, and the list of files that could not be read. A folder with a saved job is not searched
-    further (a MultiJob carries its children); a folder without one is (the children
-    of a MultiJob that never finished). Unreadable files are skipped with one log line each.
+    Returns a dict from ``.dill`` path to job, and the list of files that could not be
+    read. A folder with a saved job is not searched further (a MultiJob carries its
+    children); a folder without one is (the children of a MultiJob that never finished).
+    Unreadable files are skipped with one log line each.
 
     Raises
     ------

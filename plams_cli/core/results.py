@@ -156,13 +156,19 @@ class Results:
     def _replace_jn(self, filename: str) -> str:
         return filename.replace("$JN", self.job.name)
 
+    def _folder(self) -> str:
+        path = self.job.path
+        if path is None:
+            raise FileError(f"job {self.job.name} has no folder yet: it was not run")
+        return path
+
     def _path(self, filename: str) -> str:
         name = self._replace_jn(filename)
-        if name not in self.files and not os.path.isfile(os.path.join(self.job.path, name)):
+        if name not in self.files and not os.path.isfile(os.path.join(self._folder(), name)):
             raise FileError(
                 f"job {self.job.name} has no file {name} (its files: {', '.join(self.files) or 'none'})"
             )
-        return os.path.join(self.job.path, name)
+        return os.path.join(self._folder(), name)
 
     @_needs_files
     def __getitem__(self, filename: str) -> str:
@@ -248,7 +254,7 @@ class Results:
     def rename(self, old: str, new: str) -> None:
         """Rename file ``old`` to ``new`` in the job folder."""
         source = self._path(old)
-        target = os.path.join(self.job.path, self._replace_jn(new))
+        target = os.path.join(self._folder(), self._replace_jn(new))
         os.replace(source, target)
         self.files = sorted({*(f for f in self.files if f != self._replace_jn(old)), self._replace_jn(new)})
 

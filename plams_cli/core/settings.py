@@ -325,7 +325,8 @@ class Settings(dict):  # type: ignore[type-arg]
         if data is None:
             return cls()
         if not isinstance(data, dict):
-            raise ConfigError(f"a Settings YAML document must be a mapping at its top level, not a {type(data).__name__}")
+            raise ConfigError("a Settings YAML document must be a mapping at its top level, "
+                              f"not a {type(data).__name__}")
         return cls(data)
 
     # --- display -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -156,11 +157,11 @@ def detect(path: str | None = None, env: dict[str, str] | None = None) -> Detect
     SchedulerNotFoundError
         ``$PLAMS_GRID`` names no known grid.
     """
-    env = os.environ if env is None else env
+    environment: Mapping[str, str] = os.environ if env is None else env
     slurm = _probe_slurm(path)
     pbs, sge = _probe_qsub(path)
     candidates = [slurm, pbs, sge]
-    override = env.get("PLAMS_GRID") or None
+    override = environment.get("PLAMS_GRID") or None
     if override:
         grid_settings(override)  # raises with the list of valid names
         chosen = next((c for c in candidates if c.name == override), None)

@@ -136,7 +136,7 @@ class _Workers:
             except SystemExit:
                 pass
             except BaseException as exc:  # noqa: BLE001 - report as a thread would, and live on
-                threading.excepthook(threading.ExceptHookArgs(  # type: ignore[call-arg]
+                threading.excepthook(threading.ExceptHookArgs(
                     (type(exc), exc, exc.__traceback__, threading.current_thread())))
             task = None
             with self._lock:
@@ -479,7 +479,7 @@ class JobRunner:
         finally:
             for process in processes:
                 if process.pid in done:
-                    self._stopped.append(f"stopped runscript {process.args[0]} "  # type: ignore[index]
+                    self._stopped.append(f"stopped runscript {process.args[0]!s} "  # type: ignore[index]
                                          f"(pid {process.pid}): {done[process.pid]}")
 
 

@@ -309,7 +309,7 @@ class StatepointCache:
         found: list[int | None] = []
         misses: list[tuple[str, Signature | None]] = []
         racy = 0
-        for job_id, sig in zip(job_ids, sigs):
+        for job_id, sig in zip(job_ids, sigs, strict=False):
             row = row_of.get(job_id)
             if row is not None and sig is not None and cached_sigs[row] == sig:
                 if sig[1] < mtime_ns:
@@ -323,7 +323,7 @@ class StatepointCache:
         # such as 1 and True fall together in its index, the first one decides $type.
         ids: list[str] = []
         rows: list[int | dict[str, Any]] = []
-        for job_id, row in zip(job_ids, found):
+        for job_id, row in zip(job_ids, found, strict=False):
             if row is not None:
                 ids.append(job_id)
                 rows.append(row)
@@ -339,7 +339,7 @@ class StatepointCache:
         for key in decoded.keys() | new_keys:
             values = decoded.get(key)
             out[key] = [
-                row.get(key, _ABSENT) if type(row) is dict else (_ABSENT if values is None else values[row])
+                row.get(key, _ABSENT) if type(row) is dict else (_ABSENT if values is None else values[row])  # type: ignore[index]  # rows not dicts are indices
                 for row in rows
             ]
         if fresh:
@@ -394,10 +394,10 @@ class StatepointCache:
             The pairs, keyed by id, state point keys sorted; and the corrupted ids.
         """
         ids, columns, corrupted = self.load_columns(job_ids, sigs, read_statepoint)
-        sig_of = dict(zip(job_ids, sigs))
+        sig_of = dict(zip(job_ids, sigs, strict=False))
         statepoints: dict[str, dict[str, Any]] = {job_id: {} for job_id in ids}
         for key in sorted(columns):
-            for job_id, value in zip(ids, columns[key]):
+            for job_id, value in zip(ids, columns[key], strict=False):
                 if value is not _ABSENT:
                     statepoints[job_id][key] = value
         # The signatures are those from before reading: a job repaired meanwhile has a
@@ -418,12 +418,12 @@ class StatepointCache:
             values = self._column(cached, key)
             if values is None:
                 return {}
-            for sp, value in zip(statepoints, values):
+            for sp, value in zip(statepoints, values, strict=False):
                 if value is not _ABSENT:
                     sp[key] = value
         return {
             job_id: (sig, sp)
-            for job_id, sig, sp in zip(cached.ids, cached.sigs, statepoints)
+            for job_id, sig, sp in zip(cached.ids, cached.sigs, statepoints, strict=False)
             if sig[1] < cached.mtime_ns
         }
 
@@ -460,7 +460,7 @@ class StatepointCache:
         if known:
             pairs.update(known)
         if sigs is not None:
-            for job_id, sig in zip(job_ids, sigs):
+            for job_id, sig in zip(job_ids, sigs, strict=False):
                 pair = pairs.get(job_id)
                 if pair is not None and pair[0] != sig:
                     del pairs[job_id]

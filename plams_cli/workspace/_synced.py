@@ -176,7 +176,7 @@ class SyncedDict(MutableMapping[str, Any]):
             return wrap(self._root, (*self._path, key), data[key])
         return default
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Update several keys and save once."""
         values = normalize(dict(other, **kwargs))
 

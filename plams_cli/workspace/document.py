@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Callable, Iterator
 from _thread import get_ident  # threading's own source of it, always loaded
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -156,7 +156,7 @@ class Document(SyncedDict):
     @property
     def filename(self) -> str:
         """The path of ``signac_job_document.json``."""
-        root: _DocumentRoot = self._root  # type: ignore[assignment]
+        root: _DocumentRoot = self._root
         return root.filename
 
     def locked(self, timeout_s: float = -1) -> Any:
@@ -181,7 +181,7 @@ class Document(SyncedDict):
         WorkspaceError
             If the lock is not obtained within ``timeout_s``.
         """
-        root: _DocumentRoot = self._root  # type: ignore[assignment]
+        root: _DocumentRoot = self._root
         return root.locked(timeout_s)
 
     def modify(self, func: Callable[[dict[str, Any]], Any]) -> Any:

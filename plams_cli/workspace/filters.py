@@ -541,7 +541,8 @@ def compile_query(filter_: Mapping[str, Any] | None) -> Query:
             if not rest:
                 keys = None
                 break
-            keys.add(rest.split(".", 1)[0])
+            if keys is not None:
+                keys.add(rest.split(".", 1)[0])
     needs_document = "doc" in set(_root_keys(normalised))
     return Query(node, False, keys, needs_document)
 

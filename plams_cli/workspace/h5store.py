@@ -158,7 +158,7 @@ class H5Group(MutableMapping[str, Any]):
         self._path = path
 
     def _group(self) -> h5py.Group:
-        return self._store.file[self._path]  # type: ignore[no-any-return]
+        return self._store.file[self._path]
 
     @property
     def path(self) -> str:

@@ -598,7 +598,7 @@ class Workspace:
                 if key is None:
                     rows: list[dict[str, Any]] = [{} for _ in range(size)]
                     for name in sorted(columns):
-                        for row, value in zip(rows, columns[name]):
+                        for row, value in zip(rows, columns[name], strict=False):
                             if value is not ABSENT:
                                 row[name] = value
                     return rows
