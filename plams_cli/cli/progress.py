@@ -44,7 +44,7 @@ class Progress:
     console
         Where to draw (the stderr console).
     counts
-        Returns the current status counts (``JobManager.status_counts``).
+        Returns the current status counts (a :class:`~plams_cli.core.lifecycle.StatusTally`).
     enabled
         ``False`` (``-q``) turns it off.
     """

@@ -288,6 +288,7 @@ class _MasterRun:
         """Do the whole run; return the exit status."""
         from plams_cli.cli._script import ScriptModule
         from plams_cli.cli.progress import Progress
+        from plams_cli.core.lifecycle import StatusTally, observing
         from plams_cli.core.runtime import run_held
 
         self._configure()
@@ -303,7 +304,8 @@ class _MasterRun:
             module = ScriptModule(self.variables)
             status: int | None = None
             with module.installed():
-                with Progress(err, manager.status_counts, enabled=not self.quiet) as progress, \
+                tally = StatusTally()  # the live count follows the announced status changes
+                with observing(tally), Progress(err, tally.counts, enabled=not self.quiet) as progress, \
                         _job_lines_off_screen(progress.enabled):
                     with run_held():  # a script's own finish() (or its threads') must not end the run
                         before = set(threading.enumerate())

@@ -25,29 +25,17 @@ from typing import Any
 
 from plams_cli.core import runtime as _config_module
 from plams_cli.core._files import link_or_copy_tree
+from plams_cli.core.lifecycle import announce_launch, announce_status
 from plams_cli.core.logger import log
 from plams_cli.core.logger import threshold as logger_threshold
 from plams_cli.core.results import Results
 from plams_cli.core.settings import Settings
 from plams_cli.core.status import JobStatus
 from plams_cli.errors import JobError, PlamsError
+from plams_cli.runners.launch import Launch
 
 __all__ = ["Job", "SingleJob", "MultiJob", "ShellJob"]
 
-# level at which each status change is logged (PLAMS shows levels <= 3 by default)
-_STATUS_LOG_LEVEL = {
-    JobStatus.STARTED: 3,
-    JobStatus.REGISTERED: 7,
-    JobStatus.RUNNING: 3,
-    JobStatus.FINISHED: 5,
-    JobStatus.CRASHED: 1,
-    JobStatus.FAILED: 1,
-    JobStatus.SUCCESSFUL: 3,
-    JobStatus.COPIED: 3,
-    JobStatus.PREVIEW: 3,
-    JobStatus.DELETED: 5,
-    JobStatus.CREATED: 7,
-}
 _UNPICKLED_SET = frozenset(("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text",
                             "_runscript_text", "_runner", "_notified"))
 
@@ -119,17 +107,19 @@ class Job:
     # --- status ----------------------------------------------------------------------
     @property
     def status(self) -> JobStatus:
-        """The job's :class:`JobStatus`; setting it logs the change and records the time."""
+        """The job's :class:`JobStatus`; setting it records the time and announces the change.
+
+        Announced through :mod:`plams_cli.core.lifecycle`, whose subscribers log it,
+        count it and record it in the job cache.
+        """
         return self._status
 
     @status.setter
     def status(self, value: JobStatus | str) -> None:
         status = value if type(value) is JobStatus else JobStatus(value)
-        self._status = status
-        self.timestamps[status.value] = time.time()
-        level = _STATUS_LOG_LEVEL[status]
-        if level <= logger_threshold():
-            log(f"JOB {self._full_name()} {status.value.upper()}", level)
+        old, self._status = self._status, status
+        now = self.timestamps[status.value] = time.time()
+        announce_status(self, old, status, now)  # the log line, the live count, the job cache …
 
     @property
     def _daemon_thread(self) -> bool:
@@ -510,7 +500,7 @@ class SingleJob(Job):
         try:
             limited = getattr(jobrunner, "_limited_call", None)
             if limited is not None:  # RUNNING once the runner's maxjobs lets it start
-                code = limited(started=self._set_running, **arguments)
+                code = limited(started=self._set_running, launched=self._launched, **arguments)
             else:  # a runner of PLAMS's kind, with call() only
                 self._set_running()
                 code = jobrunner.call(**arguments)
@@ -525,6 +515,9 @@ class SingleJob(Job):
 
     def _set_running(self) -> None:
         self.status = JobStatus.RUNNING
+
+    def _launched(self, launch: Launch) -> None:
+        announce_launch(self, launch)
 
     def _describe_exit(self, code: int) -> str:
         if code < 0:

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plams_cli.errors import GridError, QueueQueryError, SchedulerNotFoundError, SubmitError
+from plams_cli.runners.launch import Launch, LaunchCallback, current_callback, report_launch
 from plams_cli.runners.local import JobRunner, signals_to_main_thread
 
 __all__ = [
@@ -84,6 +85,8 @@ logger = logging.getLogger(__name__)
 
 #: shortest pause between two queue queries, seconds
 MIN_POLL_INTERVAL_S = 0.2
+#: queue state codes (SLURM, PBS, Grid Engine) of a job whose runscript runs, for the job cache
+RUNNING_STATE_CODES = frozenset({"R", "RUNNING", "CG", "COMPLETING", "E", "T", "RR", "RT"})
 #: the pause grows with the age of the youngest job: this fraction of it, up to sleepstep
 POLL_AGE_FRACTION = 0.05
 #: while queue queries keep failing, a warning every this many seconds
@@ -453,10 +456,13 @@ class _Tracked:
     job_id: str
     name: str
     submitted: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.time)  # wall clock of the submission
     done: threading.Event = field(default_factory=threading.Event)
     state: str = ""
     final: QueueState | None = None
     cancelled_by: str = ""
+    #: where changes of the job's queue state go (the job's launch callback), if anywhere
+    report: LaunchCallback | None = None
 
 
 class GridRunner(JobRunner):
@@ -623,7 +629,8 @@ class GridRunner(JobRunner):
                 f"{result.describe()}; if the scheduler queued it anyway, find it in the queue "
                 f"(job name {jobname}) and cancel it"
             )
-        tracked = self._track(job_id, jobname)
+        tracked = self._track(job_id, jobname, current_callback())
+        report_launch(Launch("grid", job_id, time.time(), self.grid, running=False), tracked.report)
         try:  # so that a restart after a kill finds the job (see plams_cli.cli._grid_leftovers)
             write_job_record(workdir, runscript, {
                 "job_id": job_id, "grid": self.grid, "host": socket.gethostname(), "name": jobname,
@@ -718,8 +725,8 @@ class GridRunner(JobRunner):
         return answer if isinstance(answer, Accounting) else None
 
     # --- polling --------------------------------------------------------------------
-    def _track(self, job_id: str, name: str) -> _Tracked:
-        tracked = _Tracked(job_id, name)
+    def _track(self, job_id: str, name: str, report: LaunchCallback | None = None) -> _Tracked:
+        tracked = _Tracked(job_id, name, report=report)
         with self._lock:
             self._active[job_id] = tracked
         self._ensure_poller()
@@ -819,6 +826,9 @@ class GridRunner(JobRunner):
         for item in tracked:
             state = states.get(item.job_id)
             if state is not None and not state.finished:
+                if item.report is not None and state.state != item.state:
+                    running = state.state.upper() in RUNNING_STATE_CODES
+                    report_launch(Launch("grid", item.job_id, item.started, self.grid, running), item.report)
                 item.state = state.state
                 continue
             item.final = state

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from plams_cli.errors import JobError
+from plams_cli.runners.launch import Launch, LaunchCallback, launch_reports_to, report_launch
 
 __all__ = ["JobRunner", "cancel_all", "signals_to_main_thread", "stop_process_groups", "waiting", "STOP_GRACE_S"]
 
@@ -374,21 +375,25 @@ class JobRunner:
         if task is not None:
             self._start_in_flight(task)
 
-    def _limited_call(self, started: Callable[[], None] | None = None, **kwargs: Any) -> int:
+    def _limited_call(self, started: Callable[[], None] | None = None, launched: LaunchCallback | None = None,
+                      **kwargs: Any) -> int:
         """:meth:`call` within the ``maxjobs`` limit; jobs use this rather than ``call``.
 
         ``started()`` is called once the limit lets the runscript start (the job then
-        says it is running).
+        says it is running); ``launched`` receives a :class:`~plams_cli.runners.launch.Launch`
+        for what ``call()`` started (a process id, a grid job id).
         """
         if self._job_limit is None:
             if started is not None:
                 started()
-            return self.call(**kwargs)
+            with launch_reports_to(launched):
+                return self.call(**kwargs)
         self._job_limit.acquire()
         try:
             if started is not None:
                 started()
-            return self.call(**kwargs)
+            with launch_reports_to(launched):
+                return self.call(**kwargs)
         finally:
             self._job_limit.release()
 
@@ -432,10 +437,12 @@ class JobRunner:
         try:
             stdout = _output_fd(workdir, out, opened)
             stderr = _output_fd(workdir, err, opened)
+            spawned = time.time()
             process = _spawn(path, workdir, stdout, stderr)
         finally:
             for fd in opened:
                 os.close(fd)
+        report_launch(Launch("local", str(process.pid), spawned))
         with self._processes_lock:
             self._processes.add(process)
         try:
