@@ -172,6 +172,14 @@ def test_suppress_missing_is_per_thread() -> None:
 
 
 @pytest.mark.parametrize("S", SETTINGS)
+def test_plus_equals_soft_updates_in_place(S: type) -> None:  # noqa: N803
+    s = S({"b": 1, "n": {"x": 1}})
+    same = s
+    s += S({"b": 2, "a": 3, "n": {"y": 2}})
+    assert s is same and str(s) == "b: \t1\nn: \t\n  x: \t1\n  y: \t2\na: \t3\n"
+
+
+@pytest.mark.parametrize("S", SETTINGS)
 def test_dir_lists_identifier_keys_only(S: type) -> None:  # noqa: N803
     names = set(dir(S({"ok": 1, "two words": 2, 3: 3, "_x": 4})))
     assert {"ok", "_x"} <= names and "two words" not in names and 3 not in names and "copy" in names
@@ -268,7 +276,7 @@ def test_runscript_body_without_newline_before_post() -> None:
 def test_prerun_and_get_input_see_plams_state(both: tuple[Any, Any]) -> None:
     """PLAMS calls get_input() twice (hash, then write); we call it once, in the state of its first call."""
     theirs, ours = both
-    assert theirs.seen[0] == ("registered", True, True, "registered")
+    assert theirs.seen == [("registered", True, True, "registered"), ("running", True, True, "registered")]
     assert ours.seen == [theirs.seen[0]]
 
 
@@ -414,6 +422,21 @@ def test_load_external_refuses_a_missing_folder(tmp_path: Path) -> None:
                          ids=lambda keys: ".".join(keys))
 def test_config_defaults_match(keys: tuple[str, ...]) -> None:
     assert plams_cli.config.get_nested(keys) == P.config.get_nested(keys)
+
+
+@pytest.mark.parametrize("package", ["scm.plams", "plams_cli"])
+def test_config_set_before_init(package: str, tmp_path: Path, child_env: dict[str, str]) -> None:
+    """Deliberate difference: PLAMS's init() resets config; ours keeps what was set before it."""
+    import subprocess
+    import sys
+
+    code = (f"from {package} import config, init, finish\n"
+            "config.log.stdout = 0\nconfig.sleepstep = 1\n"
+            f"init(path={str(tmp_path)!r}, folder='w')\nprint('sleepstep', config.sleepstep)\nfinish()\n")
+    out = subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True, text=True,
+                         check=True, timeout=120)
+    values = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("sleepstep ")]
+    assert values == (["5"] if package == "scm.plams" else ["1"])
 
 
 def test_hashing_default_is_ours() -> None:
