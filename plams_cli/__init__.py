@@ -1,7 +1,8 @@
 """plams-cli: run, restart, track and submit computational jobs.
 
 ``from plams_cli import *`` gives the job layer of PLAMS (Settings, config, init, finish,
-log, JobStatus, Job, SingleJob, MultiJob, Results, JobManager, load, load_all), the
+log, JobStatus, Job, SingleJob, MultiJob, Results, JobManager, load, load_all,
+add_to_class, add_to_instance), the
 runners (JobRunner, GridRunner) and the errors.
 
 Names load on first use (PEP 562), so ``import plams_cli.workspace`` does not pay for
@@ -16,14 +17,15 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     **dict.fromkeys(
         ("Settings", "config", "init", "finish", "log", "JobStatus", "Job", "SingleJob",
-         "MultiJob", "ShellJob", "Results", "JobManager", "load", "load_all"),
+         "MultiJob", "ShellJob", "Results", "JobManager", "load", "load_all", "add_to_class",
+         "add_to_instance"),
         "plams_cli.core",
     ),
     "JobRunner": "plams_cli.runners.local",
     "GridRunner": "plams_cli.runners.grid",
     **dict.fromkeys(
         ("PlamsError", "FileError", "CorruptedJobFileError", "JobError", "ResultsError",
-         "GridError", "ConfigError"),
+         "ResultFileNotFoundError", "JobClassMismatchError", "GridError", "ConfigError"),
         "plams_cli.errors",
     ),
 }
@@ -70,6 +72,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         SingleJob as SingleJob,
     )
     from plams_cli.core import (
+        add_to_class as add_to_class,
+    )
+    from plams_cli.core import (
+        add_to_instance as add_to_instance,
+    )
+    from plams_cli.core import (
         config as config,
     )
     from plams_cli.core import (
@@ -100,10 +108,16 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         GridError as GridError,
     )
     from plams_cli.errors import (
+        JobClassMismatchError as JobClassMismatchError,
+    )
+    from plams_cli.errors import (
         JobError as JobError,
     )
     from plams_cli.errors import (
         PlamsError as PlamsError,
+    )
+    from plams_cli.errors import (
+        ResultFileNotFoundError as ResultFileNotFoundError,
     )
     from plams_cli.errors import (
         ResultsError as ResultsError,

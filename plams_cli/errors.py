@@ -17,6 +17,8 @@ __all__ = [
     "CorruptedJobFileError",
     "JobError",
     "ResultsError",
+    "ResultFileNotFoundError",
+    "JobClassMismatchError",
     "GridError",
     "SchedulerNotFoundError",
     "SubmitError",
@@ -56,6 +58,20 @@ class JobError(PlamsError, RuntimeError):
 
 class ResultsError(PlamsError, RuntimeError):
     """Results were asked for that the job does not have."""
+
+
+class ResultFileNotFoundError(FileError, ResultsError, FileNotFoundError):
+    """A job has no file of that name: a :class:`FileError` and a :class:`ResultsError` both.
+
+    PLAMS raises ``ResultsError`` from ``read_file`` and ``FileError`` from ``results[name]``;
+    this one class answers ``except`` clauses written for either.
+    """
+
+
+class JobClassMismatchError(PlamsError, ValueError):
+    """A saved job is not of the class ``SomeJob.load(..., strict=True)`` expects."""
+
+    exit_code: ClassVar[int] = 2
 
 
 class GridError(PlamsError, RuntimeError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from plams_cli.core.binding import add_to_class as add_to_class
+from plams_cli.core.binding import add_to_instance as add_to_instance
 from plams_cli.core.jobmanager import JobManager as JobManager
 from plams_cli.core.jobs import Job as Job
 from plams_cli.core.jobs import MultiJob as MultiJob
@@ -19,5 +21,5 @@ from plams_cli.core.status import JobStatus as JobStatus
 
 __all__ = [
     "Settings", "config", "init", "finish", "log", "JobStatus", "Job", "SingleJob", "MultiJob",
-    "ShellJob", "Results", "JobManager", "load", "load_all",
+    "ShellJob", "Results", "JobManager", "load", "load_all", "add_to_class", "add_to_instance",
 ]

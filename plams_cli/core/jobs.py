@@ -256,6 +256,9 @@ class Job:
             for dependency in self.depend:
                 dependency.results.wait()
         jobmanager._register(self)
+        # As in PLAMS: registered (name, folder) before prerun(), so prerun() and the
+        # get_input() the hash calls see the status, folder and merged defaults PLAMS gives them.
+        self.status = JobStatus.REGISTERED
         if logger_threshold() >= 5:
             log(f"Starting {self.name}.prerun()", 5)
         self.prerun()
@@ -270,7 +273,6 @@ class Job:
                 jobmanager._forget_hash(self)
             else:
                 return False
-        self.status = JobStatus.REGISTERED
         self._get_ready()
         return True
 
@@ -407,15 +409,24 @@ class SingleJob(Job):
         raise NotImplementedError(f"{type(self).__name__} must define get_runscript()")
 
     def full_runscript(self) -> str:
-        """The runscript as written: shebang, ``runscript.pre``, :meth:`get_runscript`, ``runscript.post``."""
+        """The runscript as written: shebang, ``runscript.pre``, :meth:`get_runscript`, ``runscript.post``.
+
+        Byte for byte PLAMS's text: ``shebang + "\\n\\n"``, then ``pre + "\\n\\n"`` when
+        ``pre`` is set, the body as :meth:`get_runscript` returns it, then ``post + "\\n\\n"``
+        when ``post`` is set. One difference: a body that does not end with a newline gets
+        one before ``post``, where PLAMS glues the two into one command line.
+        """
         runscript = self.settings.runscript
         text = str(runscript.get("shebang", "#!/bin/sh")) + "\n\n"
-        if runscript.get("pre"):
+        if "pre" in runscript:
             text += str(runscript.pre) + "\n\n"
-        text += self.get_runscript()
-        if runscript.get("post"):
-            text += "\n\n" + str(runscript.post)
-        return text + "\n"
+        body = self.get_runscript()
+        text += body
+        if "post" in runscript:
+            if body and not body.endswith("\n"):
+                text += "\n"
+            text += str(runscript.post) + "\n\n"
+        return text
 
     def _input(self) -> str:
         text = getattr(self, "_input_text", None)
@@ -546,6 +557,107 @@ class SingleJob(Job):
         except OSError:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
+
+    # --- PLAMS's loaders ---------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str, jobmanager: Any = None, strict: bool = True) -> Job:
+        """Load a saved job from its ``.dill`` file, or from the folder holding one.
+
+        With a job manager (``jobmanager``, else the current run's) the job joins it, so
+        it is not rerun; without, it is only read.
+
+        Parameters
+        ----------
+        path
+            A ``.dill`` file, or a job folder (its ``<folder name>.dill`` is preferred).
+        jobmanager
+            The job manager to register the job with.
+        strict
+            Require the saved job to be of exactly this class.
+
+        Raises
+        ------
+        FileError
+            ``path`` does not exist, or the folder holds no ``.dill`` file.
+        CorruptedJobFileError
+            The file is not a readable saved job.
+        JobClassMismatchError
+            ``strict`` and the job is of another class (a ``ValueError``, as in PLAMS).
+        """
+        from plams_cli.core.pickling import read_job
+        from plams_cli.errors import FileError, JobClassMismatchError
+
+        filename = os.path.abspath(path)
+        if not os.path.exists(filename):
+            raise FileError(f"cannot load a job from {filename}: it does not exist")
+        if os.path.isdir(filename):
+            own = os.path.join(filename, os.path.basename(filename) + ".dill")
+            saved = sorted(f for f in os.listdir(filename) if f.endswith(".dill"))
+            if os.path.isfile(own):
+                filename = own
+            elif saved:
+                filename = os.path.join(filename, saved[0])
+            else:
+                raise FileError(f"no .dill file in {filename}; load_external() adopts a folder without one")
+        config = _config_module.config
+        manager = jobmanager or (config.get("default_jobmanager") if config.get("init") else None)
+        job = manager.load_job(filename) if manager is not None else read_job(filename)
+        if strict and type(job) is not cls:
+            raise JobClassMismatchError(
+                f"the job saved in {filename} is a {type(job).__name__}, not a {cls.__name__}; "
+                "pass strict=False to accept it"
+            )
+        return job
+
+    @classmethod
+    def load_external(cls, path: str, settings: Settings | None = None, molecule: Any = None,
+                      finalize: bool = False, jobname: str | None = None) -> SingleJob:
+        """Adopt a folder computed outside plams (no ``.dill``): its files become the results.
+
+        The folder's name is the job's name (or ``jobname``); files named as the class's
+        ``_filenames`` (``<name>.in``, ``.out`` …) are the job's input, output and so on.
+        The job is ``copied``; with ``finalize`` it goes through ``check()``, cleaning,
+        ``postrun()`` and saving, and ends ``successful`` or ``failed``.
+
+        Parameters
+        ----------
+        path
+            The job folder.
+        settings
+            The job's settings (default: ``results.recreate_settings()``, else a copy of
+            ``config.job``).
+        molecule
+            Kept as ``job.molecule`` (default: ``results.recreate_molecule()``).
+        finalize
+            Run the end of the life cycle on it.
+        jobname
+            The job's name when it differs from the folder's.
+
+        Raises
+        ------
+        FileError
+            ``path`` is not a folder.
+        """
+        from plams_cli.errors import FileError
+
+        folder = os.path.abspath(path)
+        if not os.path.isdir(folder):
+            raise FileError(f"cannot load an external job from {folder}: it is not a folder")
+        job = cls(name=os.path.basename(folder) if jobname is None else str(jobname))
+        job.path = folder
+        job.status = JobStatus.COPIED
+        job.results.collect()
+        present = set(job.results.files)
+        job._filenames = {kind: name for kind, name in cls._filenames.items()
+                          if name.replace("$JN", job.name) in present}
+        job.settings = settings or job.results.recreate_settings() or _config_module.config.job.copy()
+        job.molecule = molecule or job.results.recreate_molecule()
+        job.results._mark_collected()
+        if finalize:
+            job._finalize()
+        else:
+            job._release()
+        return job
 
 
 class ShellJob(SingleJob):

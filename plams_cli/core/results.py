@@ -15,16 +15,17 @@ import shlex
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from plams_cli.errors import FileError, ResultsError
+from plams_cli.errors import FileError, ResultFileNotFoundError, ResultsError
 from plams_cli.runners.local import waiting
 
 if TYPE_CHECKING:
     from plams_cli.core.jobs import Job
 
-__all__ = ["Results"]
+__all__ = ["Results", "saferun"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +60,31 @@ def _list_files(folder: str, prefix: str, skip: set[str], found: list[str], own:
                 _list_files(entry.path, prefix + entry.name + os.sep, set(), found)
         else:
             found.append(prefix + entry.name)
+
+
+def saferun(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+    """:func:`subprocess.run`, tried again when starting the process fails with ``BlockingIOError``.
+
+    ``config.saferun.repeat`` more attempts, ``config.saferun.delay`` seconds apart, as in
+    PLAMS; the last error is raised when every attempt fails. Other ``OSError`` (a missing
+    program) is raised at once: PLAMS would retry it too, only to fail later.
+    """
+    from plams_cli.core.logger import log
+    from plams_cli.core.runtime import config
+
+    saferun_settings = config.get("saferun") or {}
+    repeat = int(saferun_settings.get("repeat", 10))
+    delay = float(saferun_settings.get("delay", 1))
+    attempt = 0
+    while True:
+        try:
+            return subprocess.run(*args, **kwargs)
+        except BlockingIOError as exc:
+            attempt += 1
+            if attempt > repeat:
+                raise
+            log(f"subprocess.run({args[0] if args else kwargs.get('args')}) attempt {attempt} failed with {exc}", 5)
+            time.sleep(delay)
 
 
 class Results:
@@ -165,7 +191,7 @@ class Results:
     def _path(self, filename: str) -> str:
         name = self._replace_jn(filename)
         if name not in self.files and not os.path.isfile(os.path.join(self._folder(), name)):
-            raise FileError(
+            raise ResultFileNotFoundError(
                 f"job {self.job.name} has no file {name} (its files: {', '.join(self.files) or 'none'})"
             )
         return os.path.join(self._folder(), name)
@@ -181,7 +207,13 @@ class Results:
 
     @_needs_files
     def read_file(self, filename: str) -> str:
-        """Return the whole text of ``filename``."""
+        """Return the whole text of ``filename``.
+
+        Raises
+        ------
+        ResultFileNotFoundError
+            The job has no such file (a ``ResultsError`` as in PLAMS, and a ``FileError``).
+        """
         with open(self._path(filename), encoding="utf-8", errors="replace") as handle:
             return handle.read()
 
@@ -198,15 +230,15 @@ class Results:
             with open(path, encoding="utf-8", errors="replace") as handle:
                 return [line.rstrip("\n") for line in handle if regex.search(line)]
         command = [grep, *shlex.split(options), "--", pattern, path]
-        result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+        result = saferun(command, capture_output=True, text=True, errors="replace")
         if result.returncode > 1:
             raise ResultsError(f"grep failed on {path}: {result.stderr.strip()}")
-        return result.stdout.splitlines()
+        output: str = result.stdout
+        return output.splitlines()
 
     def grep_output(self, pattern: str = "", options: str = "") -> list[str]:
         """:meth:`grep_file` on the job's output file ``$JN.out``."""
-        filename = self.job._filename("out") if hasattr(self.job, "_filename") else "$JN.out"
-        return self.grep_file(filename, pattern, options)
+        return self.grep_file(self._output_name(), pattern, options)
 
     @_needs_files
     def regex_file(self, filename: str, regex: str) -> list[Any]:
@@ -226,29 +258,101 @@ class Results:
     ) -> list[Any]:
         """Lines of ``filename`` between a line containing ``begin`` and one containing ``end``.
 
-        ``match`` picks the n-th block (0: the first; PLAMS counts the same way), the
-        ``inc_*`` flags keep the delimiting lines, and ``process`` is applied to each line.
+        As in PLAMS: ``begin``/``end`` are plain strings (``None``: from the start, up to
+        the end of the file); ``match=0`` returns the lines of every block, ``match=n`` those
+        of the n-th block only (counted from 1); the ``inc_*`` flags keep the delimiting
+        lines; ``process`` is applied to each line.
         """
-        lines: list[Any] = []
+        current = 0
+        lines: list[str] = []
         inside = begin is None
-        seen = 0
+
+        def append(line: str) -> None:
+            if match in (0, current):
+                lines.append(line.rstrip("\n"))
+
+        # PLAMS's loop, step for step: the order of the three tests decides what a line
+        # holding both ``end`` and ``begin`` does.
         with open(self._path(filename), encoding="utf-8", errors="replace") as handle:
-            for raw in handle:
-                line = raw.rstrip("\n")
-                if not inside:
-                    if begin is not None and begin in line:
-                        if seen == match:
-                            inside = True
-                            if inc_begin:
-                                lines.append(line)
-                        seen += 1
-                    continue
-                if end is not None and end in line:
+            for line in handle:
+                if inside and end and end in line:
+                    inside = False
                     if inc_end:
-                        lines.append(line)
-                    break
-                lines.append(line)
+                        append(line)
+                    if match == current:
+                        break
+                if inside:
+                    append(line)
+                if not inside and begin and begin in line:
+                    inside = True
+                    current += 1
+                    if inc_begin:
+                        append(line)
         return [process(x) for x in lines] if process else lines
+
+    def get_output_chunk(
+        self,
+        begin: str | None = None,
+        end: str | None = None,
+        match: int = 0,
+        inc_begin: bool = False,
+        inc_end: bool = False,
+        process: Callable[[str], Any] | None = None,
+    ) -> list[Any]:
+        """:meth:`get_file_chunk` on the job's output file ``$JN.out``."""
+        return self.get_file_chunk(self._output_name(), begin, end, match, inc_begin, inc_end, process)
+
+    def _output_name(self) -> str:
+        filename = getattr(self.job, "_filename", None)
+        if filename is None:
+            raise ResultsError(f"job {self.job.name} is not a SingleJob: it has no output file")
+        try:
+            return str(filename("out"))
+        except KeyError:
+            raise ResultsError(f"job {self.job.name} has no output file") from None
+
+    @_needs_files
+    def awk_file(self, filename: str, script: str = "", progfile: str | None = None, **kwargs: Any) -> list[str]:
+        """Output lines of ``awk`` run on ``filename`` (PLAMS's interface).
+
+        ``script`` is the AWK program, or ``progfile`` names a file holding it (an
+        absolute path, one relative to the current folder, or a file of the job); each
+        keyword becomes ``-v name=value``. As in PLAMS, awk failing gives ``[]``.
+
+        Raises
+        ------
+        FileError
+            ``progfile`` does not exist.
+        ResultFileNotFoundError
+            The job has no file ``filename``.
+        """
+        command = ["awk"]
+        for key, value in kwargs.items():
+            command += ["-v", f"{key}={value}"]
+        if progfile:
+            candidates = [os.path.abspath(progfile), os.path.join(self._folder(), progfile)]
+            found = next((c for c in candidates if os.path.isfile(c)), None)
+            if found is None:
+                raise FileError(f"AWK program file {progfile} not present")
+            command += ["-f", found]
+        else:
+            command.append(script)
+        return self._process_file(filename, command)
+
+    def awk_output(self, script: str = "", progfile: str | None = None, **kwargs: Any) -> list[str]:
+        """:meth:`awk_file` on the job's output file ``$JN.out``."""
+        return self.awk_file(self._output_name(), script, progfile, **kwargs)
+
+    def _process_file(self, filename: str, command: list[str]) -> list[str]:
+        """Run ``command`` with the job file ``filename`` as its last argument; its output lines.
+
+        Started through :func:`saferun`; a non-zero exit gives ``[]``, as in PLAMS.
+        """
+        path = self._path(filename)
+        result = saferun([*command, path], cwd=self._folder(), capture_output=True)
+        if result.returncode != 0:
+            return []
+        return result.stdout.decode(errors="replace").splitlines()  # type: ignore[no-any-return]
 
     @_needs_files
     def rename(self, old: str, new: str) -> None:
@@ -257,6 +361,18 @@ class Results:
         target = os.path.join(self._folder(), self._replace_jn(new))
         os.replace(source, target)
         self.files = sorted({*(f for f in self.files if f != self._replace_jn(old)), self._replace_jn(new)})
+
+    # --- hooks of load_external() -------------------------------------------------------
+    def recreate_settings(self) -> Any:
+        """Settings rebuilt from the job's files, for ``load_external()``; ``None`` here.
+
+        Override in a Results subclass that can read them back (as PLAMS's do).
+        """
+        return None
+
+    def recreate_molecule(self) -> Any:
+        """The molecule rebuilt from the job's files, for ``load_external()``; ``None`` here."""
+        return None
 
     # --- cleaning --------------------------------------------------------------------
     def _clean(self, keep: Any) -> None:

@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy as _copy
-from collections.abc import Iterator, Mapping
+import textwrap
+import threading
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
 __all__ = ["Settings"]
@@ -15,6 +18,22 @@ __all__ = ["Settings"]
 
 _MISSING = object()
 _IMMUTABLE = (str, int, float, bool, bytes, type(None), tuple, frozenset)
+# Settings.suppress_missing() is per thread: a job running in another thread keeps its
+# automatic branches while a script checks keys strictly (PLAMS switches them off globally).
+_strict = threading.local()
+
+
+def _missing_suppressed() -> bool:
+    return getattr(_strict, "depth", 0) > 0
+
+
+@contextlib.contextmanager
+def _suppress_missing() -> Iterator[None]:
+    _strict.depth = getattr(_strict, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _strict.depth -= 1
 
 
 def _copy_value(value: Any) -> Any:
@@ -49,15 +68,18 @@ class Settings(dict):  # type: ignore[type-arg]
             if isinstance(value, dict) and not isinstance(value, Settings):
                 dict.__setitem__(self, key, Settings(value))
             elif isinstance(value, list):
-                dict.__setitem__(self, key, [Settings(v) if type(v) is dict else v for v in value])
+                dict.__setitem__(self, key, [Settings(v) if isinstance(v, dict) and not isinstance(v, Settings) else v
+                                              for v in value])
 
     # --- item and attribute access ---------------------------------------------------
     def __missing__(self, name: Any) -> Any:
         if isinstance(name, tuple):
-            return self.get_nested(name)
+            return self.get_nested(name, _missing_suppressed())
         found = self.find_case(name)
         if found is not name and found in self:
             return dict.__getitem__(self, found)
+        if _missing_suppressed():
+            raise KeyError(name)
         branch = type(self)() if type(self) is Settings else Settings()
         dict.__setitem__(self, name, branch)
         return branch
@@ -116,7 +138,7 @@ class Settings(dict):  # type: ignore[type-arg]
     def get(self, name: Any, default: Any = None) -> Any:
         """Return ``self[name]`` when present (case-insensitive), else ``default``; creates nothing."""
         if isinstance(name, tuple):
-            return self.get_nested(name, default)
+            return self.get_nested(name, default=default)
         if dict.__contains__(self, name):
             return dict.__getitem__(self, name)
         found = self.find_case(name)
@@ -145,40 +167,114 @@ class Settings(dict):  # type: ignore[type-arg]
                 return stored
         return key
 
-    # --- nested access ---------------------------------------------------------------
-    def get_nested(self, keys: tuple[Any, ...], default: Any = None) -> Any:
-        """Return the value at the path ``keys`` (a tuple), or ``default`` if any part is missing."""
+    # --- nested access (PLAMS's signatures) ------------------------------------------
+    @staticmethod
+    def suppress_missing() -> contextlib.AbstractContextManager[None]:
+        """A context manager inside which a missing key raises ``KeyError``, as in a ``dict``.
+
+        Automatic branches are off for every ``Settings`` while the block runs, in the
+        thread that entered it (PLAMS switches them off for all threads).
+
+        Examples
+        --------
+        >>> s = Settings()
+        >>> with s.suppress_missing():
+        ...     s.a.b = 1
+        Traceback (most recent call last):
+        KeyError: 'a'
+        """
+        return _suppress_missing()
+
+    def contains_nested(self, key_tuple: Iterable[Hashable], suppress_missing: bool = False) -> bool:
+        """Whether the path ``key_tuple`` exists; lists on the way are indexed by position.
+
+        Raises
+        ------
+        KeyError
+            A key is missing and ``suppress_missing`` is true.
+        TypeError
+            ``key_tuple`` is a string or not iterable.
+        """
+        if isinstance(key_tuple, (str, bytes)) or not isinstance(key_tuple, Iterable):
+            raise TypeError(f"Argument 'key_tuple' must be a non-string iterable but was type "
+                            f"{type(key_tuple).__name__}")
+        node: Any = self
+        for key in key_tuple:
+            if isinstance(node, Settings):
+                if key not in node:
+                    if suppress_missing:
+                        raise KeyError(f"Key '{key}' not present in the nested Settings object.")
+                    return False
+                node = dict.__getitem__(node, node.find_case(key))
+                continue
+            try:
+                node = node[key]
+            except (KeyError, TypeError, IndexError) as exc:
+                if suppress_missing:
+                    raise KeyError(f"Cannot access key '{key}' in the nested Settings object. "
+                                   f"Error was: {exc}.") from exc
+                return False
+        return True
+
+    def get_nested(self, key_tuple: Iterable[Hashable], suppress_missing: bool = False, default: Any = None) -> Any:
+        """Return the value at the path ``key_tuple``; ``default`` when a part is missing.
+
+        Creates nothing. With ``suppress_missing`` a missing part raises ``KeyError``.
+        """
+        keys = tuple(key_tuple) if not isinstance(key_tuple, (str, bytes)) else key_tuple
+        if not self.contains_nested(keys, suppress_missing):
+            return default
         node: Any = self
         for key in keys:
-            if not isinstance(node, Settings) or key not in node:
-                return default
-            node = dict.__getitem__(node, node.find_case(key))
+            node = dict.__getitem__(node, node.find_case(key)) if isinstance(node, Settings) else node[key]
         return node
 
-    def set_nested(self, keys: tuple[Any, ...], value: Any) -> None:
-        """Set the value at the path ``keys`` (a tuple), creating branches on the way."""
+    def set_nested(self, key_tuple: Iterable[Hashable], value: Any, suppress_missing: bool = False) -> None:
+        """Set the value at the path ``key_tuple``, creating the branches on the way.
+
+        With ``suppress_missing`` every branch but the last key must already exist
+        (``KeyError`` otherwise).
+        """
+        keys = tuple(key_tuple) if not isinstance(key_tuple, (str, bytes)) else key_tuple
         if not keys:
             raise KeyError("set_nested needs at least one key")
-        node: Settings = self
+        self.contains_nested(keys[:-1], suppress_missing)
+        node: Any = self
         for key in keys[:-1]:
             node = node[key]
-            if not isinstance(node, Settings):
-                raise TypeError(f"cannot set {keys!r}: {key!r} holds a {type(node).__name__}, not Settings")
         node[keys[-1]] = value
+
+    def pop_nested(self, key_tuple: Iterable[Hashable], suppress_missing: bool = False, default: Any = None) -> Any:
+        """Remove the value at the path ``key_tuple`` and return it (``default`` when missing)."""
+        keys = tuple(key_tuple) if not isinstance(key_tuple, (str, bytes)) else key_tuple
+        if not self.contains_nested(keys, suppress_missing):
+            return default
+        parent = self.get_nested(keys[:-1])
+        return parent.pop(keys[-1])
 
     # --- whole-tree operations -------------------------------------------------------
     def copy(self) -> Settings:
-        """Return a deep copy: branches are new ``Settings``, other values are deep-copied."""
+        """Return a deep copy: branches are new ``Settings``, other values are deep-copied.
+
+        Keys are inserted in iteration (sorted) order, as PLAMS's ``copy()`` does, so
+        ``items()`` of a job's settings lists them as in PLAMS. PLAMS shares the leaf
+        values; here they are copied, so a list changed in one job stays put in another.
+        """
+        return self._copy(ordered=True)
+
+    def _copy(self, ordered: bool) -> Settings:
         new = type(self).__new__(type(self))
-        for key, value in dict.items(self):
-            dict.__setitem__(new, key, value.copy() if isinstance(value, Settings) else _copy_value(value))
+        for key in (self.__iter__() if ordered else dict.__iter__(self)):
+            value = dict.__getitem__(self, key)
+            dict.__setitem__(new, key, value._copy(ordered) if isinstance(value, Settings) else _copy_value(value))
         return new
 
     def __copy__(self) -> Settings:
         return self.copy()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Settings:
-        return self.copy()
+        # copy.deepcopy keeps the insertion order, as it does on PLAMS's Settings
+        return self._copy(ordered=False)
 
     def __reduce__(self) -> Any:
         return (type(self), (dict(dict.items(self)),))
@@ -189,7 +285,8 @@ class Settings(dict):  # type: ignore[type-arg]
         Returns ``self``.
         """
         lowered: dict[str, Any] | None = None  # built on the first miss: one pass over our keys
-        for key, value in other.items():
+        for key in other:  # a Settings yields its keys sorted: new keys land in PLAMS's order
+            value = other[key]
             stored = key
             if not dict.__contains__(self, key) and isinstance(key, str):
                 if lowered is None:
@@ -208,7 +305,7 @@ class Settings(dict):  # type: ignore[type-arg]
 
     def update(self, other: Any = (), **kwargs: Any) -> None:  # type: ignore[override]
         """Overwrite with the values of ``other``, recursively: branches merge, leaves are replaced."""
-        items = other.items() if isinstance(other, Mapping) else other
+        items = [(key, other[key]) for key in other] if isinstance(other, Mapping) else list(other)
         for key, value in [*items, *kwargs.items()]:
             if isinstance(value, Mapping) and isinstance(self.get(key), Settings):
                 self[key].update(value)
@@ -220,6 +317,7 @@ class Settings(dict):  # type: ignore[type-arg]
         return self.copy().soft_update(other)
 
     __add__ = merge
+    __iadd__ = soft_update
 
     def remove(self, other: Mapping[Any, Any]) -> Settings:
         """Remove from this ``Settings`` every leaf key present in ``other``, recursively.
@@ -329,25 +427,31 @@ class Settings(dict):  # type: ignore[type-arg]
                               f"not a {type(data).__name__}")
         return cls(data)
 
-    # --- display -------------------------------------------------------------------
+    # --- display: PLAMS's text, byte for byte ------------------------------------------
     def __iter__(self) -> Iterator[Any]:
-        return dict.__iter__(self)
+        """Keys in PLAMS's order: sorted as if they were strings (``keys()`` keeps insertion order)."""
+        return iter(sorted(dict.keys(self), key=str))
 
     def __str__(self) -> str:
         return self._str(0)
 
     def _str(self, indent: int) -> str:
-        lines = []
+        # PLAMS's layout: "key: \t" then the value; a branch below, indented by the key's
+        # width plus one; multi-line values indented under their first line.
+        text = ""
         for key, value in dict.items(self):
+            text += " " * indent + str(key) + ": \t"
             if isinstance(value, Settings):
-                lines.append(" " * indent + f"{key}: \t")
-                lines.append(value._str(indent + 2))
+                if len(value) == 0:
+                    text += "<empty Settings>\n"
+                else:
+                    text += "\n" + value._str(indent + len(str(key)) + 1)
             else:
-                lines.append(" " * indent + f"{key}: \t{value}")
-        return "\n".join(line for line in lines if line)
+                prefix = " " * (2 + indent + len(str(key))) + "\t"
+                text += textwrap.indent(str(value), prefix)[len(prefix):] + "\n"
+        return text if text else "<empty Settings>"
 
-    def __repr__(self) -> str:
-        return f"Settings({dict.__repr__(self)})"
+    __repr__ = __str__
 
     def __dir__(self) -> list[str]:
-        return [k for k in dict.keys(self) if isinstance(k, str)] + list(super().__dir__())
+        return [*super().__dir__(), *(k for k in dict.keys(self) if isinstance(k, str) and k.isidentifier())]

@@ -54,11 +54,14 @@ def test_regex_file(done: ShellJob) -> None:
 
 def test_get_file_chunk(done: ShellJob) -> None:
     results = done.results
-    assert results.get_file_chunk("$JN.out", begin="BEGIN", end="END") == ["a 1", "b 2"]
-    assert results.get_file_chunk("$JN.out", begin="BEGIN", end="END", match=1) == ["c 3"]
-    assert results.get_file_chunk("$JN.out", begin="BEGIN", end="END", inc_begin=True, inc_end=True) == [
+    # PLAMS's counting (checked against PLAMS in test_plams_compat): match=0 is every block, 1 the first
+    assert results.get_file_chunk("$JN.out", begin="BEGIN", end="END") == ["a 1", "b 2", "c 3"]
+    assert results.get_file_chunk("$JN.out", begin="BEGIN", end="END", match=1) == ["a 1", "b 2"]
+    assert results.get_file_chunk("$JN.out", begin="BEGIN", end="END", match=2) == ["c 3"]
+    assert results.get_file_chunk("$JN.out", begin="BEGIN", end="END", match=1, inc_begin=True, inc_end=True) == [
         "BEGIN block", "a 1", "b 2", "END block"]
-    assert results.get_file_chunk("$JN.out", begin="BEGIN", end="END", process=lambda line: line.split()[1]) == ["1", "2"]
+    assert results.get_file_chunk("$JN.out", begin="BEGIN", end="END", match=1,
+                                  process=lambda line: line.split()[1]) == ["1", "2"]
 
 
 def test_rename(done: ShellJob) -> None:

@@ -92,7 +92,7 @@ def test_get_and_set_nested() -> None:
     s = Settings()
     s.set_nested(("a", "b", "c"), 5)
     assert s.get_nested(("a", "b", "c")) == 5
-    assert s.get_nested(("a", "x"), "default") == "default"
+    assert s.get_nested(("a", "x"), default="default") == "default"
     assert s[("a", "b", "c")] == 5
     assert ("a", "b") in s and ("a", "z") not in s
 
