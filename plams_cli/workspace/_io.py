@@ -14,7 +14,7 @@ from typing import Any
 
 from plams_cli.errors import WorkspaceError
 
-from .errors import InvalidKeyError, KeyTypeError
+from .errors import InvalidKeyError, KeyTypeError, NumpyConversionWarning
 
 _counter = itertools.count()
 
@@ -67,6 +67,14 @@ def _default(obj: Any) -> Any:
     # NumPy scalars and arrays are accepted without importing NumPy here: ``tolist``
     # turns both into plain Python values, as signac's encoder does.
     if type(obj).__module__ == "numpy" and hasattr(obj, "tolist"):
+        import warnings
+
+        warnings.warn(
+            f"NumPy value {obj!r} stored as a plain {'list' if obj.ndim else 'number'} "
+            "(it reads back as that)",
+            NumpyConversionWarning,
+            stacklevel=2,
+        )
         return obj.tolist()
     # Views of a document or state point (SyncedDict, SyncedList) store as their data.
     if isinstance(obj, Mapping):
