@@ -109,7 +109,8 @@ class Job:
         self._stores: H5StoreManager | None = None
         self._cwd: list[str] = []
         # Shallow copies share this set and follow each other's state point moves.
-        self._twins: weakref.WeakSet[Job] | None = None
+        # (Not a WeakSet: copies are equal, so a set would keep only one of them.)
+        self._twins: list[weakref.ref[Job]] | None = None
 
     # ------------------------------------------------------------------ identity
     @property
@@ -150,9 +151,10 @@ class Job:
                 setattr(twin, name, getattr(self, name))
         twin._cwd = []
         if self._twins is None:
-            self._twins = weakref.WeakSet([self])
+            self._twins = [weakref.ref(self)]
             twin._twins = self._twins
-        self._twins.add(twin)
+        self._twins[:] = [ref for ref in self._twins if ref() is not None]
+        self._twins.append(weakref.ref(twin))
         return twin
 
     def __eq__(self, other: object) -> bool:
@@ -288,7 +290,10 @@ class Job:
         elif self._known or self._existed:
             raise JobRemovedError(self._id)
         # else: never created, so it moves in memory only, onto an existing job too (signac).
-        for job in self._twins or (self,):
+        twins = [ref() for ref in self._twins] if self._twins else [self]
+        for job in twins:
+            if job is None:
+                continue
             job._id, job._sp, job._blob = new_id, new, blob
             job._known, job._existed = self._known, self._existed
             job._doc = None

@@ -796,9 +796,8 @@ class Workspace:
         )
         if corrupted:
             raise JobsCorruptedError(sorted(corrupted))
-        return detect_schema(
-            (pairs[job_id][1] for job_id in sorted(ids) if job_id in pairs), exclude_const
-        )
+        # In listing order, as signac visits the jobs: the order of the types shown.
+        return detect_schema((pairs[job_id][1] for job_id in ids if job_id in pairs), exclude_const)
 
     def min_len_unique_id(self) -> int:
         """Return the shortest id prefix length that tells every job apart, as signac's.

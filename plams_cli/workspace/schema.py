@@ -206,6 +206,11 @@ class ProjectSchema(Mapping[str, dict[type, set[Any]]]):
                 return sorted(values, key=repr)
 
         return {
-            key: {t.__name__: [plain(v) for v in ordered(vals)] for t, vals in values.items()}
+            key: {_json_type(t): [plain(v) for v in ordered(vals)] for t, vals in values.items()}
             for key, values in self._schema.items()
         }
+
+
+def _json_type(type_: type) -> str:
+    """The name of a value's type as JSON tells it: lists (tuples in the schema) are lists."""
+    return "list" if type_ is tuple else type_.__name__
