@@ -543,16 +543,24 @@ class H5Store(MutableMapping[str, Any]):
         ------
         TypeError
             If the value cannot be stored in HDF5.
-        KeyError
-            If a key part contains a dot.
+        H5InvalidKeyError
+            A ``ValueError`` (and a ``KeyError``): a key part contains a dot.
+        ValueError
+            If the store is open read only.
         """
         path = self._abs(key)
         *parents, name = path.strip("/").split("/")
         for part in (*parents, name):
             _check_key(part)
         with self._ensure_open("a"):
+            self._check_writable()
             group = self.file.require_group("/" + "/".join(parents)) if parents else self.file
             _set(group, name, value)
+
+    def _check_writable(self) -> None:
+        if self._state.mode == "r":
+            # The ValueError h5py (so signac) raises, with a message saying why.
+            raise ValueError(f"cannot write to {self._filename}: it is open read only")
 
     def __delitem__(self, key: str) -> None:
         """Delete ``key``; :class:`KeyError` if it is absent."""
@@ -560,6 +568,7 @@ class H5Store(MutableMapping[str, Any]):
         if path not in self:
             raise KeyError(key)
         with self._ensure_open("a"):
+            self._check_writable()
             del self.file[path]
 
     def __contains__(self, key: object) -> bool:
@@ -688,6 +697,8 @@ class H5StoreManager(Mapping[str, H5Store]):
         from ._io import unique_tag
 
         target = self._folder + os.sep + self._check_name(name) + self.suffix
+        if not len(value):
+            raise ValueError(f"cannot assign an empty value to the store {name!r}")
         tmp = H5Store(f"{target}.{unique_tag()}.tmp", before_write=self._before_write)
         try:
             with tmp:
@@ -700,8 +711,6 @@ class H5StoreManager(Mapping[str, H5Store]):
             except FileNotFoundError:
                 pass
             raise
-        if not os.path.exists(tmp.filename):
-            raise ValueError(f"cannot assign an empty value to the store {name!r}")
         old = self._stores.pop(name, None)
         if old is not None:
             old.close()
