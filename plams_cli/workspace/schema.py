@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from numbers import Number
-from pprint import pformat
 from typing import Any
 
 from .cursor import dotted_items
@@ -149,6 +148,8 @@ class ProjectSchema(Mapping[str, dict[type, set[Any]]]):
             return ", ".join(range_text(t, v) for t, v in values.items())
 
         if depth > 0:
+            from pprint import pformat  # imported late: it pulls in dataclasses and inspect
+
             nested: dict[str, Any] = {}
             for key, values in self._schema.items():
                 *parents, last = key.split(".")
