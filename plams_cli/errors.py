@@ -97,16 +97,22 @@ class WorkspaceError(PlamsError, OSError):
         return str(self.args[0]) if self.args else ""
 
 
-class DestinationExistsError(WorkspaceError):
-    """A state point change would land on a job that already exists."""
+class DestinationExistsError(WorkspaceError, RuntimeError):
+    """A state point change would land on a job that already exists.
+
+    A ``RuntimeError``, as signac's is, and an ``OSError`` like every workspace error.
+    """
 
     def __init__(self, destination: object, message: str | None = None) -> None:
         self.destination = destination
         super().__init__(message or f"a job with id {destination} already exists")
 
 
-class JobsCorruptedError(WorkspaceError):
-    """One or more workspace jobs have an unreadable or inconsistent state point file."""
+class JobsCorruptedError(WorkspaceError, RuntimeError):
+    """One or more workspace jobs have an unreadable or inconsistent state point file.
+
+    A ``RuntimeError``, as signac's is, and an ``OSError`` like every workspace error.
+    """
 
     def __init__(self, job_ids: list[str]) -> None:
         self.job_ids = list(job_ids)

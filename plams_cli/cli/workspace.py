@@ -169,3 +169,31 @@ def check_command(root: str) -> None:
     for path in removed:
         click.echo(f"removed {path}", err=True)
     click.echo(f"{len(ws)} jobs checked", err=True)
+
+
+@workspace_group.command("schema")
+@click.option("-r", "--root", default=".", show_default=True, help="The workspace folder.")
+@click.option("-x", "--exclude-const", is_flag=True, help="Leave out keys every job has with the same value.")
+@click.option("-t", "--depth", type=click.IntRange(min=0), default=0, help="Nest dotted keys up to this depth.")
+@click.option("-p", "--precision", type=click.IntRange(min=0), default=None, help="Round numbers to so many digits.")
+@click.option(
+    "--max-num-range", type=click.IntRange(min=2), default=5, show_default=True,
+    help="Values shown per type; the middle ones are elided.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print {key: {type: sorted values}} as JSON.")
+@plams_errors
+@_quiet_broken_pipe
+def schema_command(
+    root: str, exclude_const: bool, depth: int, precision: int | None, max_num_range: int, as_json: bool
+) -> None:
+    """Print the state point schema: each key with the values it takes, by type.
+
+    The text is what 'signac schema' prints for the same jobs.
+    """
+    from plams_cli.workspace import Workspace
+
+    schema = Workspace(root).detect_schema(exclude_const=exclude_const)
+    if as_json:
+        print_json(_finite(schema.to_json()))
+        return
+    click.echo(schema.format(depth=depth, precision=precision, max_num_range=max_num_range))

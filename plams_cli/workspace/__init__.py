@@ -16,18 +16,28 @@ from plams_cli.errors import JobsCorruptedError as JobsCorruptedError
 from plams_cli.errors import WorkspaceError as WorkspaceError
 
 from ._io import calc_id as calc_id
+from .cursor import JobsCursor as JobsCursor
 from .document import Document as Document
 from .errors import AmbiguousJobIdError as AmbiguousJobIdError
+from .errors import H5StoreAlreadyOpenError as H5StoreAlreadyOpenError
+from .errors import H5StoreClosedError as H5StoreClosedError
+from .errors import IncompatibleSchemaVersion as IncompatibleSchemaVersion
 from .errors import InvalidKeyError as InvalidKeyError
 from .errors import JobNotFoundError as JobNotFoundError
 from .errors import JobRemovedError as JobRemovedError
 from .errors import KeyTypeError as KeyTypeError
+from .errors import NumpyConversionWarning as NumpyConversionWarning
+from .errors import ProjectNotFoundError as ProjectNotFoundError
 from .errors import StatepointKeyError as StatepointKeyError
 from .filters import FilterError as FilterError
 from .job import Job as Job
+from .locate import get_job as get_job
+from .locate import get_project as get_project
 from .project import Project as Project
 from .project import Workspace as Workspace
+from .project import init_project as init_project
 from .project import init_workspace as init_workspace
+from .schema import ProjectSchema as ProjectSchema
 from .statepoint import StatePoint as StatePoint
 
 __all__ = [
@@ -36,7 +46,12 @@ __all__ = [
     "Job",
     "StatePoint",
     "Document",
+    "JobsCursor",
+    "ProjectSchema",
     "init_workspace",
+    "init_project",
+    "get_project",
+    "get_job",
     "calc_id",
     "WorkspaceError",
     "DestinationExistsError",
@@ -48,6 +63,11 @@ __all__ = [
     "KeyTypeError",
     "InvalidKeyError",
     "FilterError",
+    "ProjectNotFoundError",
+    "IncompatibleSchemaVersion",
+    "H5StoreClosedError",
+    "H5StoreAlreadyOpenError",
+    "NumpyConversionWarning",
 ]
 
 

@@ -427,6 +427,32 @@ class StatepointCache:
             if sig[1] < cached.mtime_ns
         }
 
+    def remembered(self) -> dict[str, dict[str, Any]]:
+        """Return every state point the caches hold, whatever the job folders hold now.
+
+        For :meth:`Workspace.repair`: the cache file, the journal and signac's
+        ``statepoint_cache.json.gz`` are read without checking file signatures; the
+        caller checks each state point against its id.
+
+        Returns
+        -------
+        dict
+            ``{id: state point}``.
+        """
+        import gzip
+
+        found: dict[str, dict[str, Any]] = {}
+        try:
+            with gzip.open(self.signac_file, "rb") as file:
+                signac_cache = json.loads(file.read())
+        except (OSError, EOFError, ValueError):
+            signac_cache = {}
+        if isinstance(signac_cache, dict):
+            found.update((k, v) for k, v in signac_cache.items() if type(v) is dict)
+        found.update((job_id, sp) for job_id, (_, sp) in self._cached_pairs().items())
+        found.update((job_id, sp) for job_id, (_, sp) in self.read_journal().items())
+        return found
+
     def rebuild(
         self,
         job_ids: list[str],

@@ -14,7 +14,7 @@ from typing import Any
 
 from plams_cli.errors import WorkspaceError
 
-from .errors import InvalidKeyError, KeyTypeError
+from .errors import InvalidKeyError, KeyTypeError, NumpyConversionWarning
 
 _counter = itertools.count()
 
@@ -66,6 +66,7 @@ _TAG_RE = re.compile(r"[.-](\d+)[.-]\d+(?:\.tmp)?\Z")
 def _default(obj: Any) -> Any:
     # NumPy scalars and arrays are accepted without importing NumPy here: ``tolist``
     # turns both into plain Python values, as signac's encoder does.
+    # (check_keys, called before every encoding of user data, warned about it.)
     if type(obj).__module__ == "numpy" and hasattr(obj, "tolist"):
         return obj.tolist()
     # Views of a document or state point (SyncedDict, SyncedList) store as their data.
@@ -167,7 +168,9 @@ def check_keys(value: Any) -> None:
     InvalidKeyError
         A ``ValueError``: a key contains a dot.
     """
-    if isinstance(value, Mapping):
+    if type(value).__module__ == "numpy":
+        _warn_numpy(value)
+    elif isinstance(value, Mapping):
         for key, item in value.items():
             if type(key) is not str:
                 if not isinstance(key, str):
@@ -178,10 +181,25 @@ def check_keys(value: Any) -> None:
                 raise InvalidKeyError(f"keys may not contain dots: {key!r}")
             if type(item) not in _SCALARS and isinstance(item, (Mapping, list, tuple)):
                 check_keys(item)
+            elif type(item).__module__ == "numpy":
+                _warn_numpy(item)
     elif isinstance(value, (list, tuple)):
         for item in value:
             if type(item) not in _SCALARS and isinstance(item, (Mapping, list, tuple)):
                 check_keys(item)
+            elif type(item).__module__ == "numpy":
+                _warn_numpy(item)
+
+
+def _warn_numpy(value: Any) -> None:
+    import warnings
+
+    kind = "list" if getattr(value, "ndim", 0) else "number"
+    warnings.warn(
+        f"the NumPy value {value!r} is stored as a plain {kind}, and reads back as one",
+        NumpyConversionWarning,
+        stacklevel=4,
+    )
 
 
 def atomic_write(path: str, data: bytes, *, fsync: bool = True) -> None:

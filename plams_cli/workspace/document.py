@@ -25,12 +25,14 @@ from ._synced import SyncedDict
 if TYPE_CHECKING:
     from filelock import BaseFileLock
 
-__all__ = ["Document", "DOCUMENT_FILENAME"]
+__all__ = ["Document", "DOCUMENT_FILENAME", "PROJECT_DOCUMENT_FILENAME"]
 
 #: The document's file name inside a job folder, as signac names it.
 DOCUMENT_FILENAME = "signac_job_document.json"
 #: The lock file next to it; hidden, so listings of the job folder stay clean.
 LOCK_FILENAME = ".signac_job_document.json.lock"
+#: The project document's file name in the project folder, as signac names it.
+PROJECT_DOCUMENT_FILENAME = "signac_project_document.json"
 
 
 class _DocumentRoot:
@@ -40,10 +42,10 @@ class _DocumentRoot:
         "folder", "filename", "lockname", "before_write", "_lock", "_depth", "_cache", "_owner"
     )
 
-    def __init__(self, folder: str, before_write: Callable[[], None] | None) -> None:
+    def __init__(self, folder: str, before_write: Callable[[], None] | None, name: str) -> None:
         self.folder = folder
-        self.filename = folder + os.sep + DOCUMENT_FILENAME
-        self.lockname = folder + os.sep + LOCK_FILENAME
+        self.filename = folder + os.sep + name
+        self.lockname = folder + os.sep + "." + name + ".lock"
         self.before_write = before_write
         self._lock: BaseFileLock | None = None
         # The lock is held by one thread at a time (filelock's locks are per thread), and
@@ -140,6 +142,9 @@ class Document(SyncedDict):
     before_write
         Called before each write and each outermost lock, and on a read that finds the
         folder gone; it creates the job folder, or raises if the job was removed.
+    name
+        The file name in ``folder``; the project document is
+        ``signac_project_document.json``. The lock file is ``.<name>.lock``.
 
     Examples
     --------
@@ -150,8 +155,13 @@ class Document(SyncedDict):
 
     __slots__ = ()
 
-    def __init__(self, folder: str, before_write: Callable[[], None] | None = None) -> None:
-        super().__init__(_DocumentRoot(folder, before_write), ())
+    def __init__(
+        self,
+        folder: str,
+        before_write: Callable[[], None] | None = None,
+        name: str = DOCUMENT_FILENAME,
+    ) -> None:
+        super().__init__(_DocumentRoot(folder, before_write, name), ())
 
     @property
     def filename(self) -> str:

@@ -22,6 +22,11 @@ __all__ = [
     "KeyTypeError",
     "InvalidKeyError",
     "FilterError",
+    "ProjectNotFoundError",
+    "IncompatibleSchemaVersion",
+    "H5StoreClosedError",
+    "H5StoreAlreadyOpenError",
+    "NumpyConversionWarning",
 ]
 
 
@@ -106,4 +111,41 @@ class FilterError(PlamsError, ValueError):
     without a valid pattern, ``$near`` without numbers, ...), and where signac's
     ``find_jobs`` would raise for the same filter on the same data (``$gt`` between a
     string and a number).
+    """
+
+
+class ProjectNotFoundError(WorkspaceError, LookupError):
+    """A folder (and, when searching, none of its parents) holds no workspace.
+
+    A ``LookupError``, what signac's ``get_project`` raises for the same folder.
+    """
+
+
+class IncompatibleSchemaVersion(WorkspaceError):
+    """The project was written by another signac schema version (signac 1, or a newer one).
+
+    signac raises its own ``IncompatibleSchemaVersion`` for the same projects. The
+    project is never changed: migrate it with ``python -m signac migrate``.
+    """
+
+
+class H5StoreClosedError(WorkspaceError, RuntimeError):
+    """An HDF5 store's open file was asked for while the store is closed.
+
+    A ``RuntimeError``, as signac's is.
+    """
+
+
+class H5StoreAlreadyOpenError(WorkspaceError):
+    """An HDF5 store that is open already was opened again (``store.open(mode)``).
+
+    An ``OSError``, as signac's is. ``with store:`` inside an open store is allowed.
+    """
+
+
+class NumpyConversionWarning(UserWarning):
+    """A NumPy value was stored in a state point or document as the plain value JSON holds.
+
+    Emitted where signac emits its own ``NumpyConversionWarning``: NumPy scalars become
+    Python numbers and arrays become lists, so they read back as those.
     """

@@ -15,15 +15,26 @@ import os
 import threading
 import weakref
 from _thread import get_ident
+from array import array as _PyArray
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from plams_cli.errors import WorkspaceError
 
+from .errors import H5StoreAlreadyOpenError, H5StoreClosedError, InvalidKeyError
+
 if TYPE_CHECKING:
     import h5py
 
-__all__ = ["H5Store", "H5Group", "H5StoreManager"]
+__all__ = ["H5Store", "H5Group", "H5StoreManager", "H5InvalidKeyError"]
+
+
+class H5InvalidKeyError(InvalidKeyError, KeyError):
+    """An HDF5 key or store name contains a dot.
+
+    An :class:`InvalidKeyError` (a ``ValueError``, as signac raises) and a ``KeyError``,
+    what this package raised before.
+    """
 
 
 #: Prefix of the temporary name a new value is written under before it replaces the old one.
@@ -85,7 +96,7 @@ def _create(group: h5py.Group, key: str, value: Any, shown: str) -> None:
         group[key] = str(value)  # numpy.str_ too, which h5py cannot store as it is
     elif isinstance(value, numpy.ndarray) and value.dtype.kind == "U":
         _create_strings(group, key, value)
-    elif isinstance(value, (bool, int, float, numpy.generic, numpy.ndarray, h5py.Dataset)):
+    elif isinstance(value, (bool, int, float, numpy.generic, numpy.ndarray, h5py.Dataset, _PyArray)):
         try:
             group[key] = value
         except (TypeError, ValueError) as exc:
@@ -136,7 +147,7 @@ def _check_key(key: Any) -> str:
     if not isinstance(key, str) or not key:
         raise KeyError(f"HDF5 keys must be non-empty strings, not {key!r}")
     if "." in key:
-        raise KeyError(f"HDF5 keys may not contain dots: {key!r}")
+        raise H5InvalidKeyError(f"HDF5 keys may not contain dots: {key!r}")
     return key
 
 
@@ -203,10 +214,40 @@ class H5Group(MutableMapping[str, Any]):
         except KeyError:
             raise AttributeError(f"no key {name!r} in {self._path}") from None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Store ``value`` under ``name`` (attribute access: ``group.x = 1``)."""
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        """Delete ``name`` (attribute access: ``del group.x``)."""
+        if name.startswith("_"):
+            object.__delattr__(self, name)
+            return
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(f"no key {name!r} in {self._path}") from None
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """Store ``default`` under ``key`` unless it exists; return the value stored there."""
+        if key not in self:
+            self[key] = default
+        return self[key]
+
     def __eq__(self, other: object) -> bool:
-        """Groups are equal when they are the same group of the same file."""
+        """Compare the content with a mapping (``data["g"] == {"a": 1}``), as signac does.
+
+        A group is always equal to itself, without reading it.
+        """
         if isinstance(other, H5Group):
-            return self._store.filename == other._store.filename and self._path == other._path
+            if self._store.filename == other._store.filename and self._path == other._path:
+                return True
+        if isinstance(other, Mapping):
+            with self._store._ensure_open("r"):
+                return dict(self.items()) == dict(other.items())
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
@@ -289,15 +330,28 @@ class H5Store(MutableMapping[str, Any]):
     before_write
         Called before the file is opened for writing, e.g. to check that the job folder
         holding it still exists; it may raise.
+    **kwargs
+        Passed to :class:`h5py.File` when the file is opened, as signac's ``H5Store``
+        does; ``mode`` is the mode :meth:`open` and ``with store:`` use (default ``"a"``).
+
+    Raises
+    ------
+    ValueError
+        If ``filename`` is not a non-empty string.
     """
 
-    __slots__ = ("_filename", "_state", "_gate", "_before_write")
+    __slots__ = ("_filename", "_state", "_gate", "_before_write", "_kwargs")
 
-    def __init__(self, filename: str, before_write: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, filename: str, before_write: Callable[[], None] | None = None, **kwargs: Any
+    ) -> None:
+        if not (isinstance(filename, str) and filename):
+            raise ValueError("an H5Store needs a file name (a non-empty string)")
         self._filename = os.path.abspath(filename)
         self._state = _ThreadState()
         self._gate = _gate(self._filename)
         self._before_write = before_write
+        self._kwargs = kwargs
 
     @property
     def filename(self) -> str:
@@ -310,21 +364,33 @@ class H5Store(MutableMapping[str, Any]):
 
         Raises
         ------
-        WorkspaceError
-            If the store is not open in this thread (use ``with store:``).
+        H5StoreClosedError
+            A ``WorkspaceError`` and ``RuntimeError``: the store is not open in this
+            thread (use ``with store:``).
         """
         file = self._state.file
         if file is None:
-            raise WorkspaceError(f"{self._filename} is not open; use 'with store:' first")
+            raise H5StoreClosedError(f"{self._filename} is not open; use 'with store:' first")
         return file
 
-    def open(self, mode: str = "a") -> H5Store:
+    @property
+    def mode(self) -> str:
+        """The mode the file is open in (``"r"`` or ``"r+"``), as h5py reports it.
+
+        Raises
+        ------
+        H5StoreClosedError
+            If the store is not open in this thread.
+        """
+        return str(self.file.mode)
+
+    def open(self, mode: str | None = None) -> H5Store:
         """Open the file for this thread (``"a"`` creates it, ``"r"`` reads only).
 
         Parameters
         ----------
         mode
-            The h5py file mode.
+            The h5py file mode; by default the ``mode`` given to the constructor, or ``"a"``.
 
         Returns
         -------
@@ -333,15 +399,19 @@ class H5Store(MutableMapping[str, Any]):
 
         Raises
         ------
+        H5StoreAlreadyOpenError
+            A ``WorkspaceError``: the store is already open in this thread.
         WorkspaceError
-            If the store is already open in this thread, the file is not an HDF5 file,
-            or another thread keeps it open read only for longer than a minute.
+            If the file is not an HDF5 file, or another thread keeps it open read only
+            for longer than a minute.
         JobRemovedError
             If the job folder holding the file was moved or removed (job stores only).
         """
+        if mode is None:
+            mode = str(self._kwargs.get("mode") or "a")
         state = self._state
         if state.file is not None:
-            raise WorkspaceError(f"{self._filename} is already open")
+            raise H5StoreAlreadyOpenError(f"{self._filename} is already open")
         if mode != "r" and self._before_write is not None:
             self._before_write()
         gate, me = self._gate, get_ident()
@@ -367,7 +437,7 @@ class H5Store(MutableMapping[str, Any]):
         import h5py
 
         try:
-            return h5py.File(self._filename, mode)
+            return h5py.File(self._filename, **{**self._kwargs, "mode": mode})
         except FileNotFoundError:
             if mode != "r" and self._before_write is not None:
                 self._before_write()  # the folder vanished just now: say so
@@ -408,7 +478,7 @@ class H5Store(MutableMapping[str, Any]):
         """Open the file (unless already open) for the block; nested blocks are allowed."""
         state = self._state
         if state.file is None:
-            self.open("a")
+            self.open()
         state.depth += 1
         return self
 
@@ -473,16 +543,24 @@ class H5Store(MutableMapping[str, Any]):
         ------
         TypeError
             If the value cannot be stored in HDF5.
-        KeyError
-            If a key part contains a dot.
+        H5InvalidKeyError
+            A ``ValueError`` (and a ``KeyError``): a key part contains a dot.
+        ValueError
+            If the store is open read only.
         """
         path = self._abs(key)
         *parents, name = path.strip("/").split("/")
         for part in (*parents, name):
             _check_key(part)
         with self._ensure_open("a"):
+            self._check_writable()
             group = self.file.require_group("/" + "/".join(parents)) if parents else self.file
             _set(group, name, value)
+
+    def _check_writable(self) -> None:
+        if self._state.mode == "r":
+            # The ValueError h5py (so signac) raises, with a message saying why.
+            raise ValueError(f"cannot write to {self._filename}: it is open read only")
 
     def __delitem__(self, key: str) -> None:
         """Delete ``key``; :class:`KeyError` if it is absent."""
@@ -490,6 +568,7 @@ class H5Store(MutableMapping[str, Any]):
         if path not in self:
             raise KeyError(key)
         with self._ensure_open("a"):
+            self._check_writable()
             del self.file[path]
 
     def __contains__(self, key: object) -> bool:
@@ -520,6 +599,29 @@ class H5Store(MutableMapping[str, Any]):
             return self[name]
         except KeyError:
             raise AttributeError(f"no key {name!r} in {self._filename}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Store ``value`` under ``name`` (attribute access: ``store.x = 1``)."""
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        """Delete ``name`` (attribute access: ``del store.x``)."""
+        if name.startswith("_"):
+            object.__delattr__(self, name)
+            return
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(f"no key {name!r} in {self._filename}") from None
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """Store ``default`` under ``key`` unless it exists; return the value stored there."""
+        if key not in self:
+            self[key] = default
+        return self[key]
 
     def clear(self) -> None:
         """Remove all data from the file."""
@@ -559,22 +661,93 @@ class H5StoreManager(Mapping[str, H5Store]):
         self._stores: dict[str, H5Store] = {}
         self._before_write = before_write
 
+    @property
+    def prefix(self) -> str:
+        """The folder holding the ``.h5`` files."""
+        return self._folder
+
+    @staticmethod
+    def _check_name(name: object) -> str:
+        if not isinstance(name, str) or not name or os.sep in name:
+            raise KeyError(f"store names must be plain names without dots: {name!r}")
+        if "." in name:
+            raise H5InvalidKeyError(f"store names must be plain names without dots: {name!r}")
+        return name
+
     def __getitem__(self, name: str) -> H5Store:
         """Return the store for ``name.h5`` (created on its first write)."""
-        if not isinstance(name, str) or not name or "." in name or os.sep in name:
-            raise KeyError(f"store names must be plain names without dots: {name!r}")
         store = self._stores.get(name)
         if store is None:
-            store = self._stores[name] = H5Store(
+            store = self._stores[self._check_name(name)] = H5Store(
                 self._folder + os.sep + name + self.suffix, before_write=self._before_write
             )
         return store
+
+    def __setitem__(self, name: str, value: Mapping[str, Any]) -> None:
+        """Replace the whole file ``name.h5`` by one holding ``value`` (``stores["s"] = {...}``).
+
+        The new file is written under a temporary name and moved over the old one, so a
+        failure leaves the old file as it was.
+
+        Raises
+        ------
+        ValueError
+            If ``value`` is empty (as in signac: there would be no file to move).
+        """
+        from ._io import unique_tag
+
+        target = self._folder + os.sep + self._check_name(name) + self.suffix
+        if not len(value):
+            raise ValueError(f"cannot assign an empty value to the store {name!r}")
+        tmp = H5Store(f"{target}.{unique_tag()}.tmp", before_write=self._before_write)
+        try:
+            with tmp:
+                for key, item in value.items():
+                    tmp[key] = item
+        except BaseException:
+            tmp.close()
+            try:
+                os.unlink(tmp.filename)
+            except FileNotFoundError:
+                pass
+            raise
+        old = self._stores.pop(name, None)
+        if old is not None:
+            old.close()
+        os.replace(tmp.filename, target)
+
+    def __delitem__(self, name: str) -> None:
+        """Delete the file ``name.h5``; :class:`KeyError` if it does not exist."""
+        store = self._stores.pop(self._check_name(name), None)
+        if store is not None:
+            store.close()
+        try:
+            os.unlink(self._folder + os.sep + name + self.suffix)
+        except FileNotFoundError:
+            raise KeyError(name) from None
 
     def __getattr__(self, name: str) -> H5Store:
         """Return the store ``name`` (attribute access)."""
         if name.startswith("_"):
             raise AttributeError(name)
         return self[name]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Replace the store ``name`` (attribute access), as ``stores[name] = value``."""
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        """Delete the store ``name`` (attribute access)."""
+        if name.startswith("_"):
+            object.__delattr__(self, name)
+            return
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     def __contains__(self, name: object) -> bool:
         """Return whether ``name.h5`` exists."""

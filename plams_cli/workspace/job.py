@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from plams_cli.errors import DestinationExistsError, JobsCorruptedError
@@ -38,33 +40,58 @@ class Job:
     Get jobs from :meth:`Workspace.open_job`, by iterating a workspace or from
     :meth:`Workspace.find_jobs`; do not build them directly.
 
+    ``repr(job)`` is ``Job(project=Workspace('/root'), statepoint={...})``, which
+    ``eval`` turns back into the job, as with signac.
+
     Parameters
     ----------
     workspace
         The workspace the job belongs to.
     job_id
-        The job id; computed from ``blob`` when given.
+        The job id; computed from ``blob`` (or ``statepoint``) when not given.
     blob
         The state point as sorted JSON text (``json.dumps(sp, sort_keys=True)``).
     statepoint
-        The state point as a plain dict (used as it is, not copied).
+        The state point as a plain dict (used as it is, not copied, when ``job_id`` is
+        given; otherwise checked and normalised as :meth:`Workspace.open_job` does).
     existing
         The job folder was listed just now (the job comes from a search or an id), so
         finding it gone later means another process moved or removed it.
+    project
+        Another name for ``workspace``, as signac calls it.
     """
 
-    __slots__ = ("_ws", "_id", "_blob", "_sp", "_known", "_existed", "_doc", "_stores", "_cwd")
+    __slots__ = (
+        "_ws", "_id", "_blob", "_sp", "_known", "_existed", "_doc", "_stores", "_cwd", "_twins",
+        "__weakref__",
+    )  # fmt: skip
+
+    #: The state point's file name in the job folder, as signac's ``Job.FN_STATE_POINT``.
+    FN_STATE_POINT = STATEPOINT_FILENAME
+    #: The document's file name in the job folder, as signac's ``Job.FN_DOCUMENT``.
+    FN_DOCUMENT = DOCUMENT_FILENAME
+    #: The key of ``job.data`` in ``job.stores``, as signac's ``Job.KEY_DATA``.
+    KEY_DATA = "signac_data"
 
     def __init__(
         self,
-        workspace: Workspace,
+        workspace: Workspace | None = None,
         job_id: str | None = None,
         *,
         blob: str | None = None,
-        statepoint: dict[str, Any] | None = None,
+        statepoint: Mapping[str, Any] | None = None,
         existing: bool = False,
+        project: Workspace | None = None,
     ) -> None:
+        if workspace is None:
+            if project is None:
+                raise TypeError("a job needs its workspace (or project)")
+            workspace = project
         self._ws = workspace
+        if job_id is None and blob is None and statepoint is not None:
+            check_keys(statepoint)
+            blob = encode(dict(statepoint))
+            statepoint = json.loads(blob)
         if job_id is None:
             if blob is None:
                 raise ValueError("a job needs an id or a state point")
@@ -73,7 +100,7 @@ class Job:
             job_id = hashlib.md5(blob.encode()).hexdigest()
         self._id = job_id
         self._blob = blob
-        self._sp = statepoint
+        self._sp: dict[str, Any] | None = statepoint  # type: ignore[assignment]
         # _known: init() found or made the folder through this object. _existed: the
         # folder was there once, so its absence now is news (see _before_write).
         self._known = False
@@ -81,6 +108,9 @@ class Job:
         self._doc: Document | None = None
         self._stores: H5StoreManager | None = None
         self._cwd: list[str] = []
+        # Shallow copies share this set and follow each other's state point moves.
+        # (Not a WeakSet: copies are equal, so a set would keep only one of them.)
+        self._twins: list[weakref.ref[Job]] | None = None
 
     # ------------------------------------------------------------------ identity
     @property
@@ -106,8 +136,26 @@ class Job:
         return self._id
 
     def __repr__(self) -> str:
-        """Show workspace root and id."""
-        return f"Job(workspace={self._ws.root!r}, id={self._id!r})"
+        """Show the workspace and the state point, as ``Job(project=..., statepoint=...)``."""
+        try:
+            statepoint: Any = self._statepoint_data()
+        except (JobsCorruptedError, JobNotFoundError):
+            return f"Job(project={self._ws!r}, id={self._id!r})"
+        return f"Job(project={self._ws!r}, statepoint={statepoint!r})"
+
+    def __copy__(self) -> Job:
+        """Return a copy that stays this job: a state point change moves both, as in signac."""
+        twin = Job.__new__(Job)
+        for name in Job.__slots__:
+            if name != "__weakref__":
+                setattr(twin, name, getattr(self, name))
+        twin._cwd = []
+        if self._twins is None:
+            self._twins = [weakref.ref(self)]
+            twin._twins = self._twins
+        self._twins[:] = [ref for ref in self._twins if ref() is not None]
+        self._twins.append(weakref.ref(twin))
+        return twin
 
     def __eq__(self, other: object) -> bool:
         """Jobs are equal when they have the same id in the same workspace."""
@@ -142,8 +190,11 @@ class Job:
     def statepoint(self) -> StatePoint:
         """The state point: a dict view with attribute access; ``job.statepoint()`` copies it.
 
-        Assigning to a key (``job.sp.a = 2``) moves the job to its new id.
+        Assigning to a key (``job.sp.a = 2``) moves the job to its new id. Reading the
+        property raises :class:`JobsCorruptedError` at once if the state point file is
+        corrupted, as in signac.
         """
+        self._statepoint_data()
         return StatePoint(self)
 
     @statepoint.setter
@@ -153,9 +204,9 @@ class Job:
     sp = statepoint
 
     @property
-    def cached_statepoint(self) -> dict[str, Any]:
-        """The state point as a plain dict without a copy; do not change it."""
-        return self._statepoint_data()
+    def cached_statepoint(self) -> Mapping[str, Any]:
+        """The state point as a read-only mapping, without a copy (as signac's)."""
+        return MappingProxyType(self._statepoint_data())
 
     def reset_statepoint(self, new: Mapping[str, Any]) -> None:
         """Replace the whole state point, moving the job to the new id.
@@ -231,16 +282,22 @@ class Job:
             return
         ws = self._ws
         new_path = ws._workspace + _SEP + new_id
-        if os.path.exists(new_path + _SEP + STATEPOINT_FILENAME):
-            raise DestinationExistsError(new_id)
         if os.path.isdir(self.path):
+            if os.path.exists(new_path + _SEP + STATEPOINT_FILENAME):
+                raise DestinationExistsError(new_id)
             ws._move_job_folder(self._id, new_id, blob)
             self._existed = True
         elif self._known or self._existed:
             raise JobRemovedError(self._id)
-        self._id, self._sp, self._blob = new_id, new, blob
-        self._doc = None
-        self._stores = None
+        # else: never created, so it moves in memory only, onto an existing job too (signac).
+        twins = [ref() for ref in self._twins] if self._twins else [self]
+        for job in twins:
+            if job is None:
+                continue
+            job._id, job._sp, job._blob = new_id, new, blob
+            job._known, job._existed = self._known, self._existed
+            job._doc = None
+            job._stores = None
 
     # ------------------------------------------------------------------ life cycle
     def init(self, force: bool = False) -> Job:
@@ -416,7 +473,24 @@ class Job:
 
     def __exit__(self, *exc: object) -> None:
         """Change back to the folder that was current before ``with job:``."""
-        os.chdir(self._cwd.pop())
+        self.close()
+
+    def open(self) -> Job:
+        """Initialise the job and change into its folder; :meth:`close` changes back.
+
+        ``with job:`` does both.
+
+        Returns
+        -------
+        Job
+            This job.
+        """
+        return self.__enter__()
+
+    def close(self) -> None:
+        """Change back to the folder that was current before :meth:`open`; else nothing."""
+        if self._cwd:
+            os.chdir(self._cwd.pop())
 
     # ------------------------------------------------------------------ document and data
     @property
@@ -453,6 +527,13 @@ class Job:
 
     @property
     def data(self) -> H5Store:
-        """The job's HDF5 data store ``signac_data.h5`` (``job.stores["signac_data"]``)."""
+        """The job's HDF5 data store ``signac_data.h5`` (``job.stores["signac_data"]``).
+
+        Assigning a mapping replaces the whole file's content.
+        """
         return self.stores[DATA_KEY]
+
+    @data.setter
+    def data(self, new: Mapping[str, Any]) -> None:
+        self.stores[DATA_KEY] = new
 

@@ -18,20 +18,32 @@ import errno
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from plams_cli.errors import JobsCorruptedError, WorkspaceError
 
 from ._cache import REBUILD_MISSES, Pair, Signature, StatepointCache, signature, stat_statepoints
 from ._io import atomic_write, calc_id, check_keys, encode, read_json, tag_pid, unique_tag
-from .document import DOCUMENT_FILENAME
-from .errors import AmbiguousJobIdError, DestinationExistsError, JobNotFoundError, JobRemovedError
+from .cursor import JobsCursor
+from .document import DOCUMENT_FILENAME, PROJECT_DOCUMENT_FILENAME, Document
+from .errors import (
+    AmbiguousJobIdError,
+    DestinationExistsError,
+    IncompatibleSchemaVersion,
+    JobNotFoundError,
+    JobRemovedError,
+    ProjectNotFoundError,
+)
 from .filters import ABSENT, Table, compile_query
 from .job import Job
 from .statepoint import MOVE_FILENAME, STATEPOINT_FILENAME
 
-__all__ = ["Workspace", "Project", "init_workspace", "SCHEMA_VERSION"]
+if TYPE_CHECKING:
+    from .h5store import H5Store, H5StoreManager
+    from .schema import ProjectSchema
+
+__all__ = ["Workspace", "Project", "init_workspace", "init_project", "SCHEMA_VERSION"]
 
 #: The signac project schema this module reads and writes.
 SCHEMA_VERSION = 2
@@ -98,6 +110,21 @@ def _schema_version(config_file: str) -> int:
     return version
 
 
+def _refuse_signac_1(root: str) -> None:
+    """Raise if ``root`` holds a signac 1 project (``signac.rc``, no ``.signac/config``).
+
+    Raises
+    ------
+    IncompatibleSchemaVersion
+        If ``root/signac.rc`` exists; the project is left as it is.
+    """
+    if os.path.isfile(root + _SEP + "signac.rc"):
+        raise IncompatibleSchemaVersion(
+            f"{root} is a signac 1 project (signac.rc, schema version 1); only version "
+            f"{SCHEMA_VERSION} (signac 2) is supported; migrate it with 'python -m signac migrate'"
+        )
+
+
 def _read_pair(path: str) -> tuple[Signature, Any]:
     """Read a JSON file with the signature of the file read; ``None`` if it is not JSON."""
     with open(path, "rb") as file:
@@ -141,8 +168,9 @@ class Workspace:
         try:
             version = _schema_version(config)
         except FileNotFoundError:
+            _refuse_signac_1(self._root)
             if not create:
-                raise WorkspaceError(
+                raise ProjectNotFoundError(
                     f"{self._root} is not a workspace (no {_CONFIG}); "
                     f"create one with 'plams workspace init {self._root}'"
                 ) from None
@@ -156,17 +184,24 @@ class Workspace:
         except OSError as exc:
             raise WorkspaceError(f"cannot read {config}: {exc.strerror}") from exc
         if version < SCHEMA_VERSION:
-            raise WorkspaceError(
+            raise IncompatibleSchemaVersion(
                 f"{self._root} has project schema version {version} (signac 1); only version "
                 f"{SCHEMA_VERSION} (signac 2) is supported; migrate it with "
                 "'python -m signac migrate'"
             )
         if version > SCHEMA_VERSION:
-            raise WorkspaceError(
+            raise IncompatibleSchemaVersion(
                 f"{self._root} has project schema version {version}, newer than version "
                 f"{SCHEMA_VERSION} (signac 2) that this plams-cli reads; update plams-cli"
             )
+        if create and not os.path.isdir(self._workspace):
+            try:
+                os.mkdir(self._workspace)
+            except FileExistsError:
+                pass  # made meanwhile, or a broken link or a file, which find_jobs reports
         self._cache = StatepointCache(self._root + _SEP + ".signac")
+        self._document: Document | None = None
+        self._stores: H5StoreManager | None = None
         self._memory: dict[str, Pair] = {}
         self._memory_loads = 0
         self._memory_misses = 0
@@ -185,13 +220,76 @@ class Workspace:
         """The absolute path of the ``workspace`` folder holding the job folders."""
         return self._workspace
 
+    #: The project document's file name in the project folder, as signac's ``Project.FN_DOCUMENT``.
+    FN_DOCUMENT = PROJECT_DOCUMENT_FILENAME
+    #: The key of ``project.data`` in ``project.stores``, as signac's ``Project.KEY_DATA``.
+    KEY_DATA = "signac_data"
+
     def fn(self, filename: str) -> str:
         """Return the path of ``filename`` inside the project folder."""
         return self._root + _SEP + filename
 
+    def isfile(self, filename: str) -> bool:
+        """Return whether ``filename`` is a file in the project folder.
+
+        Parameters
+        ----------
+        filename
+            A name relative to the project folder.
+
+        Returns
+        -------
+        bool
+            True if it is a file.
+        """
+        return os.path.isfile(self.fn(filename))
+
+    def __str__(self) -> str:
+        """Return the root, as ``str(project)`` in signac."""
+        return self._root
+
     def __repr__(self) -> str:
-        """Show the root."""
+        """Show the root; ``eval`` gives the workspace back."""
         return f"Workspace({self._root!r})"
+
+    # ------------------------------------------------------------------ project data
+    @property
+    def document(self) -> Document:
+        """The project document, ``signac_project_document.json`` in the project folder.
+
+        Written atomically under a file lock, as job documents are (see
+        :class:`Document`); assigning a mapping replaces the whole document.
+        """
+        if self._document is None:
+            self._document = Document(self._root, name=PROJECT_DOCUMENT_FILENAME)
+        return self._document
+
+    @document.setter
+    def document(self, new: Mapping[str, Any]) -> None:
+        self.document.reset(dict(new))
+
+    doc = document
+
+    @property
+    def stores(self) -> H5StoreManager:
+        """The HDF5 files of the project folder: ``project.stores["name"]`` is ``name.h5``."""
+        if self._stores is None:
+            from .h5store import H5StoreManager
+
+            self._stores = H5StoreManager(self._root)
+        return self._stores
+
+    @property
+    def data(self) -> H5Store:
+        """The project's HDF5 data, ``signac_data.h5`` in the project folder.
+
+        Assigning a mapping replaces the whole file's content.
+        """
+        return self.stores[self.KEY_DATA]
+
+    @data.setter
+    def data(self, new: Mapping[str, Any]) -> None:
+        self.stores[self.KEY_DATA] = new
 
     def __eq__(self, other: object) -> bool:
         """Workspaces are equal when they have the same root."""
@@ -260,7 +358,15 @@ class Workspace:
         try:
             names = os.listdir(self._workspace)
         except FileNotFoundError:
+            if os.path.islink(self._workspace):
+                raise WorkspaceError(
+                    f"the link {self._workspace} pointing to the workspace is broken"
+                ) from None
             return []
+        except OSError as exc:
+            raise WorkspaceError(
+                f"cannot list the workspace folder {self._workspace}: {exc.strerror}"
+            ) from exc
         # One regex pass over the joined listing beats a match call per name.
         return _JOB_ID_LINE_RE.findall("\n".join(names))
 
@@ -620,11 +726,11 @@ class Workspace:
         except FileNotFoundError:
             return ABSENT
 
-    def find_jobs(self, filter: Mapping[str, Any] | None = None) -> list[Job]:
-        """Return the jobs matching ``filter``, ordered by id.
+    def find_jobs(self, filter: Mapping[str, Any] | None = None) -> JobsCursor:
+        """Return the jobs matching ``filter``, ordered by id, as a :class:`JobsCursor`.
 
         See :meth:`find_job_ids` for the filter; ``plams workspace find`` is the command
-        line equivalent.
+        line equivalent. The cursor behaves as signac's: see :class:`JobsCursor`.
 
         Parameters
         ----------
@@ -633,7 +739,7 @@ class Workspace:
 
         Returns
         -------
-        list of Job
+        JobsCursor
             The matching jobs.
 
         Raises
@@ -643,7 +749,69 @@ class Workspace:
         JobsCorruptedError
             If a filter is given and some job's state point file is broken.
         """
-        return [Job(self, job_id, existing=True) for job_id in self.find_job_ids(filter)]
+        return JobsCursor(self, filter)
+
+    def groupby(
+        self, key: Any = None, default: Any = None
+    ) -> Iterator[tuple[Any, Iterator[Job]]]:
+        """Group every job by state point or document values; see :meth:`JobsCursor.groupby`."""
+        yield from self.find_jobs().groupby(key, default=default)
+
+    def to_dataframe(self, *args: Any, **kwargs: Any) -> Any:  # a pandas.DataFrame; pandas is optional and untyped
+        """Return every job as a pandas DataFrame; see :meth:`JobsCursor.to_dataframe`."""
+        return self.find_jobs().to_dataframe(*args, **kwargs)
+
+    def detect_schema(
+        self, exclude_const: bool = False, subset: Iterable[Job | str] | None = None
+    ) -> ProjectSchema:
+        """Return the state point schema: each dotted key with its values, by type.
+
+        ``plams workspace schema`` is the command line equivalent.
+
+        Parameters
+        ----------
+        exclude_const
+            Leave out keys every job has with the same value.
+        subset
+            Only these jobs (or ids).
+
+        Returns
+        -------
+        ProjectSchema
+            As signac's ``Project.detect_schema`` gives for the same jobs.
+
+        Raises
+        ------
+        JobsCorruptedError
+            If some job's state point file is broken.
+        """
+        from .schema import detect_schema
+
+        ids = self._job_ids()
+        if subset is not None:
+            wanted = {str(job) for job in subset}
+            ids = [job_id for job_id in ids if job_id in wanted]
+        pairs, corrupted = self._cache.load(
+            ids, stat_statepoints(self._workspace, ids), self._read_statepoint
+        )
+        if corrupted:
+            raise JobsCorruptedError(sorted(corrupted))
+        # In listing order, as signac visits the jobs: the order of the types shown.
+        return detect_schema((pairs[job_id][1] for job_id in ids if job_id in pairs), exclude_const)
+
+    def min_len_unique_id(self) -> int:
+        """Return the shortest id prefix length that tells every job apart, as signac's.
+
+        Returns
+        -------
+        int
+            The length.
+        """
+        ids = self._job_ids()
+        for length in range(32):
+            if len({job_id[:length] for job_id in ids}) == len(ids):
+                return length
+        return 32
 
     def update_cache(self) -> int:
         """Rebuild the state point caches, signac's ``.signac/statepoint_cache.json.gz`` too.
@@ -735,6 +903,61 @@ class Workspace:
             raise error
         return removed
 
+    def repair(self, job_ids: Iterable[str] | None = None) -> None:
+        """Rewrite lost or corrupted state point files from the caches, as signac's ``repair``.
+
+        A job whose file is missing or unreadable gets the state point the caches (ours
+        and signac's ``statepoint_cache.json.gz``) remember for its id; a folder whose
+        file holds a valid state point of another id is renamed to that id. Interrupted
+        moves are finished first, as :meth:`check` does.
+
+        Parameters
+        ----------
+        job_ids
+            The jobs to repair; every job by default.
+
+        Raises
+        ------
+        JobsCorruptedError
+            Naming the jobs that could not be repaired (no state point remembered, or the
+            right id is taken by another folder).
+        """
+        remembered = self._cache.remembered()
+        remembered.update((job_id, sp) for job_id, (_, sp) in self._memory.items())
+        failed = []
+        for job_id in self._job_ids() if job_ids is None else [str(i) for i in job_ids]:
+            try:
+                self._read_statepoint(job_id)
+                continue
+            except JobsCorruptedError:
+                pass
+            except FileNotFoundError:
+                failed.append(job_id)
+                continue
+            folder = self._workspace + _SEP + job_id
+            sp = remembered.get(job_id)
+            if sp is None or calc_id(sp) != job_id:
+                try:
+                    _, sp = _read_pair(folder + _SEP + STATEPOINT_FILENAME)
+                except OSError:
+                    sp = None
+                if type(sp) is dict and calc_id(sp) != job_id:
+                    try:
+                        os.rename(folder, self._workspace + _SEP + calc_id(sp))
+                    except OSError:
+                        failed.append(job_id)
+                    continue
+                failed.append(job_id)
+                continue
+            try:
+                atomic_write(folder + _SEP + STATEPOINT_FILENAME, encode(sp).encode())
+            except OSError:
+                failed.append(job_id)
+                continue
+            self._memory.pop(job_id, None)
+        if failed:
+            raise JobsCorruptedError(sorted(failed))
+
     def _tidy_job_folder(self, job_id: str, now: float) -> list[str]:
         """Delete leftover pending moves and temporary files of a job with a valid state point."""
         folder = self._workspace + _SEP + job_id
@@ -814,3 +1037,25 @@ def init_workspace(root: str | os.PathLike[str] = ".") -> Workspace:
         The workspace.
     """
     return Workspace(root, create=True)
+
+
+def init_project(path: str | os.PathLike[str] | None = None) -> Workspace:
+    """Create a workspace at ``path`` (default: the current folder), as signac's ``init_project``.
+
+    Parameters
+    ----------
+    path
+        The project folder.
+
+    Returns
+    -------
+    Workspace
+        The workspace.
+
+    Raises
+    ------
+    IncompatibleSchemaVersion
+        If ``path`` holds a project of another schema version (e.g. a signac 1 one); it is
+        left as it is.
+    """
+    return Workspace(os.getcwd() if path is None else path, create=True)

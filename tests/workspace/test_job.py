@@ -16,6 +16,7 @@ from plams_cli.workspace import (
     InvalidKeyError,
     JobNotFoundError,
     KeyTypeError,
+    NumpyConversionWarning,
     Project,
     StatepointKeyError,
     Workspace,
@@ -231,7 +232,8 @@ def test_iteration_and_len(ws: Workspace) -> None:
 
 def test_numpy_and_tuple_values_normalised(ws: Workspace) -> None:
     import numpy as np
-    job = ws.open_job({"a": np.int64(3), "t": (1, 2)})
+    with pytest.warns(NumpyConversionWarning):  # as signac warns
+        job = ws.open_job({"a": np.int64(3), "t": (1, 2)})
     assert job.id == calc_id({"a": 3, "t": [1, 2]})
     assert job.statepoint() == {"a": 3, "t": [1, 2]}
 
