@@ -630,7 +630,6 @@ class GridRunner(JobRunner):
                 f"(job name {jobname}) and cancel it"
             )
         tracked = self._track(job_id, jobname, current_callback())
-        report_launch(Launch("grid", job_id, time.time(), self.grid, running=False), tracked.report)
         try:  # so that a restart after a kill finds the job (see plams_cli.cli._grid_leftovers)
             write_job_record(workdir, runscript, {
                 "job_id": job_id, "grid": self.grid, "host": socket.gethostname(), "name": jobname,
@@ -642,6 +641,7 @@ class GridRunner(JobRunner):
             for line in self._cancel_tracked([tracked], "submitted while the run was being cancelled"):
                 sys.stderr.write(f"plams: {line}\n")
         try:
+            report_launch(Launch("grid", job_id, tracked.started, self.grid, running=False), tracked.report)
             while True:
                 while not tracked.done.wait(1.0):
                     self._ensure_poller()

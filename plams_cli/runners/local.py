@@ -442,10 +442,10 @@ class JobRunner:
         finally:
             for fd in opened:
                 os.close(fd)
-        report_launch(Launch("local", str(process.pid), spawned))
         with self._processes_lock:
             self._processes.add(process)
-        try:
+        try:  # the report inside: Ctrl-C during it must stop the runscript too
+            report_launch(Launch("local", str(process.pid), spawned))
             return process.wait()
         except BaseException:
             # Ctrl-C (or any exception) while waiting: the runscript leads a session of
