@@ -91,7 +91,14 @@ class JobServer:
         regex = compile_pattern(pattern)
         return [job for job in self.jobs if job.match(regex)]
 
-    def _chosen(self, indices: Iterable[int] | None, pattern: str | re.Pattern[str] | None) -> list[Job]:
+    def chosen(self, indices: Iterable[int] | None, pattern: str | re.Pattern[str] | None) -> list[Job]:
+        """The jobs at ``indices`` and those matching ``pattern`` (each once, in that order).
+
+        Raises
+        ------
+        UserError
+            An index out of range or a bad pattern.
+        """
         chosen: list[Job] = []
         for index in indices or ():
             if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self.jobs):
@@ -111,7 +118,7 @@ class JobServer:
         UserError
             An index out of range or a bad pattern; nothing is deleted then.
         """
-        chosen = self._chosen(indices, pattern)
+        chosen = self.chosen(indices, pattern)
         for job in chosen:
             self.jobs.remove(job)
             if job._saved is not None:
@@ -129,7 +136,7 @@ class JobServer:
             changed then.
         """
         check_spec(job_spec)
-        chosen = self._chosen(indices, pattern)
+        chosen = self.chosen(indices, pattern)
         if "path" in job_spec and job_spec["path"] not in (None, "") and len(chosen) > 1:
             raise UserError("cannot give several jobs the same path: a folder holds one job")
         for job in chosen:
