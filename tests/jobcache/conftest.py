@@ -52,3 +52,6 @@ def plams_env(tmp_path: Path, cache: str) -> dict[str, str]:
     env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
     env["PLAMS_JOBCACHE"] = cache
     return env
+
+
+from tests.grid.conftest import slurm_up as slurm_up  # noqa: E402  # the localhost SLURM fixture
