@@ -184,6 +184,17 @@ class Store:
                 os.makedirs(folder, exist_ok=True)
             except OSError as exc:
                 raise JobCacheError(f"cannot create the folder of the job cache {folder}: {exc.strerror}") from exc
+        try:
+            with open(self.path, "rb") as handle:
+                magic = handle.read(16)
+        except FileNotFoundError:
+            magic = b""
+        except OSError as exc:
+            raise JobCacheError(f"cannot read the job cache {self.path}: {exc.strerror}") from exc
+        if magic and magic != b"SQLite format 3\x00":
+            # SQLite would take a short file for an empty database, and write over it
+            raise CorruptedCacheError(f"{self.path} is not a readable plams job cache (not an SQLite file); "
+                                      "move it away or choose another with --cache / PLAMS_JOBCACHE")
         with self._errors("opening it"):
             # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves
             conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None,
