@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     pid_start REAL,
     UNIQUE (hostname, path)
 );
-CREATE INDEX IF NOT EXISTS jobs_by_id ON jobs (hostname, job_id);
+CREATE INDEX IF NOT EXISTS jobs_by_host ON jobs (hostname);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -378,22 +378,44 @@ class Store:
         with self.read() as conn:
             if conn is None:
                 return []
-            inner, params = "", []
+            where, params = [], []
             if hosts:
-                inner = f" WHERE hostname IN ({', '.join('?' * len(hosts))})"
+                where.append(f"hostname IN ({', '.join('?' * len(hosts))})")
                 params += list(hosts)
-            outer = []
             if statuses:
-                outer.append(f"status IN ({', '.join('?' * len(statuses))})")
+                where.append(f"status IN ({', '.join('?' * len(statuses))})")
                 params += list(statuses)
             if literal:
                 from plams_cli.jobcache.job import MATCH_FIELDS
 
-                outer.append("(" + " OR ".join(f"instr({f}, ?) > 0" for f in MATCH_FIELDS) + ")")
+                where.append("(" + " OR ".join(f"instr({f}, ?) > 0" for f in MATCH_FIELDS) + ")")
                 params += [literal] * len(MATCH_FIELDS)
-            where = f" WHERE {' AND '.join(outer)}" if outer else ""
+            clause = f" WHERE {' AND '.join(where)}" if where else ""
             order_by = "mtime, id" if order == "mtime" else "hostname, id"
-            query = (f"SELECT hostname, idx, {', '.join(COLUMNS)} FROM (SELECT *, "
-                     f"row_number() OVER (PARTITION BY hostname ORDER BY id) - 1 AS idx FROM jobs{inner})"
-                     f"{where} ORDER BY {order_by}")
-            return conn.execute(query, params).fetchall()
+            found = conn.execute(f"SELECT id, hostname, {', '.join(COLUMNS)} FROM jobs{clause} ORDER BY {order_by}",
+                                 params).fetchall()
+            return [(row[1], index, *row[2:]) for row, index in zip(found, self._indices(conn, found), strict=True)]
+
+    @staticmethod
+    def _indices(conn: sqlite3.Connection, found: Sequence[tuple[Any, ...]]) -> list[int]:
+        """The position of each ``(id, hostname, …)`` row among its host's rows, by id.
+
+        Few rows of a host: one index range count each; many: the host's ids, bisected.
+        (A window function would number all rows of the cache, the slow part of a listing.)
+        """
+        import bisect
+
+        by_host: dict[str, list[int]] = {}
+        for row in found:
+            by_host.setdefault(row[1], []).append(row[0])
+        position: dict[int, int] = {}
+        for host, ids in by_host.items():
+            if len(ids) <= 64:
+                for rowid in ids:
+                    position[rowid] = conn.execute("SELECT count(*) FROM jobs WHERE hostname = ? AND id < ?",
+                                                   (host, rowid)).fetchone()[0]
+            else:
+                every = [r[0] for r in conn.execute("SELECT id FROM jobs WHERE hostname = ? ORDER BY id", (host,))]
+                for rowid in ids:
+                    position[rowid] = bisect.bisect_left(every, rowid)
+        return [position[row[0]] for row in found]
