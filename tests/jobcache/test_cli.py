@@ -245,3 +245,12 @@ def test_shell_completion(tmp_path: Path, words: str, expected: list[str]) -> No
     cache = str(tmp_path / "c.sqlite")
     _fill(cache)
     assert _complete(tmp_path, cache, words) == expected
+
+
+@pytest.mark.parametrize("word", ["plams jobs list", "plams jobs show", "--unsafe", "PLAMS_JOBCACHE",
+                                  "plams jobs merge", "plams jobs import"])
+def test_man_page_and_readme_document_the_group(word: str) -> None:
+    from .conftest import ROOT
+
+    man = (ROOT / "man" / "plams.1").read_text().replace("\\-", "-").replace("\\fB", "").replace("\\fR", "")
+    assert word in man and word in (ROOT / "README.md").read_text()
