@@ -26,6 +26,11 @@ __all__ = [
     "WorkspaceError",
     "DestinationExistsError",
     "JobsCorruptedError",
+    "UserError",
+    "LockException",
+    "JobCacheError",
+    "CorruptedCacheError",
+    "CacheVersionError",
 ]
 
 
@@ -119,3 +124,33 @@ class JobsCorruptedError(WorkspaceError, RuntimeError):
         super().__init__(
             "corrupted state point file in job(s): " + ", ".join(self.job_ids)
         )
+
+
+class UserError(PlamsError, ValueError):
+    """Something the user gave the job cache is wrong: an unknown key, a bad status,
+    regular expression or index (job_manager's name)."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class LockException(PlamsError, TimeoutError):
+    """The job cache stayed locked by another process past the timeout (job_manager's name)."""
+
+
+class JobCacheError(PlamsError, OSError):
+    """The job cache could not be read or written (read-only, full disk …)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class CorruptedCacheError(JobCacheError):
+    """The job cache file is corrupt, or is not a plams-cli job cache at all."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class CacheVersionError(JobCacheError):
+    """The job cache was written by a newer plams-cli (its schema version is unknown here)."""
+
+    exit_code: ClassVar[int] = 2

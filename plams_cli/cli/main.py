@@ -26,6 +26,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "run": "plams_cli.cli.run:run_command",
     "grid": "plams_cli.cli.grid:grid_group",
     "workspace": "plams_cli.cli.workspace:workspace_group",
+    "jobs": "plams_cli.cli.jobs:jobs_group",
 }
 
 DEFAULT_COMMAND = "run"
