@@ -100,7 +100,7 @@ def load_defaults() -> dict[str, Any]:
     return copy.deepcopy(cached)
 
 
-_SECTIONS = ("jobmanager", "job", "log", "gridrunner")
+_SECTIONS = ("jobmanager", "job", "log", "gridrunner", "jobcache")
 _HASHING = ("input", "runscript", "input+runscript", None)
 
 
@@ -129,6 +129,12 @@ def check_defaults(data: dict[str, Any], source: Path) -> None:
         level = data.get("log", {}).get(key, 3)
         if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 7:
             raise bad(f"log.{key}", level, "must be a level from 0 to 7")
+    enabled = data.get("jobcache", {}).get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise bad("jobcache.enabled", enabled, "must be true or false")
+    cache_path = data.get("jobcache", {}).get("path")
+    if cache_path is not None and (not isinstance(cache_path, str) or not cache_path):
+        raise bad("jobcache.path", cache_path, "must be a file path or null")
     sleepstep = data.get("sleepstep", 5)
     if isinstance(sleepstep, bool) or not isinstance(sleepstep, (int, float)) or sleepstep <= 0:
         raise bad("sleepstep", sleepstep, "must be a positive number of seconds")

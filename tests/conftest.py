@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Runs in the tests record their jobs in a job cache of their own, never in the user's
+# (child processes inherit it); the job-cache tests point PLAMS_JOBCACHE elsewhere.
+_JOBCACHE_DIR = tempfile.mkdtemp(prefix="plams-tests-jobcache-")
+os.environ["PLAMS_JOBCACHE"] = os.path.join(_JOBCACHE_DIR, "jobcache.sqlite")
+atexit.register(shutil.rmtree, _JOBCACHE_DIR, True)
 
 
 @pytest.fixture
@@ -21,6 +30,10 @@ def fresh_config() -> Iterator[object]:
     saved = {key: (value.copy() if hasattr(value, "copy") and key not in ("default_jobrunner", "default_jobmanager") else value)
              for key, value in dict.items(config)}
     config.log.stdout = 0
+    # a runner of its own: cancel_all() in another test cancels every live runner for good
+    from plams_cli.runners.local import JobRunner
+
+    config.default_jobrunner = JobRunner()
     yield config
     if config.get("init"):
         finish()

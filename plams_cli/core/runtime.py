@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from plams_cli.core import logger
+from plams_cli.core.cache_recorder import start_recording, stop_recording
 from plams_cli.core.logger import log
 from plams_cli.core.settings import Settings
 from plams_cli.core.status import in_report_order
@@ -111,6 +112,7 @@ def init(path: str | None = None, folder: str | None = None, config_settings: Se
     config.default_jobmanager = manager
     config.init = True
     logger.open_logfile(os.path.join(manager.workdir, "logfile"))
+    start_recording(config.get("jobcache"))
     if not quiet:
         log(f"Running in {manager.workdir}", 1)
     return manager
@@ -157,6 +159,7 @@ def finish(otherJM: list[JobManager] | None = None) -> None:  # noqa: N803 - PLA
         manager._clean()
         for status, number in manager.status_counts().items():
             counts[status] = counts.get(status, 0) + number
+    stop_recording()  # the job cache gets the last changes
     summary = ", ".join(f"{number} {status}" for status, number in in_report_order(counts)) or "no jobs"
     log(f"Finished: {summary}", 1)
     main = config.default_jobmanager

@@ -13,14 +13,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = ["Launch", "LaunchCallback", "launch_reports_to", "report_launch", "current_callback"]
 
 
-@dataclass(frozen=True)
-class Launch:
+class Launch(NamedTuple):
     """A runscript a runner started, or a change of its state in a queue.
 
     Attributes

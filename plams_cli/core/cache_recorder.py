@@ -1,0 +1,304 @@
+"""Every job of a run, recorded in the job cache as it goes (``plams jobs list`` shows them).
+
+:class:`CacheRecorder` is a :class:`~plams_cli.core.lifecycle.LifecycleObserver`: the job
+thread only appends the change to a queue; a writer thread wakes every
+:data:`FLUSH_INTERVAL_S`, folds the changes into one row per job (its latest state) and
+writes the burst in one transaction (:meth:`plams_cli.jobcache.JobCache.record`). So a
+job pays a few hundred nanoseconds for being recorded, and the cache one transaction per
+burst, however many jobs end in it.
+
+A cache that cannot be written (read-only, full, corrupt, locked too long) costs one
+warning line on the log; the run goes on and is never slower for it: the writer backs off,
+and :func:`stop_recording` (called by ``finish()``, and at exit) waits at most
+:data:`CLOSE_TIMEOUT_S` for the last burst. ``config.jobcache.enabled: false`` or
+``PLAMS_JOBCACHE=off`` turns recording off; ``config.jobcache.path`` or ``PLAMS_JOBCACHE``
+choose the file (see :func:`plams_cli.jobcache.resolve_cache_path`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from plams_cli.core import lifecycle
+from plams_cli.core.logger import log
+from plams_cli.core.status import JobStatus
+from plams_cli.runners.launch import Launch
+
+if TYPE_CHECKING:
+    from plams_cli.core.jobs import Job
+    from plams_cli.jobcache import JobCache
+
+__all__ = ["CacheRecorder", "start_recording", "stop_recording", "current_recorder", "FLUSH_INTERVAL_S",
+           "CLOSE_TIMEOUT_S"]
+
+#: seconds between two writes of a burst of changes
+FLUSH_INTERVAL_S = 0.2
+#: after a failed write, seconds before the next try
+RETRY_INTERVAL_S = 2.0
+#: longest wait of ``finish()`` for the last write
+CLOSE_TIMEOUT_S = 3.0
+
+_Event = tuple["Job", "JobStatus | None", float, "Launch | None"]
+
+
+class CacheRecorder:
+    """Records the jobs announced on the life cycle into the job cache at ``path``.
+
+    Parameters
+    ----------
+    option
+        The cache file as configured (``config.jobcache.path``), resolved in the writer
+        thread by :func:`plams_cli.jobcache.resolve_cache_path`, so that a run does not
+        pay for importing the cache before its first job.
+    hostname
+        The server the rows belong to (default: this machine's name).
+    """
+
+    def __init__(self, option: str | None = None, hostname: str | None = None) -> None:
+        self.option = option
+        self.path: str | None = None
+        self._resolved = threading.Event()
+        self.hostname = hostname or socket.gethostname()
+        self._events: collections.deque[_Event] = collections.deque()
+        self._rows: dict[int, tuple[Job, dict[str, Any]]] = {}  # id(job) -> (job, its row so far)
+        self._wake = threading.Event()
+        self._closing = False
+        self._start_lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # one fold and write at a time
+        self._thread: threading.Thread | None = None
+        self._cache: JobCache | None = None
+        self._warned = False
+        #: rows written so far, and the writes that failed (for tests and the bench)
+        self.written = 0
+        self.failures = 0
+
+    # --- the observer: cheap, in the job's thread ---------------------------------------
+    def status_changed(self, job: Job, old: JobStatus, new: JobStatus, when: float) -> None:
+        """Queue the change."""
+        self._events.append((job, new, when, None))
+
+    def job_launched(self, job: Job, launch: Launch) -> None:
+        """Queue the start (a process id or a grid job id)."""
+        self._events.append((job, None, time.time(), launch))
+
+    def start(self) -> None:
+        """Start the writer thread (once)."""
+        from plams_cli.runners.local import signals_to_main_thread
+
+        with self._start_lock:
+            if self._thread is not None or self._closing:
+                return
+            thread = threading.Thread(target=self._loop, name="plams-jobcache-writer", daemon=True)
+            with signals_to_main_thread():
+                thread.start()
+            self._thread = thread
+
+    # --- the writer thread -----------------------------------------------------------------
+    def resolved_path(self, timeout: float = CLOSE_TIMEOUT_S) -> str | None:
+        """The cache file, once the writer thread has found it (``None``: there is none)."""
+        self._resolved.wait(timeout)
+        return self.path
+
+    def _resolve(self) -> bool:
+        try:
+            from plams_cli.jobcache import resolve_cache_path
+
+            self.path = resolve_cache_path(self.option)
+        except Exception as exc:  # noqa: BLE001 - no cache location: the run goes on without one
+            log(f"WARNING: no job cache for this run: {exc}", 1)
+        finally:
+            self._resolved.set()
+        if self.path is None:
+            lifecycle.unsubscribe(self)
+            self._events.clear()
+            return False
+        return True
+
+    def _loop(self) -> None:
+        if not self._resolve():
+            return
+        pause = FLUSH_INTERVAL_S
+        while True:
+            self._wake.wait(pause)
+            self._wake.clear()
+            closing = self._closing
+            pause = FLUSH_INTERVAL_S if self.flush() else RETRY_INTERVAL_S
+            if closing:
+                self._close_cache()
+                return
+
+    def _close_cache(self) -> None:
+        with self._flush_lock:
+            cache, self._cache = self._cache, None
+        if cache is not None:
+            try:
+                cache.close()
+            except Exception:  # noqa: BLE001 - closing a cache that failed changes nothing
+                pass
+
+    def flush(self) -> bool:
+        """Write what is queued now, in one transaction; ``False`` when the write failed.
+
+        Safe to call from any thread (the writer thread calls it every
+        :data:`FLUSH_INTERVAL_S`).
+        """
+        with self._flush_lock:
+            return self._flush()
+
+    def _flush(self) -> bool:
+        if self.path is None:
+            return True
+        self._fold()
+        ready = [(key, row) for key, (job, row) in self._rows.items() if row.get("path")]
+        if not ready:
+            return True
+        try:
+            if self._cache is None:
+                from plams_cli.jobcache import JobCache
+
+                self._cache = JobCache(self.path)
+            self._cache.record(self.hostname, [row for _, row in ready])
+        except Exception as exc:  # noqa: BLE001 - a cache that cannot be written never fails the run
+            self.failures += 1
+            if not self._warned:
+                self._warned = True
+                log(f"WARNING: the job cache {self.path} cannot be written ({type(exc).__name__}: {exc}); "
+                    "this run's jobs may be missing from 'plams jobs list'", 1)
+            return False
+        for key, row in ready:
+            entry = self._rows.get(key)
+            if entry is not None and entry[1] is row:
+                del self._rows[key]
+        self.written += len(ready)
+        return True
+
+    def _fold(self) -> None:
+        """Move the queued changes into one row per job, the latest state winning."""
+        events, rows = self._events, self._rows
+        if not events:
+            return
+        statuses = _cache_statuses()
+        popleft = events.popleft
+        while events:
+            job, status, when, launch = popleft()
+            key = id(job)
+            entry = rows.get(key)
+            if entry is None or entry[0] is not job:
+                entry = rows[key] = (job, {})
+            row = entry[1]
+            if "path" not in row and job.path:
+                row.update(_static_fields(job))
+            row["mtime"] = when
+            if status is not None:
+                cache_status = statuses[status]
+                if cache_status is not None:
+                    row["status"] = cache_status
+            elif launch is not None:
+                row["job_id"] = launch.job_id
+                row["kind"] = launch.kind
+                if launch.kind == "local":
+                    # the spawn time: psutil's create_time() of the same process is within
+                    # milliseconds of it (the cache allows 1.5 s), and costs the run nothing
+                    row["pid_start"] = launch.started
+                else:
+                    row["grid"] = launch.grid
+                    row["status"] = "running" if launch.running else "queueing"
+        # a job that ended without ever getting a folder has nothing to show
+        for key in [key for key, (job, row) in rows.items() if "path" not in row and job.status.is_final]:
+            del rows[key]
+
+    # --- closing -------------------------------------------------------------------------
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Write what is left (waiting at most ``timeout`` seconds) and stop the writer."""
+        with self._start_lock:
+            self._closing = True
+            thread = self._thread
+        if thread is None:
+            if self._events:  # changes seen, writer never started: write in this thread
+                self.flush()
+                self._close_cache()
+            return
+        self._wake.set()
+        thread.join(timeout)
+
+
+_STATUSES: dict[JobStatus, str | None] = {}
+
+
+def _cache_statuses() -> dict[JobStatus, str | None]:
+    """The cache's status name for each of the core's (``None``: not recorded), built once."""
+    if not _STATUSES:
+        from plams_cli.jobcache import core_status
+
+        table: dict[JobStatus, str | None] = {status: str(core_status(status.value)) for status in JobStatus}
+        table[JobStatus.CREATED] = None  # not run yet: nothing to record
+        _STATUSES.update(table)
+    return _STATUSES
+
+
+def _static_fields(job: Job) -> dict[str, Any]:
+    path = os.path.abspath(job.path or "")
+    fields: dict[str, Any] = {"path": path, "program": type(job).__name__}
+    manager = job.jobmanager
+    workdir = getattr(manager, "workdir", None)
+    fields["comment"] = f"job {job._full_name()} in {workdir}" if workdir else f"job {job._full_name()}"
+    filename = getattr(job, "_filename", None)
+    if filename is not None:
+        fields["input_fname"] = filename("inp")
+        fields["output_fname"] = filename("out")
+        fields["submit"] = os.path.join(path, filename("run"))
+    return fields
+
+
+_recorder: CacheRecorder | None = None
+_recorder_lock = threading.Lock()
+
+
+def current_recorder() -> CacheRecorder | None:
+    """The recorder of the run going on, if it records."""
+    return _recorder
+
+
+def start_recording(settings: Any = None) -> CacheRecorder | None:
+    """Subscribe a recorder for the run that starts, unless recording is off.
+
+    Parameters
+    ----------
+    settings
+        The ``config.jobcache`` branch (``enabled``, ``path``); ``PLAMS_JOBCACHE`` wins
+        over ``path``, and ``off`` there turns recording off.
+    """
+    global _recorder
+    settings = settings or {}
+    if not settings.get("enabled", True):
+        return None
+    env = os.environ.get("PLAMS_JOBCACHE")
+    if env is not None and env.strip().lower() in ("off", "0", "false", "no", "none"):
+        return None
+    with _recorder_lock:
+        if _recorder is not None:
+            return _recorder
+        # PLAMS_JOBCACHE wins over config.jobcache.path
+        _recorder = CacheRecorder(None if env else (settings.get("path") or None))
+        _recorder.start()
+        lifecycle.subscribe(_recorder)
+        return _recorder
+
+
+def stop_recording(timeout: float = CLOSE_TIMEOUT_S) -> None:
+    """Write the last changes (waiting at most ``timeout``) and unsubscribe the recorder."""
+    global _recorder
+    with _recorder_lock:
+        recorder, _recorder = _recorder, None
+    if recorder is not None:
+        lifecycle.unsubscribe(recorder)
+        recorder.close(timeout)
+
+
+atexit.register(stop_recording)

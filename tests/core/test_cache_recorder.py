@@ -1,0 +1,129 @@
+"""Every run feeds the job cache: the recorder on the life-cycle seam, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from plams_cli import JobRunner, MultiJob, ShellJob
+from plams_cli.core import cache_recorder, finish, init
+from plams_cli.jobcache import JobCache
+from tests.cli.conftest import PLAMS
+from tests.conftest import python_env
+
+SCRIPT = """
+r = JobRunner(parallel=True, maxjobs=2)
+for i in range(6):
+    ShellJob(name="ok", runscript=f"echo {i}").run(jobrunner=r)
+ShellJob(name="bad", runscript="exit 3").run()
+MultiJob(name="multi", children=[ShellJob(name="child", runscript="echo c")]).run()
+ShellJob(name="ok", runscript="echo 0").run()   # a duplicate: copied, not run
+"""
+
+
+def _rows(cache: str) -> list[dict[str, object]]:
+    cache_obj = JobCache(cache, load=True)
+    try:
+        return [job.job_spec() | {"host": host} for host, server in cache_obj.job_servers.items()
+                for job in server.jobs]
+    finally:
+        cache_obj.close()
+
+
+def test_a_plams_run_records_every_job_with_its_final_status(tmp_path: Path) -> None:
+    script = tmp_path / "s.plms"
+    script.write_text(SCRIPT)
+    cache = str(tmp_path / "cache.sqlite")
+    env = {**python_env(), "PLAMS_JOBCACHE": cache}
+    run = subprocess.run([*PLAMS, "-q", "-f", "w", str(script)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    listing = subprocess.run([*PLAMS, "jobs", "list", "--json"], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    jobs = {os.path.relpath(str(job["path"]), tmp_path / "w"): job for job in json.loads(listing.stdout)}
+    expected = {f"ok{suffix}": "finished" for suffix in ("", ".002", ".003", ".004", ".005", ".006", ".007")}
+    expected |= {"bad": "failed", "multi": "finished", "multi/child": "finished"}
+    assert {path: job["status"] for path, job in jobs.items()} == expected
+    ran = [job for path, job in jobs.items() if path != "ok.007" and job["program"] == "ShellJob"]
+    assert all(job["kind"] == "local" and str(job["job_id"]).isdigit() for job in ran)
+    assert len({job["job_id"] for job in ran}) == len(ran)  # one process each
+    assert not jobs["ok.007"].get("job_id")  # copied: nothing ran
+    assert jobs["bad"]["submit"] == str(tmp_path / "w" / "bad" / "bad.run")
+    assert jobs["bad"]["input_fname"] == "bad.in" and jobs["bad"]["output_fname"] == "bad.out"
+    assert jobs["multi"]["program"] == "MultiJob"
+    assert jobs["multi/child"]["comment"] == f"job multi/child in {tmp_path / 'w'}"
+
+
+@pytest.mark.parametrize("how", ["env-off", "config-off"])
+def test_recording_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_config: object,
+                                     how: str) -> None:
+    cache = tmp_path / "cache.sqlite"
+    if how == "env-off":
+        monkeypatch.setenv("PLAMS_JOBCACHE", "off")
+    else:
+        monkeypatch.setenv("PLAMS_JOBCACHE", str(cache))
+        fresh_config.jobcache.enabled = False  # type: ignore[attr-defined]
+    init(path=str(tmp_path), folder="w", quiet=True)
+    assert cache_recorder.current_recorder() is None
+    ShellJob(name="j", runscript="true").run()
+    finish()
+    assert not cache.exists()
+
+
+def test_config_path_is_used_and_env_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          fresh_config: object) -> None:
+    monkeypatch.delenv("PLAMS_JOBCACHE")
+    fresh_config.jobcache.path = str(tmp_path / "from-config.sqlite")  # type: ignore[attr-defined]
+    init(path=str(tmp_path), folder="a", quiet=True)
+    ShellJob(name="j", runscript="true").run()
+    finish()
+    assert [row["status"] for row in _rows(str(tmp_path / "from-config.sqlite"))] == ["finished"]
+    monkeypatch.setenv("PLAMS_JOBCACHE", str(tmp_path / "from-env.sqlite"))
+    init(path=str(tmp_path), folder="b", quiet=True)
+    ShellJob(name="j", runscript="true").run()
+    finish()
+    assert len(_rows(str(tmp_path / "from-env.sqlite"))) == 1
+    assert len(_rows(str(tmp_path / "from-config.sqlite"))) == 1
+
+
+def test_an_unwritable_cache_is_one_warning_and_the_run_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                fresh_config: object,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache's folder should be")
+    monkeypatch.setenv("PLAMS_JOBCACHE", str(blocker / "cache.sqlite"))
+    fresh_config.log.stdout = 1  # type: ignore[attr-defined]
+    init(path=str(tmp_path), folder="w", quiet=True)
+    recorder = cache_recorder.current_recorder()
+    assert recorder is not None
+    runner = JobRunner(parallel=True)
+    jobs = [ShellJob(name="j", runscript="true") for _ in range(20)]
+    for job in jobs:
+        job.run(jobrunner=runner)
+    multi = MultiJob(name="m", children=[ShellJob(name="c", runscript="true")])
+    multi.run()
+    finish()
+    assert all(job.ok() for job in jobs) and multi.ok()
+    assert recorder.failures >= 1 and recorder.written == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "job cache" in line]
+    assert len(warnings) == 1 and "cannot be written" in warnings[0]
+
+
+def test_many_parallel_jobs_are_all_recorded_once(run_in: object, tmp_path: Path) -> None:
+    runner = JobRunner(parallel=True, maxjobs=2)
+    jobs = [ShellJob(name="p", runscript=f"echo {i}") for i in range(200)]
+    for job in jobs:
+        job.run(jobrunner=runner)
+    recorder = cache_recorder.current_recorder()
+    assert recorder is not None
+    path = recorder.resolved_path()
+    assert path is not None
+    finish()
+    rows = [row for row in _rows(path) if str(row["path"]).startswith(str(tmp_path))]
+    assert sorted(str(row["path"]) for row in rows) == sorted(os.path.abspath(str(job.path)) for job in jobs)
+    assert {row["status"] for row in rows} == {"finished"}
