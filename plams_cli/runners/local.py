@@ -89,6 +89,33 @@ def signals_to_main_thread() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back inside the block, and deliver them at its end.
+
+    Only the main thread gets ``KeyboardInterrupt`` (helper threads start with the
+    signals blocked, see :func:`signals_to_main_thread`), so elsewhere it does nothing;
+    so it does where a handler was not installed from Python and cannot be put back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in _MAIN_THREAD_SIGNALS}
+    if any(handler is None for handler in previous.values()):
+        yield
+        return
+    caught: list[int] = []
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in caught:
+            signal.raise_signal(signum)
+
+
 class _Workers:
     """Threads for job life cycles, reused: a new thread only when none is idle.
 
@@ -434,27 +461,33 @@ class JobRunner:
             raise JobError("not started: the run was cancelled")
         path = os.path.join(workdir, runscript)
         opened: list[int] = []
+        process: subprocess.Popen[bytes] | None = None
         try:
-            stdout = _output_fd(workdir, out, opened)
-            stderr = _output_fd(workdir, err, opened)
-            spawned = time.time()
-            process = _spawn(path, workdir, stdout, stderr)
-        finally:
-            for fd in opened:
-                os.close(fd)
-        with self._processes_lock:
-            self._processes.add(process)
-        try:  # the report inside: Ctrl-C during it must stop the runscript too
+            # Ctrl-C between the fork and the moment the process is known would leave the
+            # runscript running unseen: held back until then, it lands in this try.
+            with _signals_deferred():
+                try:
+                    stdout = _output_fd(workdir, out, opened)
+                    stderr = _output_fd(workdir, err, opened)
+                    spawned = time.time()
+                    process = _spawn(path, workdir, stdout, stderr)
+                finally:
+                    for fd in opened:
+                        os.close(fd)
+                with self._processes_lock:
+                    self._processes.add(process)
             report_launch(Launch("local", str(process.pid), spawned))
             return process.wait()
         except BaseException:
             # Ctrl-C (or any exception) while waiting: the runscript leads a session of
             # its own and would run on unseen; stop it and let cancel() report it.
-            self._stop(process)
+            if process is not None:
+                self._stop(process)
             raise
         finally:
-            with self._processes_lock:
-                self._processes.discard(process)
+            if process is not None:
+                with self._processes_lock:
+                    self._processes.discard(process)
 
     def cancel(self) -> list[str]:
         """Stop the runscripts this runner is running (SIGTERM to their process groups, SIGKILL
