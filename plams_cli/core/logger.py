@@ -42,7 +42,9 @@ def log(message: object, level: int = 0) -> None:
             stream.write(line)
             stream.flush()
         if _logfile is not None and level <= _state["file"]:
-            os.write(_logfile, line.encode())  # one append per line: readable at once, nothing buffered
+            # One append per line: readable at once, nothing buffered. surrogateescape: a
+            # folder or job name of undecodable bytes is written back as those bytes.
+            os.write(_logfile, line.encode("utf-8", "surrogateescape"))
 
 
 _stamp: list[Any] = [None, ""]  # (second, formatted prefix) of the last line: one strftime a second

@@ -8,11 +8,19 @@ a string), so code written for signac keeps catching them.
 from __future__ import annotations
 
 import errno
+from typing import ClassVar
 
-from plams_cli.errors import DestinationExistsError, JobsCorruptedError, PlamsError, WorkspaceError
+from plams_cli.errors import (
+    DestinationExistsError,
+    JobsCorruptedError,
+    NotAWorkspaceError,
+    PlamsError,
+    WorkspaceError,
+)
 
 __all__ = [
     "WorkspaceError",
+    "NotAWorkspaceError",
     "DestinationExistsError",
     "JobsCorruptedError",
     "JobNotFoundError",
@@ -37,6 +45,8 @@ class _MessageMixin:
 class JobNotFoundError(_MessageMixin, PlamsError, KeyError):
     """No job in the workspace has the given id (or id prefix)."""
 
+    exit_code: ClassVar[int] = 2
+
     def __init__(self, job_id: str, message: str | None = None) -> None:
         self.job_id = job_id
         super().__init__(message or f"no job with id {job_id!r} in the workspace")
@@ -44,6 +54,8 @@ class JobNotFoundError(_MessageMixin, PlamsError, KeyError):
 
 class AmbiguousJobIdError(_MessageMixin, PlamsError, LookupError):
     """An id prefix matches more than one job."""
+
+    exit_code: ClassVar[int] = 2
 
     def __init__(self, prefix: str, matches: list[str]) -> None:
         self.prefix = prefix
@@ -107,3 +119,5 @@ class FilterError(PlamsError, ValueError):
     ``find_jobs`` would raise for the same filter on the same data (``$gt`` between a
     string and a number).
     """
+
+    exit_code: ClassVar[int] = 2

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from plams_cli.errors import JobsCorruptedError, WorkspaceError
+from plams_cli.errors import JobsCorruptedError, NotAWorkspaceError, WorkspaceError
 
 from ._cache import REBUILD_MISSES, Pair, Signature, StatepointCache, signature, stat_statepoints
 from ._io import atomic_write, calc_id, check_keys, encode, read_json, tag_pid, unique_tag
@@ -142,7 +142,7 @@ class Workspace:
             version = _schema_version(config)
         except FileNotFoundError:
             if not create:
-                raise WorkspaceError(
+                raise NotAWorkspaceError(
                     f"{self._root} is not a workspace (no {_CONFIG}); "
                     f"create one with 'plams workspace init {self._root}'"
                 ) from None
