@@ -47,6 +47,8 @@ class CheckedPath(click.Path):
         """Check the kind of the path first, then as :class:`click.Path` does."""
         what = "Directory" if not self.file_okay else "File" if not self.dir_okay else "Path"
         shown = click.format_filename(os.fsdecode(value))
+        if not os.fspath(value):  # click would take "" for the current folder
+            self.fail("an empty name is not a path.", param, ctx)
         try:
             mode = os.stat(value).st_mode
         except OSError as exc:

@@ -74,7 +74,7 @@ class PlamsGroup(click.Group):
         """
         if args and not self._is_root_word(ctx, args[0]):
             word = args[0]
-            if not word.startswith("-") and not os.path.lexists(word) and not ctx.resilient_parsing:
+            if word and not word.startswith("-") and not os.path.lexists(word) and not ctx.resilient_parsing:
                 commands = self.list_commands(ctx)
                 close = difflib.get_close_matches(word, commands)
                 if close:

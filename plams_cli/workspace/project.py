@@ -153,6 +153,8 @@ class Workspace:
             raise  # an OSError too, but already a message of its own
         except IsADirectoryError:
             raise WorkspaceError(f"cannot read {config}: it is a folder") from None
+        except NotADirectoryError:
+            raise NotAWorkspaceError(f"{self._root} is not a workspace: it is not a folder") from None
         except OSError as exc:
             raise WorkspaceError(f"cannot read {config}: {exc.strerror}") from exc
         if version < SCHEMA_VERSION:

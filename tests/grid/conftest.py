@@ -27,7 +27,7 @@ PBS_COMMANDS = ("qsub", "qstat", "qdel", "qalter", "qhold", "qrls", "qrerun", "p
 
 def _missing(what: str) -> None:
     message = (
-        f"{what} is not available; start it with "
+        f"not available: {what}; start it with "
         "'SLURM_LOCAL_PBS=1 bash tests/schedulers/slurm_localhost.sh start'"
     )
     if os.environ.get("CI") == "true":
