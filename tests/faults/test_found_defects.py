@@ -161,3 +161,17 @@ def test_unknown_word_suggests_nothing_when_nothing_is_close(tmp_path: Path, pla
     assert result.returncode == 2
     assert result.stderr.startswith("Error: No such command or script 'frobnicate': no file of that name")
 
+
+
+def test_a_logfile_on_a_full_disk_does_not_crash_who_logs(capsys: pytest.CaptureFixture[str]) -> None:
+    from plams_cli.core import logger
+
+    logger.open_logfile("/dev/full")  # every write fails with ENOSPC
+    try:
+        logger.log("one", 0)
+        logger.log("two", 0)
+    finally:
+        logger.close_logfile()
+    out = capsys.readouterr().out
+    assert out.count("WARNING: cannot write to the logfile (No space left on device)") == 1
+    assert "one" in out and "two" in out
