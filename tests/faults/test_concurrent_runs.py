@@ -27,7 +27,8 @@ def test_eight_runs_at_once(tmp_path: Path, env: dict[str, str]) -> None:
     folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     running_in = sorted(line.split("Running in ")[1].strip() for _, _, err in results for line in err.splitlines()
                         if "Running in " in line)
-    statuses = [json.loads(f.read_text())["status"] for folder in folders for f in (tmp_path / folder).glob("j*/*.job.json")]
+    statuses = [json.loads(summary.read_text())["status"]
+                for folder in folders for summary in (tmp_path / folder).glob("j*/*.job.json")]
     good = sum(status in ("successful", "copied") for status in statuses)
     seen = tracebacks(*(err for _, _, err in results))
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in (*folders, "s.plms")]
