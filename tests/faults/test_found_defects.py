@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -139,14 +141,13 @@ def test_fifo_script_is_refused_at_once(tmp_path: Path, plams_env: Call) -> None
     assert "is a FIFO" in result.stderr
 
 
-def test_a_fifo_swapped_in_after_the_check_does_not_hang(tmp_path: Path) -> None:
-    from plams_cli.cli._script import read_script
-
+def test_a_fifo_swapped_in_after_the_check_does_not_hang(tmp_path: Path, child_env: dict[str, str]) -> None:
     os.mkfifo(tmp_path / "f.plms")
-    import click
-
-    with pytest.raises(click.BadParameter, match="is a FIFO"):
-        read_script(str(tmp_path / "f.plms"))
+    code = ("import click, sys\nfrom plams_cli.cli._script import read_script\n"
+            "try:\n    read_script(sys.argv[1])\nexcept click.BadParameter as exc:\n    print(exc.message)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.plms")], capture_output=True, text=True,
+                          timeout=20, env=child_env)  # the old code blocked in open() for good
+    assert "is a FIFO, not a regular file" in done.stdout, done.stderr
 
 
 def test_grid_missing_message_is_plural_safe() -> None:

@@ -47,7 +47,8 @@ PATHS, NAMES = _commands()
 
 # Hostile values; NUL is left out: no shell can pass it in an argument.
 HOSTILE = ["", " ", "-", "--", ".", "..", "~", "/", "/proc", "/dev/null", "fifo", "loop", "adir", "afile.txt",
-           "s.plms", "bad.plms", "bin.plms", "a\nb", "\t", "\x1b[31m", "w" * 300, "\udcff", "é", "0", "-1", "99999999999",
+           "s.plms", "bad.plms", "bin.plms", "a\nb", "\t", "\x1b[31m", "w" * 300, "\udcff", "é", "0", "-1",
+           "99999999999",
            "x=1", "1x=2", "=", "{bad", "[1]", '{"a": 1}', '{"a": {"$regex": "("}}', '{"a": ' * 3000 + "1" + "}" * 3000,
            "0" * 32, "nosuch", "slurm", "auto", "$HOME", "%s", "{}", "*", "'", '"']
 #: a frame of plams-cli, click or the standard library in the output: a traceback of ours, not of the
