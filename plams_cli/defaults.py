@@ -67,6 +67,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read defaults file {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"defaults file {path} is not valid YAML: {_yaml_problem(exc)}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"defaults file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"defaults file {path} is nested too deeply to be a defaults file") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -3,7 +3,9 @@
 Every error a user can cause derives from :class:`PlamsError`. Each class is also mixed
 with the built-in category it belongs to (``OSError``, ``RuntimeError``, ``ValueError`` …)
 so that code written against the built-ins keeps working. ``exit_code`` is the status the
-command line exits with when such an error reaches it.
+command line exits with when such an error reaches it, by one rule: 2 for anything wrong in
+what the user gave (arguments, options, the files and folders they name, environment
+variables, defaults files), 1 for a failure while doing the work.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ __all__ = [
     "FileError",
     "CorruptedJobFileError",
     "JobError",
+    "NotStartedError",
     "ResultsError",
     "ResultFileNotFoundError",
     "JobClassMismatchError",
     "GridError",
     "SchedulerNotFoundError",
+    "UnknownGridError",
     "SubmitError",
     "QueueQueryError",
     "WorkspaceError",
+    "NotAWorkspaceError",
     "DestinationExistsError",
     "JobsCorruptedError",
     "UserError",
@@ -41,7 +46,9 @@ class PlamsError(Exception):
 
 
 class ConfigError(PlamsError, ValueError):
-    """A configuration value or defaults file is invalid."""
+    """A configuration value, an environment variable or a defaults file is invalid."""
+
+    exit_code: ClassVar[int] = 2
 
 
 class FileError(PlamsError, OSError):
@@ -59,6 +66,13 @@ class CorruptedJobFileError(FileError):
 
 class JobError(PlamsError, RuntimeError):
     """A job was used in a way its state does not allow (e.g. run twice)."""
+
+
+class NotStartedError(JobError):
+    """A job was refused before its runscript started, as the run was cancelled (Ctrl-C)."""
+
+    def __init__(self, message: str = "not started: the run was cancelled") -> None:
+        super().__init__(message)
 
 
 class ResultsError(PlamsError, RuntimeError):
@@ -87,6 +101,12 @@ class SchedulerNotFoundError(GridError):
     """No queueing system was found, or the one named does not exist."""
 
 
+class UnknownGridError(SchedulerNotFoundError):
+    """A grid was named (``grid=NAME``, ``$PLAMS_GRID``, ``plams grid show NAME``) that is not defined."""
+
+    exit_code: ClassVar[int] = 2
+
+
 class SubmitError(GridError):
     """The scheduler refused a submission or printed no job id."""
 
@@ -100,6 +120,12 @@ class WorkspaceError(PlamsError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class NotAWorkspaceError(WorkspaceError):
+    """The folder named as a workspace is missing or holds no workspace."""
+
+    exit_code: ClassVar[int] = 2
 
 
 class DestinationExistsError(WorkspaceError, RuntimeError):

@@ -69,3 +69,28 @@ def child_env() -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+# --- the reliability report of the fault suite (tests/faults/report.py) -------------------
+# Here, not in tests/faults/conftest.py: under xdist only this file is loaded by the
+# controller, which alone sees the end of the whole run.
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _is_controller(config):
+        from tests.faults import report
+
+        report.clear()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write tests/RELIABILITY.md after a green run that went through every fault case."""
+    if not _is_controller(session.config) or exitstatus != 0:
+        return
+    from tests.faults import report
+
+    if report.complete():
+        report.write_report()

@@ -9,8 +9,11 @@ functions they define have ``__module__ == "__main__"`` and pickle by value (see
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import stat
 import sys
+import tokenize
 import traceback
 import types
 from collections.abc import Iterable, Iterator
@@ -62,8 +65,33 @@ class Script:
             The script is not valid Python.
         """
         if self.code is None:
-            self.code = compile(self.source, self.path, "exec", dont_inherit=True)
+            self.code = compile(self.text(), self.path, "exec", dont_inherit=True)
         return self.code
+
+    def text(self) -> str:
+        """The source decoded as Python decodes a file (PEP 263: a coding line, else UTF-8).
+
+        ``compile()`` of bytes would let undecodable bytes in comments pass, which
+        ``python script.py`` refuses.
+
+        Raises
+        ------
+        SyntaxError
+            The coding line names an unknown encoding, or the bytes are not in the encoding.
+        """
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(self.source).readline)
+        try:
+            return self.source.decode(encoding)
+        except UnicodeDecodeError as exc:
+            line = self.source.count(b"\n", 0, exc.start) + 1
+            declared = "" if encoding.startswith("utf-8") else f" (declared encoding {encoding})"
+            error = SyntaxError(
+                f"Non-{encoding.upper()} code starting with '\\x{self.source[exc.start]:02x}' in file "
+                f"{self.path} on line {line}{declared or ', but no encoding declared'}; "
+                "see https://peps.python.org/pep-0263/ for details"
+            )
+            error.filename, error.lineno = self.path, line
+            raise error from None
 
 
 def read_script(path: str) -> Script:
@@ -74,13 +102,26 @@ def read_script(path: str) -> Script:
     click.BadParameter
         It cannot be read (the message names the file and the reason).
     """
+    from plams_cli.cli._paths import file_kind
+
     try:
-        with open(path, "rb") as handle:
-            return Script(path, handle.read())
+        # O_NONBLOCK: a FIFO swapped in after the argument was checked must not hang the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise click.BadParameter(
             f"cannot read script {path!r}: {exc.strerror or exc}", param_hint="'SCRIPT...'"
         ) from exc
+    with open(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise click.BadParameter(f"script {path!r} is {file_kind(mode)}, not a regular file",
+                                     param_hint="'SCRIPT...'")
+        try:
+            return Script(path, handle.read())
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot read script {path!r}: {exc.strerror or exc}", param_hint="'SCRIPT...'"
+            ) from exc
 
 
 class ScriptModule:

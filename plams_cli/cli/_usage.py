@@ -21,10 +21,13 @@ class OneLineUsageError(click.UsageError):
         click.ClickException.show(self, file)
 
 
-def one_line(exc: click.UsageError) -> OneLineUsageError:
-    """``exc`` as a :class:`OneLineUsageError` (the message click would show, its context kept)."""
-    if isinstance(exc, OneLineUsageError):
-        return exc
+def one_line(exc: click.UsageError) -> click.UsageError:
+    """``exc`` as a :class:`OneLineUsageError` (the message click would show, its context kept).
+
+    A bare group's "no arguments: show the help" passes as it is.
+    """
+    if isinstance(exc, (OneLineUsageError, click.exceptions.NoArgsIsHelpError)):
+        return exc  # a group called bare shows its help, as bare ``plams`` does
     return OneLineUsageError(exc.format_message(), exc.ctx)
 
 

@@ -67,15 +67,23 @@ class PlamsGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Route ``plams [RUN-OPTIONS] SCRIPT …`` to the default ``run`` command.
 
-        A first word that is neither a command, an option nor an existing file, but is
-        close to a command name, is taken for a mistyped command (``plams gird detect``).
+        A first word that is neither a command, an option nor an existing file is taken for
+        a mistyped command when it is close to a command name (``plams gird detect``) or
+        looks like no file name (no ``.``, no ``/``: ``plams jbos``); a word like
+        ``missing.plms`` is left to ``run``, which says the script does not exist. A file
+        named like a command is run as ``plams ./grid``.
         """
         if args and not self._is_root_word(ctx, args[0]):
             word = args[0]
-            if not word.startswith("-") and not os.path.exists(word) and not ctx.resilient_parsing:
-                close = difflib.get_close_matches(word, self.list_commands(ctx))
+            if word and not word.startswith("-") and not os.path.lexists(word) and not ctx.resilient_parsing:
+                commands = self.list_commands(ctx)
+                close = difflib.get_close_matches(word, commands)
                 if close:
                     raise OneLineUsageError(f"No such command or script {word!r}. Did you mean {close[0]!r}?", ctx)
+                if "." not in word and os.sep not in word and "/" not in word:
+                    raise OneLineUsageError(
+                        f"No such command or script {word!r}: no file of that name, and the commands are "
+                        f"{', '.join(commands)}.", ctx)
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
 

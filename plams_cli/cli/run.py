@@ -18,6 +18,7 @@ The run holds a lock on its working folder until it ends (see
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import keyword
 import os
@@ -25,13 +26,16 @@ import re
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from plams_cli.cli._paths import CheckedPath
 from plams_cli.cli._usage import OneLineErrorCommand
 from plams_cli.cli.console import err, plams_errors
 
@@ -73,10 +77,21 @@ class VarAssign(click.ParamType):  # type: ignore[type-arg]  # generic from clic
 
 
 def _check_writable(parent: str, path: str | None, folder: str | None) -> None:
-    """The working folder will be made in ``parent``: it must be writable (checked before anything is made)."""
+    """The working folder will be made in ``parent``: it must be writable (checked before anything is made).
+
+    Permissions are checked first; then a folder is made and removed at once, as the
+    permissions do not tell everything (root may write anywhere, but not in ``/proc`` nor on a
+    read-only file system).
+    """
     if os.access(parent, os.W_OK | os.X_OK):
-        return
-    message = f"cannot make a working folder in {parent}: it is not writable"
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".plams-probe.", dir=parent))
+            return
+        except OSError as exc:
+            reason = "its file system takes no new folders" if exc.errno == errno.ENOENT else exc.strerror or exc
+            message = f"cannot make a working folder in {parent}: {reason}"
+    else:
+        message = f"cannot make a working folder in {parent}: it is not writable"
     if folder is not None and os.path.dirname(folder):
         raise click.BadParameter(message, param_hint="'-f' / '--folder'")
     if path is not None:
@@ -86,27 +101,40 @@ def _check_writable(parent: str, path: str | None, folder: str | None) -> None:
 
 def _split_folder(path: str, folder: str) -> tuple[str, str]:
     """``(parent, name)`` of the working folder ``folder`` made in ``path``; checks the parent exists."""
+    hint = "'-f' / '--folder'"
     if not folder.strip() or os.path.basename(os.path.normpath(folder)) in ("", ".", ".."):
-        raise click.BadParameter(f"{folder!r} does not name a folder", param_hint="'-f' / '--folder'")
+        raise click.BadParameter(f"{folder!r} does not name a folder", param_hint=hint)
+    if any(unicodedata.category(char) == "Cc" for char in folder):
+        raise click.BadParameter(f"{folder!r} holds a control character (a newline, a tab, …)", param_hint=hint)
     full = os.path.normpath(os.path.join(path, os.path.expanduser(folder)))
     parent, name = os.path.split(full)
+    try:
+        os.stat(parent)
+    except OSError as exc:
+        reason = "does not exist" if exc.errno == errno.ENOENT else f"cannot be used: {exc.strerror}"
+        raise click.BadParameter(f"cannot make working folder {full}: its parent folder {parent} {reason}",
+                                 param_hint=hint) from None
     if not os.path.isdir(parent):
-        raise click.BadParameter(
-            f"cannot make working folder {full}: its parent folder {parent} does not exist",
-            param_hint="'-f' / '--folder'",
-        )
+        raise click.BadParameter(f"cannot make working folder {full}: {parent} is not a folder", param_hint=hint)
+    try:
+        longest = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    if len(os.fsencode(name)) + len(".002") > longest:
+        raise click.BadParameter(f"the name {name[:20]!r}… is too long for a folder: at most "
+                                 f"{longest - len('.002')} bytes", param_hint=hint)
     return parent, name
 
 
 @click.command("run", cls=OneLineErrorCommand, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-p", "--path", type=click.Path(exists=True, file_okay=False, resolve_path=True), metavar="PATH",
+@click.option("-p", "--path", type=CheckedPath(file_okay=False, resolve_path=True), metavar="PATH",
               help="Where the working folder is made.  [default: current folder]")
 @click.option("-f", "--folder", metavar="NAME",
               help="Working folder name; when taken, NAME.002, … is used.  [default: plams.<PID>]")
 @click.option("-v", "--var", "variables", type=VarAssign(), multiple=True, metavar="VAR=VALUE",
               help="Set the global VAR to the string VALUE in the scripts (repeatable).")
 @click.option("-l", "--load", "load_folders", multiple=True, metavar="FOLDER",
-              type=click.Path(exists=True, file_okay=False, resolve_path=True),
+              type=CheckedPath(file_okay=False, resolve_path=True),
               help="Load the jobs saved in FOLDER first, so identical jobs are reused, not rerun (repeatable).")
 @click.option("-r", "--restart", is_flag=True,
               help="Restart in place: the folder of -f (default: the most recent one in PATH) is run "
@@ -119,7 +147,7 @@ def _split_folder(path: str, folder: str) -> tuple[str, str]:
 @click.version_option(None, "--version", package_name="plams-cli", prog_name="plams",
                       message="%(prog)s %(version)s")
 @click.argument("scripts", nargs=-1, required=True, metavar="SCRIPT...",
-                type=click.Path(exists=True, dir_okay=False, readable=True))
+                type=CheckedPath(dir_okay=False, readable=True))
 @plams_errors
 def run_command(path: str | None, folder: str | None, variables: Sequence[tuple[str, str]],
                 load_folders: Sequence[str], restart: bool, jobs: int | None, quiet: bool,
@@ -247,7 +275,9 @@ class _MasterRun:
             self.locks.append(lock)
         log(f"Running in {manager.workdir}", 1)
         if os.path.basename(manager.workdir) != self.name:
-            log(f"Folder {os.path.join(self.parent, self.name)} exists: working in {manager.workdir} instead", 0)
+            taken = os.path.join(self.parent, self.name)
+            kind = "Folder" if os.path.isdir(taken) else "A file named"
+            log(f"{kind} {taken} exists: working in {manager.workdir} instead", 0)
         if moved_to is not None:
             log(f"Restart: moved the previous {self.name} to {moved_to}", 1)
         if self.restart is not None and os.path.isdir(self.restart[1]):

@@ -83,21 +83,27 @@ def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None)
         data = json.loads(value)
     except ValueError as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", ctx, param) from exc
+    except RecursionError:
+        raise click.BadParameter("nested too deeply to be a filter", ctx, param) from None
     if not isinstance(data, dict):
         raise click.BadParameter("the filter must be a JSON object", ctx, param)
     return data
 
 
-@workspace_group.command("find")
+@workspace_group.command("find", short_help="Print the ids of the jobs matching a filter.")
 @click.argument("filter_json", required=False, callback=_parse_filter, metavar="[FILTER_JSON]")
-@click.option("-r", "--root", default=".", show_default=True, help="The workspace folder.")
+@click.option("-w", "--workspace", "--root", "root", default=".", show_default=True, metavar="FOLDER",
+              help="The workspace folder.")
 @click.option(
     "--json", "as_json", is_flag=True, help=f"Print ids and state points as JSON. {_JSON_NOTE}"
 )
 @plams_errors
 @_quiet_broken_pipe
 def find_command(filter_json: Any, root: str, as_json: bool) -> None:
-    """Print the ids of the jobs matching FILTER_JSON, e.g. '{"a": {"$gt": 1}}'."""
+    """Print the ids of the jobs matching FILTER_JSON, e.g. '{"a": {"$gt": 1}}'.
+
+    Without FILTER_JSON every job is listed.
+    """
     from plams_cli.workspace import FilterError, Workspace
 
     ws = Workspace(root)
@@ -105,6 +111,8 @@ def find_command(filter_json: Any, root: str, as_json: bool) -> None:
         jobs = ws.find_jobs(filter_json)
     except FilterError as exc:
         raise click.BadParameter(str(exc), param_hint="FILTER_JSON") from exc
+    except RecursionError:
+        raise click.BadParameter("nested too deeply to be a filter", param_hint="FILTER_JSON") from None
     if as_json:
         print_json([{"id": job.id, "statepoint": _finite(job.statepoint())} for job in jobs])
         return
@@ -114,7 +122,8 @@ def find_command(filter_json: Any, root: str, as_json: bool) -> None:
 
 @workspace_group.command("show")
 @click.argument("job_id", metavar="ID")
-@click.option("-r", "--root", default=".", show_default=True, help="The workspace folder.")
+@click.option("-w", "--workspace", "--root", "root", default=".", show_default=True, metavar="FOLDER",
+              help="The workspace folder.")
 @click.option("--json", "as_json", is_flag=True, help=f"Print as JSON. {_JSON_NOTE}")
 @plams_errors
 @_quiet_broken_pipe
@@ -146,7 +155,8 @@ def show_command(job_id: str, root: str, as_json: bool) -> None:
 
 
 @workspace_group.command("check")
-@click.option("-r", "--root", default=".", show_default=True, help="The workspace folder.")
+@click.option("-w", "--workspace", "--root", "root", default=".", show_default=True, metavar="FOLDER",
+              help="The workspace folder.")
 @plams_errors
 def check_command(root: str) -> None:
     """Check every job's state point, finish interrupted moves and delete leftovers.
@@ -168,11 +178,13 @@ def check_command(root: str) -> None:
         raise
     for path in removed:
         click.echo(f"removed {path}", err=True)
-    click.echo(f"{len(ws)} jobs checked", err=True)
+    checked = len(ws)
+    click.echo(f"{checked} {'job' if checked == 1 else 'jobs'} checked", err=True)
 
 
 @workspace_group.command("schema")
-@click.option("-r", "--root", default=".", show_default=True, help="The workspace folder.")
+@click.option("-w", "--workspace", "--root", "root", default=".", show_default=True, metavar="FOLDER",
+              help="The workspace folder.")
 @click.option("-x", "--exclude-const", is_flag=True, help="Leave out keys every job has with the same value.")
 @click.option("-t", "--depth", type=click.IntRange(min=0), default=0, help="Nest dotted keys up to this depth.")
 @click.option("-p", "--precision", type=click.IntRange(min=0), default=None, help="Round numbers to so many digits.")

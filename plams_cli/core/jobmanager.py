@@ -83,6 +83,8 @@ class JobManager:
         self._loaded_paths: dict[str, Job] = {}  # folder -> job loaded from it
         self._lock = threading.RLock()
         self._active: dict[int, Job] = {}
+        #: jobs cancelled before they were registered (they have no folder), for the summary
+        self.not_started: list[Job] = []
         self._all_done = threading.Condition(self._lock)
         base = os.path.abspath(os.path.expanduser(path)) if path else os.getcwd()
         name = folder or "plams_workdir"
@@ -107,12 +109,20 @@ class JobManager:
         with self._lock:
             base = job.name
             job._requested_name = base  # the runscript is hashed under it (see SingleJob.hash_runscript)
-            if base in self.names:
-                number = self.names[base]
+            parent_folder = job.parent.path if job.parent is not None and job.parent.path else self.workdir
+
+            def taken(name: str) -> bool:
+                # A file of that name (the logfile, the copy of a script) clashes as a job does;
+                # a folder does not: a restart in place reuses the job folders it finds.
+                path = os.path.join(parent_folder, name)
+                return name in self.names or (os.path.lexists(path) and not os.path.isdir(path))
+
+            if taken(base):
+                number = self.names.get(base, 1)
                 while True:
                     number += 1
                     candidate = f"{base}.{number:0{counter_len}d}"
-                    if candidate not in self.names:
+                    if not taken(candidate):
                         break
                 self.names[base] = number
                 self.names[candidate] = 1
@@ -120,14 +130,23 @@ class JobManager:
                 job.name = candidate
             else:
                 self.names[base] = 1
-            parent_folder = job.parent.path if job.parent is not None and job.parent.path else self.workdir
             job.path = os.path.join(parent_folder, job.name)
             job.jobmanager = self
             self.jobs.append(job)
         try:
             os.mkdir(job.path)
+            job._made_folder = True
         except FileExistsError:
             pass  # e.g. a restart into a folder that already holds this job: files are replaced
+
+    def _withdraw(self, job: Job) -> None:
+        """``job`` was cancelled before it started: keep it counted, remove the folder it made."""
+        with self._lock:
+            if job not in self.jobs:
+                self.not_started.append(job)
+        if getattr(job, "_made_folder", False) and job.path is not None:
+            shutil.rmtree(job.path, ignore_errors=True)
+            job._made_folder = False
 
     # --- rerun prevention ------------------------------------------------------------
     def _check_hash(self, job: Job) -> Job | None:
@@ -249,14 +268,16 @@ class JobManager:
         """How many jobs of this manager are in each status (for progress displays).
 
         Jobs started but not registered yet (waiting for their dependencies or a thread)
-        count as ``started``.
+        count as ``started``; crashed jobs that never started (the run was cancelled first,
+        see :attr:`Job.not_started`) as ``not started``.
         """
         counts: dict[str, int] = {}
         with self._lock:
             seen = {id(job) for job in self.jobs}
-            jobs = [*self.jobs, *(job for key, job in self._active.items() if key not in seen)]
+            jobs = [*self.jobs, *(job for key, job in self._active.items() if key not in seen), *self.not_started]
             for job in jobs:
-                counts[job.status.value] = counts.get(job.status.value, 0) + 1
+                key = "not started" if job.not_started else job.status.value
+                counts[key] = counts.get(key, 0) + 1
         return counts
 
     # --- clean-up --------------------------------------------------------------------

@@ -31,20 +31,21 @@ from plams_cli.core.logger import threshold as logger_threshold
 from plams_cli.core.results import Results
 from plams_cli.core.settings import Settings
 from plams_cli.core.status import JobStatus
-from plams_cli.errors import JobError, PlamsError
+from plams_cli.errors import JobError, NotStartedError, PlamsError
 from plams_cli.runners.launch import Launch
 
 __all__ = ["Job", "SingleJob", "MultiJob", "ShellJob"]
 
 _UNPICKLED_SET = frozenset(("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text",
-                            "_runscript_text", "_runner", "_notified"))
+                            "_runscript_text", "_runner", "_notified", "_made_folder"))
 
 
 def _validate_name(name: object) -> str:
     if not isinstance(name, str) or not name:
         raise JobError(f"a job name must be a non-empty string, not {name!r}")
     if "/" in name or os.sep in name or name in (".", ".."):
-        raise JobError(f"job name {name!r} is not allowed: it must not contain '/' (it names a folder)")
+        raise JobError(f"job name {name!r} is not allowed: it names a folder, so it must not contain '/' "
+                       "nor be '.' or '..'")
     return name
 
 
@@ -101,6 +102,7 @@ class Job:
         self._lock = threading.RLock()
         self.timestamps: dict[str, float] = {}
         self._requested_name: str = self.name  # the name before a clash renamed it
+        self._made_folder = False  # whether registering made the job's folder (removed if it never starts)
         self._status = JobStatus.CREATED
         self.results = self._result_type(self)
 
@@ -255,6 +257,8 @@ class Job:
         if not _config_module.config.preview:
             for dependency in self.depend:
                 dependency.results.wait()
+        if getattr(self.jobrunner, "_cancelled", False):  # no folder for a job that will not run
+            raise NotStartedError()
         jobmanager._register(self)
         # As in PLAMS: registered (name, folder) before prerun(), so prerun() and the
         # get_input() the hash calls see the status, folder and merged defaults PLAMS gives them.
@@ -344,6 +348,9 @@ class Job:
             log(f"Could not write the summary of {self.name}: {type(exc).__name__}: {exc}", 1)
 
     def _crash(self, exc: BaseException) -> None:
+        if isinstance(exc, NotStartedError):
+            self._withdraw(str(exc))
+            return
         if isinstance(exc, PlamsError):
             message = str(exc)
         elif isinstance(exc, KeyboardInterrupt):  # the plams command names the signal: KeyboardInterrupt("SIGTERM")
@@ -368,6 +375,30 @@ class Job:
         finally:  # whatever happens, nobody may be left waiting for this job
             self.results._mark_collected()
             self._release()
+
+    def _withdraw(self, message: str) -> None:
+        """The job was refused before its runscript started: ``crashed`` and counted as not started, no folder.
+
+        The status is PLAMS's ``crashed`` (the job did not run; ``ok()`` is False); summaries
+        count it as ``not started`` (see :attr:`not_started`). A folder the job made for
+        itself is removed (it holds only its input, runscript and what ``prerun()`` wrote);
+        no summary file is written, so a restart simply runs the job.
+        """
+        self._error_msg = self._error_msg or message
+        self._never_started = True
+        try:
+            self.status = JobStatus.CRASHED
+            self._log_error()
+            if self.jobmanager is not None:
+                self.jobmanager._withdraw(self)
+        finally:
+            self.results._mark_collected()
+            self._release()
+
+    @property
+    def not_started(self) -> bool:
+        """Whether the job was cancelled before its runscript started (it is ``crashed``, with no folder)."""
+        return bool(getattr(self, "_never_started", False))
 
     def _release(self) -> None:
         """Wake everyone waiting for this job, then tell the parent."""
@@ -515,6 +546,8 @@ class SingleJob(Job):
             else:  # a runner of PLAMS's kind, with call() only
                 self._set_running()
                 code = jobrunner.call(**arguments)
+        except NotStartedError:
+            raise  # the run was cancelled while the job waited for its turn: see Job._withdraw
         except PlamsError as exc:
             self._error_msg = str(exc)
             self.status = JobStatus.CRASHED

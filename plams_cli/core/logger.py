@@ -42,7 +42,23 @@ def log(message: object, level: int = 0) -> None:
             stream.write(line)
             stream.flush()
         if _logfile is not None and level <= _state["file"]:
-            os.write(_logfile, line.encode())  # one append per line: readable at once, nothing buffered
+            # One append per line: readable at once, nothing buffered. surrogateescape: a
+            # folder or job name of undecodable bytes is written back as those bytes.
+            try:
+                os.write(_logfile, line.encode("utf-8", "surrogateescape"))
+            except OSError as exc:  # a full disk must not crash the job (or the run) that logs
+                _logfile_failed(exc)
+
+
+def _logfile_failed(exc: OSError) -> None:
+    """Say once on the screen that the logfile cannot be written (called with the lock held)."""
+    if _state.get("logfile_error"):
+        return
+    _state["logfile_error"] = True
+    stream = getattr(sys, _stream_name)
+    stream.write(f"{_prefix()}WARNING: cannot write to the logfile ({exc.strerror}); "
+                 "log lines are missing from it from now on\n")
+    stream.flush()
 
 
 _stamp: list[Any] = [None, ""]  # (second, formatted prefix) of the last line: one strftime a second
@@ -97,6 +113,7 @@ def open_logfile(path: str) -> None:
         if _logfile is not None:
             os.close(_logfile)
         _logfile = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        _state["logfile_error"] = False
     _state["max"] = max(_state["stdout"], _state["file"])
 
 

@@ -177,6 +177,11 @@ def _restore(job: Job, path: str, parent: Job | None = None) -> None:
 def read_job(filename: str) -> Job:
     """Unpickle the job saved in ``filename`` without registering it anywhere.
 
+    .. warning:: Unpickling runs code: a ``.dill`` file can do anything its author chose
+       when it is read. Load only files you trust (your own runs). Calling this is the
+       script's explicit choice; no ``plams`` command reads a ``.dill`` unless asked
+       (``-l`` and ``-r`` load the folders they name).
+
     Raises
     ------
     FileError
@@ -221,6 +226,11 @@ def _default_manager() -> JobManager | None:
 def load(filename: str) -> Job:
     """Load a saved job; its hashes join the current job manager so it is not rerun.
 
+    .. warning:: Unpickling runs code: a ``.dill`` file can do anything its author chose
+       when it is read. Load only files you trust (your own runs). Calling this is the
+       script's explicit choice; no ``plams`` command reads a ``.dill`` unless asked
+       (``-l`` and ``-r`` load the folders they name).
+
     Raises
     ------
     FileError, CorruptedJobFileError
@@ -236,12 +246,22 @@ def load_all(path: str, jobmanager: JobManager | None = None) -> dict[str, Job]:
     """Load every job saved under the working folder ``path``.
 
     Returns a dict from ``.dill`` path to job. See :func:`load_tree` for the rules.
+
+    .. warning:: Unpickling runs code: a ``.dill`` file can do anything its author chose
+       when it is read. Load only files you trust (your own runs). Calling this is the
+       script's explicit choice; no ``plams`` command reads a ``.dill`` unless asked
+       (``-l`` and ``-r`` load the folders they name).
     """
     return load_tree(path, jobmanager)[0]
 
 
 def load_tree(path: str, jobmanager: JobManager | None = None) -> tuple[dict[str, Job], list[str]]:
     """Load every job saved under ``path``; return the jobs and the unreadable files.
+
+    .. warning:: Unpickling runs code: a ``.dill`` file can do anything its author chose
+       when it is read. Load only files you trust (your own runs). Calling this is the
+       script's explicit choice; no ``plams`` command reads a ``.dill`` unless asked
+       (``-l`` and ``-r`` load the folders they name).
 
     Returns a dict from ``.dill`` path to job, and the list of files that could not be
     read. A folder with a saved job is not searched further (a MultiJob carries its

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from plams_cli.errors import SchedulerNotFoundError
+from plams_cli.errors import SchedulerNotFoundError, UnknownGridError
 from plams_cli.runners.grid import grid_definitions, grid_settings, run_command
 
 __all__ = ["Candidate", "Detection", "detect", "detect_grid", "PROBE_TIMEOUT_S"]
@@ -154,7 +154,7 @@ def detect(path: str | None = None, env: dict[str, str] | None = None) -> Detect
 
     Raises
     ------
-    SchedulerNotFoundError
+    UnknownGridError
         ``$PLAMS_GRID`` names no known grid.
     """
     environment: Mapping[str, str] = os.environ if env is None else env
@@ -163,7 +163,10 @@ def detect(path: str | None = None, env: dict[str, str] | None = None) -> Detect
     candidates = [slurm, pbs, sge]
     override = environment.get("PLAMS_GRID") or None
     if override:
-        grid_settings(override)  # raises with the list of valid names
+        try:
+            grid_settings(override)
+        except UnknownGridError as exc:  # the user's environment is what is wrong: say so
+            raise UnknownGridError(f"PLAMS_GRID={override}: {exc}") from exc
         chosen = next((c for c in candidates if c.name == override), None)
         if chosen is None:  # a user-defined grid
             chosen = Candidate(override, found=True)

@@ -63,7 +63,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from plams_cli.errors import GridError, QueueQueryError, SchedulerNotFoundError, SubmitError
+from plams_cli.errors import GridError, QueueQueryError, SubmitError, UnknownGridError
 from plams_cli.runners.launch import Launch, LaunchCallback, current_callback, report_launch
 from plams_cli.runners.local import JobRunner, signals_to_main_thread
 
@@ -211,7 +211,7 @@ def grid_settings(name: str) -> dict[str, Any]:
 
     Raises
     ------
-    SchedulerNotFoundError
+    UnknownGridError
         No grid of that name; the message lists the valid ones.
     """
     grids = grid_definitions()
@@ -220,7 +220,7 @@ def grid_settings(name: str) -> dict[str, Any]:
 
         close = difflib.get_close_matches(name, list(grids))
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise SchedulerNotFoundError(
+        raise UnknownGridError(
             f"no grid named {name!r}; valid names: {', '.join(sorted(grids)) or 'none'}, "
             f"or 'auto'.{hint}"
         )

@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from plams_cli.errors import JobError
+from plams_cli.errors import JobError, NotStartedError
 from plams_cli.runners.launch import Launch, LaunchCallback, launch_reports_to, report_launch
 
 __all__ = ["JobRunner", "cancel_all", "signals_to_main_thread", "stop_process_groups", "waiting", "STOP_GRACE_S"]
@@ -417,6 +417,8 @@ class JobRunner:
                 return self.call(**kwargs)
         self._job_limit.acquire()
         try:
+            if self._cancelled:  # cancelled while it waited for its turn: it never says "running"
+                raise NotStartedError()
             if started is not None:
                 started()
             with launch_reports_to(launched):
@@ -458,7 +460,7 @@ class JobRunner:
             The runscript could not be started, e.g. its interpreter does not exist.
         """
         if self._cancelled:
-            raise JobError("not started: the run was cancelled")
+            raise NotStartedError()
         path = os.path.join(workdir, runscript)
         opened: list[int] = []
         process: subprocess.Popen[bytes] | None = None

@@ -8,11 +8,19 @@ a string), so code written for signac keeps catching them.
 from __future__ import annotations
 
 import errno
+from typing import ClassVar
 
-from plams_cli.errors import DestinationExistsError, JobsCorruptedError, PlamsError, WorkspaceError
+from plams_cli.errors import (
+    DestinationExistsError,
+    JobsCorruptedError,
+    NotAWorkspaceError,
+    PlamsError,
+    WorkspaceError,
+)
 
 __all__ = [
     "WorkspaceError",
+    "NotAWorkspaceError",
     "DestinationExistsError",
     "JobsCorruptedError",
     "JobNotFoundError",
@@ -42,6 +50,8 @@ class _MessageMixin:
 class JobNotFoundError(_MessageMixin, PlamsError, KeyError):
     """No job in the workspace has the given id (or id prefix)."""
 
+    exit_code: ClassVar[int] = 2
+
     def __init__(self, job_id: str, message: str | None = None) -> None:
         self.job_id = job_id
         super().__init__(message or f"no job with id {job_id!r} in the workspace")
@@ -49,6 +59,8 @@ class JobNotFoundError(_MessageMixin, PlamsError, KeyError):
 
 class AmbiguousJobIdError(_MessageMixin, PlamsError, LookupError):
     """An id prefix matches more than one job."""
+
+    exit_code: ClassVar[int] = 2
 
     def __init__(self, prefix: str, matches: list[str]) -> None:
         self.prefix = prefix
@@ -113,11 +125,13 @@ class FilterError(PlamsError, ValueError):
     string and a number).
     """
 
+    exit_code: ClassVar[int] = 2
 
-class ProjectNotFoundError(WorkspaceError, LookupError):
+class ProjectNotFoundError(NotAWorkspaceError, LookupError):
     """A folder (and, when searching, none of its parents) holds no workspace.
 
-    A ``LookupError``, what signac's ``get_project`` raises for the same folder.
+    A ``LookupError``, what signac's ``get_project`` raises for the same folder, and a
+    :class:`~plams_cli.errors.NotAWorkspaceError` (exit status 2).
     """
 
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from plams_cli.errors import JobsCorruptedError, WorkspaceError
+from plams_cli.errors import JobsCorruptedError, NotAWorkspaceError, WorkspaceError
 
 from ._cache import REBUILD_MISSES, Pair, Signature, StatepointCache, signature, stat_statepoints
 from ._io import atomic_write, calc_id, check_keys, encode, read_json, tag_pid, unique_tag
@@ -181,6 +181,8 @@ class Workspace:
             raise  # an OSError too, but already a message of its own
         except IsADirectoryError:
             raise WorkspaceError(f"cannot read {config}: it is a folder") from None
+        except NotADirectoryError:
+            raise NotAWorkspaceError(f"{self._root} is not a workspace: it is not a folder") from None
         except OSError as exc:
             raise WorkspaceError(f"cannot read {config}: {exc.strerror}") from exc
         if version < SCHEMA_VERSION:

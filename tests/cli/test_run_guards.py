@@ -131,7 +131,10 @@ def test_ctrl_c_while_waiting_for_threads_stops_the_run(tmp_path: Path, start_pl
     assert process.returncode == 130, stderr
     assert "Interrupted: stopping running jobs" in stderr and "Traceback" not in stderr
     assert stdout == "late: crashed\n"
-    assert "cancelled" in str(job_json(tmp_path / "w", "late")["error"])
+    # never started: no folder, "not started" in the summary, the reason in the log (issue 11)
+    assert not (tmp_path / "w" / "late").exists()
+    log = (tmp_path / "w" / "logfile").read_text()
+    assert "not started: the run was cancelled" in log and "1 not started" in log
     assert not (tmp_path / "plams_workdir").exists()
 
 

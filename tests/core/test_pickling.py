@@ -134,6 +134,7 @@ KILL_WHILE_PICKLING = textwrap.dedent("""
     job = ShellJob(name="big", runscript="true")
     job.run()
     job.payload = list(range(1_000_000))  # a few MB: each save takes a while
+    job.pickle()  # the file holds the payload before any kill can land (the run's own save did not)
     print("ready", flush=True)
     n = 0
     while True:

@@ -27,7 +27,7 @@ PBS_COMMANDS = ("qsub", "qstat", "qdel", "qalter", "qhold", "qrls", "qrerun", "p
 
 def _missing(what: str) -> None:
     message = (
-        f"{what} is not available; start it with "
+        f"not available: {what}; start it with "
         "'SLURM_LOCAL_PBS=1 bash tests/schedulers/slurm_localhost.sh start'"
     )
     if os.environ.get("CI") == "true":
@@ -63,6 +63,26 @@ def pbs_up(slurm_up: None) -> None:
     with open(str(qsub), "rb") as handle:
         if b"Slurm" not in handle.read(4096):
             _missing("SLURM's PBS wrappers (this qsub is another one)")
+
+
+@pytest.fixture(scope="session")
+def partition(slurm_up: None) -> str:
+    """The partition the grid tests submit to: ``plamstest`` of the localhost cluster, else the default one.
+
+    On a machine whose SLURM runs without ``plamstest`` (a cluster login node) the tests use
+    the partition it offers by default, or skip saying why (fail under ``CI=true``, where the
+    localhost cluster must be the one running).
+    """
+    info = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=10).stdout.split()
+    if "plamstest" in info:
+        return "plamstest"
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI=true: the running SLURM has no partition plamstest; is it the localhost cluster of "
+                    "tests/schedulers/slurm_localhost.sh?", pytrace=False)
+    default = next((name.rstrip("*") for name in info if name.endswith("*")), None)
+    if default is None:
+        pytest.skip(f"the running SLURM has no partition plamstest and no default one (partitions: {info})")
+    return default
 
 
 @pytest.fixture

@@ -20,11 +20,11 @@ def run_folder(tmp_path: Path):
 
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_up")
-def test_jobs_through_slurm(run_folder: Path, unique: str) -> None:
+def test_jobs_through_slurm(run_folder: Path, unique: str, partition: str) -> None:
     gr = GridRunner("slurm", sleepstep=1)
     ok = ShellJob("echo hello", name=f"{unique}ok")
     bad = ShellJob("echo oops >&2; exit 3", name=f"{unique}bad")
-    r_ok = ok.run(jobrunner=gr, queue="plamstest", J=f"{unique} ok")
+    r_ok = ok.run(jobrunner=gr, queue=partition, J=f"{unique} ok")
     r_bad = bad.run(jobrunner=gr, J=f"{unique} bad")
     r_ok.wait()
     r_bad.wait()
@@ -59,11 +59,11 @@ def test_refused_submission_crashes_the_job(run_folder: Path, unique: str) -> No
 
 @pytest.mark.pbs
 @pytest.mark.usefixtures("pbs_up")
-def test_jobs_through_pbs(run_folder: Path, unique: str) -> None:
+def test_jobs_through_pbs(run_folder: Path, unique: str, partition: str) -> None:
     gr = GridRunner("pbs", sleepstep=1)
     ok = ShellJob("echo hello", name=f"{unique}pok")
     bad = ShellJob("exit 3", name=f"{unique}pbad")
-    ok.run(jobrunner=gr, queue="plamstest")
+    ok.run(jobrunner=gr, queue=partition)
     bad.run(jobrunner=gr)
     ok.results.wait()
     bad.results.wait()

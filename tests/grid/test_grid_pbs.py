@@ -23,15 +23,15 @@ def qstat_full(job_id: str) -> str:
 
 
 @pytest.mark.parametrize("code", [0, 3], ids=["exit-0", "exit-3"])
-def test_pbs_exit_codes_and_flags(jobdir: Path, runscript: Script, unique: str, code: int) -> None:
+def test_pbs_exit_codes_and_flags(jobdir: Path, runscript: Script, unique: str, code: int, partition: str) -> None:
     # jobdir has a space in its path; the wrappers pass no path of ours to sbatch
     name = runscript(jobdir, f"{unique}.run", f"echo out; exit {code}")
     gr = GridRunner("pbs", sleepstep=1)
-    assert gr.call(name, str(jobdir), f"{unique}.out", f"{unique}.err", {"queue": "plamstest", "N": unique}) == code
+    assert gr.call(name, str(jobdir), f"{unique}.out", f"{unique}.err", {"queue": partition, "N": unique}) == code
     assert (jobdir / f"{unique}.out").read_text() == "out\n"
     job_id = (jobdir / f"{name}.exitcode").read_text().split('"job_id": "')[1].split('"')[0]
     shown = qstat_full(job_id)
-    assert f"Job_Name = {unique}" in shown and "queue = plamstest" in shown
+    assert f"Job_Name = {unique}" in shown and f"queue = {partition}" in shown
 
 
 def test_pbs_runscript_name_with_space(jobdir: Path, runscript: Script) -> None:

@@ -31,21 +31,21 @@ def test_init_creates_workspace(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_find_prints_ids(runner: CliRunner, root: str) -> None:
-    result = runner.invoke(cli, ["workspace", "find", '{"i": {"$gte": 1}}', "-r", root])
+    result = runner.invoke(cli, ["workspace", "find", '{"i": {"$gte": 1}}', "--root", root])
     assert not result.exception
     ws = Workspace(root)
     assert result.stdout.split() == ws.find_job_ids({"i": {"$gte": 1}})
 
 
 def test_find_json(runner: CliRunner, root: str) -> None:
-    result = runner.invoke(cli, ["workspace", "find", '{"doc.score": 20}', "-r", root, "--json"])
+    result = runner.invoke(cli, ["workspace", "find", '{"doc.score": 20}', "--root", root, "--json"])
     assert not result.exception
     assert [row["statepoint"] for row in json.loads(result.stdout)] == [{"i": 2}]
 
 
 def test_show_json_by_prefix(runner: CliRunner, root: str) -> None:
     job_id = Workspace(root).open_job({"i": 1}).id
-    result = runner.invoke(cli, ["workspace", "show", job_id[:10], "-r", root, "--json"])
+    result = runner.invoke(cli, ["workspace", "show", job_id[:10], "--root", root, "--json"])
     assert not result.exception
     data = json.loads(result.stdout)
     assert data["id"] == job_id and data["statepoint"] == {"i": 1} and data["document"] == {"score": 10}
@@ -61,8 +61,8 @@ def test_show_json_by_prefix(runner: CliRunner, root: str) -> None:
         (["find", '{"i": {"$near": [1, null]}}'], 2, "rel_tol must be a number"),
         (["find", '{"i": {"$type": []}}'], 2, "$type under 'i' needs one of"),
         (["find", '{"i": {"$gt": "a"}}'], 2, "cannot compare"),
-        (["show", "0" * 32], 1, "no job with id"),
-        (["show", "xyz"], 1, "not a job id"),
+        (["show", "0" * 32], 2, "no job with id"),
+        (["show", "xyz"], 2, "not a job id"),
     ],
     ids=[
         "bad-json", "not-object", "bad-operator", "near-string", "near-null", "type-list",
@@ -70,23 +70,23 @@ def test_show_json_by_prefix(runner: CliRunner, root: str) -> None:
     ],  # fmt: skip
 )
 def test_errors_are_one_line(runner: CliRunner, root: str, args: list, code: int, message: str) -> None:
-    result = runner.invoke(cli, ["workspace", *args, "-r", root])
+    result = runner.invoke(cli, ["workspace", *args, "--root", root])
     assert result.exit_code == code
     assert isinstance(result.exception, SystemExit)
     assert message in result.stderr and "Traceback" not in result.output
 
 
 def test_not_a_workspace(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(cli, ["workspace", "find", "-r", str(tmp_path)])
-    assert result.exit_code == 1 and "not a workspace" in result.stderr
+    result = runner.invoke(cli, ["workspace", "find", "--root", str(tmp_path)])
+    assert result.exit_code == 2 and "not a workspace" in result.stderr  # wrong input: 2 (issue 11)
 
 
 def test_ambiguous_prefix(runner: CliRunner, tmp_path: Path) -> None:
     ws = Workspace(tmp_path, create=True)
     ids = sorted(ws.open_job({"k": i}).init().id for i in range(40))
     prefix = next(a[0] for a, b in zip(ids, ids[1:]) if a[0] == b[0])
-    result = runner.invoke(cli, ["workspace", "show", prefix, "-r", str(tmp_path)])
-    assert result.exit_code == 1 and "matches" in result.stderr
+    result = runner.invoke(cli, ["workspace", "show", prefix, "--root", str(tmp_path)])
+    assert result.exit_code == 2 and "matches" in result.stderr  # wrong input: 2 (issue 11)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ def test_show_prints_values_verbatim(runner: CliRunner, tmp_path: Path, value: s
     ws = Workspace(tmp_path, create=True)
     job = ws.open_job({"s": value}).init()
     job.doc.note = value
-    result = runner.invoke(cli, ["workspace", "show", job.id, "-r", str(tmp_path)])
+    result = runner.invoke(cli, ["workspace", "show", job.id, "--root", str(tmp_path)])
     assert not result.exception, result.output
     assert result.stdout.splitlines() == [
         f"id:         {job.id}",
@@ -112,7 +112,7 @@ def test_show_corrupt_document_is_one_line(runner: CliRunner, root: str) -> None
     job = Workspace(root).open_job({"i": 1})
     Path(job.fn("signac_job_document.json")).write_text("{not json")
     for extra in ([], ["--json"]):
-        result = runner.invoke(cli, ["workspace", "show", job.id, "-r", root, *extra])
+        result = runner.invoke(cli, ["workspace", "show", job.id, "--root", root, *extra])
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
         assert "not valid JSON" in result.stderr and "Traceback" not in result.output
         assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
@@ -122,11 +122,11 @@ def test_corrupted_workspace_is_one_line(runner: CliRunner, root: str) -> None:
     job = Workspace(root).open_job({"i": 1})
     Path(job.fn("signac_statepoint.json")).write_text("junk")
     for args in (["find", '{"i": 1}'], ["show", job.id]):
-        result = runner.invoke(cli, ["workspace", *args, "-r", root])
+        result = runner.invoke(cli, ["workspace", *args, "--root", root])
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
         assert f"corrupted state point file in job(s): {job.id}" in result.stderr
         assert "Traceback" not in result.output
-    result = runner.invoke(cli, ["workspace", "find", "-r", root])
+    result = runner.invoke(cli, ["workspace", "find", "--root", root])
     assert result.exit_code == 0 and len(result.stdout.split()) == 3  # listing: all folders
 
 
@@ -161,7 +161,7 @@ def nan_root(tmp_path: Path) -> str:
 @pytest.mark.parametrize("command", ["find", "show"], ids=["find", "show"])
 def test_json_output_is_valid_json_with_nan_as_null(runner: CliRunner, nan_root: str, command: str) -> None:
     args = ["find"] if command == "find" else ["show", Workspace(nan_root).find_job_ids()[0]]
-    result = runner.invoke(cli, ["workspace", *args, "-r", nan_root, "--json"])
+    result = runner.invoke(cli, ["workspace", *args, "--root", nan_root, "--json"])
     assert not result.exception, result.output
 
     def refuse(constant: str) -> None:
@@ -181,7 +181,7 @@ def test_json_help_says_how_nan_is_printed(runner: CliRunner) -> None:
 
 def test_show_prints_unicode_as_is(runner: CliRunner, nan_root: str) -> None:
     job_id = Workspace(nan_root).find_job_ids()[0]
-    result = runner.invoke(cli, ["workspace", "show", job_id, "-r", nan_root])
+    result = runner.invoke(cli, ["workspace", "show", job_id, "--root", nan_root])
     assert not result.exception, result.output
     assert '"u": "ü"' in result.stdout and "\\u00fc" not in result.stdout
 
@@ -200,7 +200,7 @@ def test_closed_stdout_pipe_ends_quietly(root: str, args: list[str]) -> None:
     os.close(read_end)
     try:
         result = subprocess.run(
-            [sys.executable, "-c", _MAIN, "workspace", *args, "-r", root],
+            [sys.executable, "-c", _MAIN, "workspace", *args, "--root", root],
             stdout=write_end,
             stderr=subprocess.PIPE,
             text=True,
@@ -221,7 +221,7 @@ def test_broken_pipe_in_process_is_exit_141(
         raise BrokenPipeError(32, "Broken pipe")
 
     monkeypatch.setattr(module.click, "echo", echo)
-    result = runner.invoke(cli, ["workspace", "find", "-r", root])
+    result = runner.invoke(cli, ["workspace", "find", "--root", root])
     assert result.exit_code == 141 and result.stderr == "" and "Broken pipe" not in result.output
 
 
@@ -232,7 +232,7 @@ def test_check_names_what_it_removed(runner: CliRunner, root: str) -> None:
     leftover.write_text("{}")
     old = time.time() - 120
     os.utime(leftover, (old, old))
-    result = runner.invoke(cli, ["workspace", "check", "-r", root])
+    result = runner.invoke(cli, ["workspace", "check", "--root", root])
     assert not result.exception, result.output
     assert f"removed {leftover}" in result.stderr and "3 jobs checked" in result.stderr
     assert not leftover.exists() and result.stdout == ""
@@ -241,6 +241,6 @@ def test_check_names_what_it_removed(runner: CliRunner, root: str) -> None:
 def test_check_reports_corruption_in_one_line(runner: CliRunner, root: str) -> None:
     job = Workspace(root).find_jobs()[0]
     Path(job.fn("signac_statepoint.json")).write_text("junk")
-    result = runner.invoke(cli, ["workspace", "check", "-r", root])
+    result = runner.invoke(cli, ["workspace", "check", "--root", root])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert f"corrupted state point file in job(s): {job.id}" in result.stderr

@@ -475,23 +475,23 @@ def test_schema_command_prints_what_signac_prints(tmp_path: Path) -> None:
     theirs = subprocess.run(
         [sys.executable, "-m", "signac", "schema"], cwd=root, capture_output=True, text=True, check=True
     )
-    result = CliRunner().invoke(cli, ["workspace", "schema", "-r", str(root)])
+    result = CliRunner().invoke(cli, ["workspace", "schema", "-w", str(root)])
     assert not result.exception, result.output
     assert result.stdout == theirs.stdout
     theirs_x = subprocess.run(
         [sys.executable, "-m", "signac", "schema", "-x", "-t", "2"],
         cwd=root, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    result = CliRunner().invoke(cli, ["workspace", "schema", "-r", str(root), "-x", "-t", "2"])
+    result = CliRunner().invoke(cli, ["workspace", "schema", "-w", str(root), "-x", "-t", "2"])
     assert result.stdout == theirs_x.stdout
-    as_json = CliRunner().invoke(cli, ["workspace", "schema", "-r", str(root), "--json"])
+    as_json = CliRunner().invoke(cli, ["workspace", "schema", "-w", str(root), "--json"])
     data = json.loads(as_json.stdout)
     assert data["b.d"] == {"list": [[1, 2]]} and data["many"]["int"] == list(range(1, 9))
 
 
 def test_schema_command_outside_a_workspace(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["workspace", "schema", "-r", str(tmp_path)])
-    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    result = CliRunner().invoke(cli, ["workspace", "schema", "-w", str(tmp_path)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # a wrong input (issue 11)
     assert "not a workspace" in result.stderr and "Traceback" not in result.output
 
 
