@@ -204,7 +204,7 @@ def list_command(pattern: str | None, hosts: tuple[str, ...], statuses: tuple[st
     its host's jobs, for -i in modify and delete.
     """
     from plams_cli.jobcache.job import compile_pattern
-    from plams_cli.jobcache.table import is_literal, records_from_rows
+    from plams_cli.jobcache.table import is_literal, records_from_rows, required_text
 
     regex = compile_pattern(pattern)  # a bad one is an error before anything is read
     jc = _open(cache)
@@ -212,9 +212,11 @@ def list_command(pattern: str | None, hosts: tuple[str, ...], statuses: tuple[st
         return
     if update:
         _update(jc)
-    literal = pattern if pattern and is_literal(pattern) else None
+    exact = bool(pattern) and is_literal(pattern or "")
+    # SQL keeps the rows holding the text every match holds; the regex checks those only
+    literal = pattern if exact else (required_text(regex) if regex is not None else None)
     rows = jc.store.rows(hosts or None, statuses or None, literal, order="mtime")
-    records = records_from_rows(rows, None if literal else regex)
+    records = records_from_rows(rows, None if exact else regex)
     if as_json:
         sys.stdout.write(json.dumps(records, indent=2, sort_keys=True) + "\n")
         return

@@ -24,10 +24,45 @@ _ALWAYS = frozenset({"hostname", "index"})
 _SPECIAL = frozenset(".^$*+?{}[]\\|()")
 _MATCH_POSITIONS = tuple(RECORD_KEYS.index(name) for name in MATCH_FIELDS)
 
+try:  # the stdlib's regular-expression parser: re._parser from 3.11, sre_parse before
+    from re import _constants as _sre_constants  # type: ignore[attr-defined]
+    from re import _parser as _sre_parser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as _sre_constants
+    import sre_parse as _sre_parser
+_LITERAL = _sre_constants.LITERAL
+_sre_parse = _sre_parser.parse
+
 
 def is_literal(pattern: str) -> bool:
     """Whether the regular expression ``pattern`` only matches its own text."""
     return not any(char in _SPECIAL for char in pattern)
+
+
+def required_text(regex: re.Pattern[str]) -> str | None:
+    """The longest text every match of ``regex`` contains, or ``None`` when there is none.
+
+    A listing asks SQLite for the rows holding this text first (``instr``, fast) and runs
+    the regular expression on those only, which gives the same rows as running it on
+    all: a match lies inside one field, so it contains the text there. Only runs of
+    plain characters at the pattern's top level count (not inside groups, alternatives
+    or repeats), and none under ``re.IGNORECASE``.
+    """
+    if regex.flags & re.IGNORECASE:
+        return None
+    try:
+        items = list(_sre_parse(regex.pattern, regex.flags))
+    except Exception:  # noqa: BLE001 - a parser we cannot read: no shortcut, same answer
+        return None
+    best, run = "", []
+    for op, argument in [*items, (None, None)]:
+        if op is _LITERAL:
+            run.append(chr(argument))
+            continue
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+    return best or None
 
 
 def records_from_rows(rows: Sequence[tuple[Any, ...]], regex: re.Pattern[str] | None = None) -> list[dict[str, Any]]:
