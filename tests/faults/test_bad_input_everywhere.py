@@ -19,6 +19,7 @@ from .conftest import Call, tracebacks, tree
 DEEP = '{"a": ' * 3000 + "1" + "}" * 3000
 LONG = "w" * 300
 FAULT = "bad input to every command and option"
+CACHE = {"PLAMS_JOBCACHE": "{tmp}/cache/jobs.sqlite"}
 
 # (id, arguments, extra environment, the status, words the Error line holds); in arguments and
 # environment {tmp} is the test's folder
@@ -95,6 +96,23 @@ CASES: list[tuple[str, list[str | bytes], dict[str, str], int, list[str]]] = [
     ("ws-not-an-id", ["workspace", "show", "-w", "ws", "xyz!"], {}, 2, ["not a job id"]),
     ("ws-short-r-is-gone", ["workspace", "find", "-r", "ws"], {}, 2, ["No such option", "-r"]),
     ("ws-init-file", ["workspace", "init", "afile.txt"], {}, 2, ["afile.txt", "is a file"]),
+    # plams jobs (the cache named by PLAMS_JOBCACHE lies in the test's folder: nothing may create it)
+    ("jobs-bad-regex", ["jobs", "list", "--pattern", "("], CACHE, 2, ["bad regular expression"]),
+    ("jobs-bad-status", ["jobs", "list", "--status", "nosuch"], CACHE, 2, ["'--status'", "nosuch"]),
+    ("jobs-unknown-key", ["jobs", "add", "path=/x", "foo=1"], CACHE, 2, ["unknown key 'foo'"]),
+    ("jobs-bad-status-value", ["jobs", "add", "path=/x", "status=bogus"], CACHE, 2, ["unknown status 'bogus'"]),
+    ("jobs-index-out-of-range", ["jobs", "modify", "-i", "99", "comment=x"], CACHE, 2, ["no job 99"]),
+    ("jobs-modify-nothing-chosen", ["jobs", "modify", "comment=x"], CACHE, 2, ["-i INDEX or --pattern"]),
+    ("jobs-delete-bad-index", ["jobs", "delete", "-i", "5", "--yes"], CACHE, 2, ["no job 5"]),
+    ("jobs-merge-missing", ["jobs", "merge", "nope.sqlite", "host"], CACHE, 2, ["'OTHER'", "does not exist"]),
+    ("jobs-merge-foreign", ["jobs", "merge", "afile.txt", "host"], CACHE, 2, ["afile.txt"]),
+    ("jobs-import-missing", ["jobs", "import", "nowhere"], CACHE, 2, ["'FOLDERS...'", "does not exist"]),
+    ("jobs-show-missing", ["jobs", "show", "nowhere"], CACHE, 2, ["nowhere", "does not exist"]),
+    ("jobs-show-plain-file", ["jobs", "show", "afile.txt"], CACHE, 2, ["afile.txt"]),
+    ("jobs-show-fifo", ["jobs", "show", "fifo"], CACHE, 2, ["fifo"]),
+    ("jobs-cache-is-a-folder", ["jobs", "list"], {"PLAMS_JOBCACHE": "{tmp}/adir"}, 2, ["adir"]),
+    ("jobs-cache-foreign", ["jobs", "list"], {"PLAMS_JOBCACHE": "{tmp}/afile.txt"}, 2, ["afile.txt"]),
+    ("jobs-unknown-command", ["jobs", "nosuch"], CACHE, 2, ["No such command 'nosuch'"]),
 ]
 
 
