@@ -127,3 +127,26 @@ def test_many_parallel_jobs_are_all_recorded_once(run_in: object, tmp_path: Path
     rows = [row for row in _rows(path) if str(row["path"]).startswith(str(tmp_path))]
     assert sorted(str(row["path"]) for row in rows) == sorted(os.path.abspath(str(job.path)) for job in jobs)
     assert {row["status"] for row in rows} == {"finished"}
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_still_records_how_its_jobs_ended(tmp_path: Path, signame: str) -> None:
+    import signal
+    import time
+
+    script = tmp_path / "s.plms"
+    script.write_text("ShellJob(name='quick', runscript='echo done').run()\n"
+                      "ShellJob(name='slow', runscript='touch started; exec sleep 60').run()\n")
+    cache = str(tmp_path / "cache.sqlite")
+    env = {**python_env(), "PLAMS_JOBCACHE": cache}
+    process = subprocess.Popen([*PLAMS, "-q", "-f", "w", str(script)], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "w" / "slow" / "started").exists():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(getattr(signal, signame))
+    process.communicate(timeout=60)
+    assert process.returncode == (130 if signame == "SIGINT" else 143)
+    statuses = {os.path.basename(str(row["path"])): row["status"] for row in _rows(cache)}
+    assert statuses == {"quick": "finished", "slow": "failed"}
