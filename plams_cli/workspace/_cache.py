@@ -30,9 +30,10 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from plams_cli._fs import atomic_write
 from plams_cli.errors import JobsCorruptedError
 
-from ._io import atomic_write
+from ._io import FILE_MODE
 from .statepoint import STATEPOINT_FILENAME
 
 __all__ = [
@@ -521,7 +522,7 @@ class StatepointCache:
         data = b"".join([_MAGIC, len(header).to_bytes(8, "little"), header, *blobs])
         try:
             # A cache needs no fsync: a torn file fails the checks and is rebuilt.
-            atomic_write(self.cache_file, data, fsync=False)
+            atomic_write(self.cache_file, data, fsync=False, mode=FILE_MODE)
             # A line another process appends between our read and this truncation is
             # lost from the journal; its job is then read from its folder once.
             os.truncate(self.journal_file, 0)
@@ -539,4 +540,4 @@ class StatepointCache:
         import gzip
 
         data = gzip.compress(json.dumps(statepoints).encode(), compresslevel=1, mtime=0)
-        atomic_write(self.signac_file, data)
+        atomic_write(self.signac_file, data, mode=FILE_MODE)

@@ -52,7 +52,7 @@ def _set(group: h5py.Group, key: str, value: Any) -> None:
     """
     import h5py
 
-    from ._io import unique_tag
+    from plams_cli._fs import unique_tag
 
     if key not in group:
         _write(group, key, value, key)
@@ -694,7 +694,7 @@ class H5StoreManager(Mapping[str, H5Store]):
         ValueError
             If ``value`` is empty (as in signac: there would be no file to move).
         """
-        from ._io import unique_tag
+        from plams_cli._fs import unique_tag
 
         target = self._folder + os.sep + self._check_name(name) + self.suffix
         if not len(value):

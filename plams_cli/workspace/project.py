@@ -21,10 +21,11 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from plams_cli._fs import atomic_write, pid_alive, unique_tag
 from plams_cli.errors import JobsCorruptedError, NotAWorkspaceError, WorkspaceError
 
 from ._cache import REBUILD_MISSES, Pair, Signature, StatepointCache, signature, stat_statepoints
-from ._io import atomic_write, calc_id, check_keys, encode, read_json, tag_pid, unique_tag
+from ._io import FILE_MODE, calc_id, check_keys, encode, read_json, writer_of
 from .cursor import JobsCursor
 from .document import DOCUMENT_FILENAME, PROJECT_DOCUMENT_FILENAME, Document
 from .errors import (
@@ -175,7 +176,7 @@ class Workspace:
                     f"create one with 'plams workspace init {self._root}'"
                 ) from None
             os.makedirs(os.path.dirname(config), exist_ok=True)
-            atomic_write(config, f"schema_version = {SCHEMA_VERSION}\n".encode())
+            atomic_write(config, f"schema_version = {SCHEMA_VERSION}\n".encode(), mode=FILE_MODE)
             version = SCHEMA_VERSION
         except WorkspaceError:
             raise  # an OSError too, but already a message of its own
@@ -486,7 +487,7 @@ class Workspace:
             # it holds a state point file, leaving a valid one alone.
             sp_file = target + _SEP + STATEPOINT_FILENAME
             if not os.path.exists(sp_file):
-                atomic_write(sp_file, data)
+                atomic_write(sp_file, data, mode=FILE_MODE)
             return
         self._cache.append(job_id, blob, sig)
         self._note_created()
@@ -569,7 +570,7 @@ class Workspace:
                 current = None
             if type(current) is not dict or calc_id(current) != new_id:
                 try:
-                    atomic_write(sp_file, data)
+                    atomic_write(sp_file, data, mode=FILE_MODE)
                 except FileNotFoundError:
                     return  # moved on already: the next move carried our pending file
 
@@ -893,7 +894,7 @@ class Workspace:
             path = config_dir + _SEP + name
             if (
                 name.endswith(".tmp")
-                and tag_pid(name) is not None
+                and writer_of(name) is not None
                 and _is_leftover(path, name, now)
                 and _unlinked(path)
             ):
@@ -952,7 +953,7 @@ class Workspace:
                 failed.append(job_id)
                 continue
             try:
-                atomic_write(folder + _SEP + STATEPOINT_FILENAME, encode(sp).encode())
+                atomic_write(folder + _SEP + STATEPOINT_FILENAME, encode(sp).encode(), mode=FILE_MODE)
             except OSError:
                 failed.append(job_id)
                 continue
@@ -981,35 +982,31 @@ class Workspace:
                 own = type(sp) is dict and calc_id(sp) == job_id
                 if (own or _is_leftover(path, name, now)) and _unlinked(path):
                     removed.append(path)
-            elif name.endswith(".tmp") and tag_pid(name) is not None:
+            elif name.endswith(".tmp") and writer_of(name) is not None:
                 if _is_leftover(path, name, now) and _unlinked(path):
                     removed.append(path)
         return removed
 
 
-def _pid_runs(pid: int) -> bool:
-    """Whether ``pid`` runs on this machine; True when that cannot be told."""
-    if os.name == "nt" or pid == os.getpid():
-        return True  # os.kill(pid, 0) would terminate the process on Windows
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # e.g. EPERM: it runs, as another user
-    return True
-
-
 def _is_leftover(path: str, name: str, now: float) -> bool:
-    """Whether a temporary file or folder is old enough, or its writer dead, to delete it."""
+    """Whether a temporary file or folder is old enough, or its writer dead, to delete it.
+
+    A writer is known dead only when it ran on this host (its tag names the host) and
+    its pid no longer runs; one on another host of a shared file system may be at work.
+    """
     try:
         age = now - os.lstat(path).st_mtime
     except OSError:
         return False
     if age >= LEFTOVER_AGE_S:
         return True
-    pid = tag_pid(name)
-    return pid is not None and age >= _DEAD_WRITER_AGE_S and not _pid_runs(pid)
+    writer = writer_of(name)
+    return (
+        writer is not None
+        and writer.here
+        and age >= _DEAD_WRITER_AGE_S
+        and not pid_alive(writer.pid)
+    )
 
 
 def _unlinked(path: str) -> bool:
