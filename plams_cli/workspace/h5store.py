@@ -19,6 +19,7 @@ from array import array as _PyArray
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from plams_cli._attrdict import KeyAttributes
 from plams_cli.errors import WorkspaceError
 
 from .errors import H5StoreAlreadyOpenError, H5StoreClosedError, InvalidKeyError
@@ -151,7 +152,7 @@ def _check_key(key: Any) -> str:
     return key
 
 
-class H5Group(MutableMapping[str, Any]):
+class H5Group(KeyAttributes, MutableMapping[str, Any]):
     """A group inside an :class:`H5Store`, used like a nested dict.
 
     Parameters
@@ -167,6 +168,9 @@ class H5Group(MutableMapping[str, Any]):
     def __init__(self, store: H5Store, path: str) -> None:
         self._store = store
         self._path = path
+
+    def _missing_attribute(self, name: str) -> AttributeError:
+        return AttributeError(f"no key {name!r} in {self._path}")
 
     def _group(self) -> h5py.Group:
         return self._store.file[self._path]
@@ -204,32 +208,6 @@ class H5Group(MutableMapping[str, Any]):
     def __contains__(self, key: object) -> bool:
         """Return whether ``key`` (a relative path) exists."""
         return isinstance(key, str) and self._full(key) in self._store
-
-    def __getattr__(self, name: str) -> Any:
-        """Return the value of ``name`` (attribute access)."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"no key {name!r} in {self._path}") from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Store ``value`` under ``name`` (attribute access: ``group.x = 1``)."""
-        if name.startswith("_"):
-            object.__setattr__(self, name, value)
-        else:
-            self[name] = value
-
-    def __delattr__(self, name: str) -> None:
-        """Delete ``name`` (attribute access: ``del group.x``)."""
-        if name.startswith("_"):
-            object.__delattr__(self, name)
-            return
-        try:
-            del self[name]
-        except KeyError:
-            raise AttributeError(f"no key {name!r} in {self._path}") from None
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         """Store ``default`` under ``key`` unless it exists; return the value stored there."""
@@ -312,7 +290,7 @@ def _gate(filename: str) -> _Gate:
         return gate
 
 
-class H5Store(MutableMapping[str, Any]):
+class H5Store(KeyAttributes, MutableMapping[str, Any]):
     """An HDF5 file used as a dict of arrays, scalars, strings and nested groups.
 
     Keys may be paths (``store["group/sub/x"]``); values may also be reached as
@@ -352,6 +330,9 @@ class H5Store(MutableMapping[str, Any]):
         self._gate = _gate(self._filename)
         self._before_write = before_write
         self._kwargs = kwargs
+
+    def _missing_attribute(self, name: str) -> AttributeError:
+        return AttributeError(f"no key {name!r} in {self._filename}")
 
     @property
     def filename(self) -> str:
@@ -591,32 +572,6 @@ class H5Store(MutableMapping[str, Any]):
         """Return the number of top-level names."""
         return sum(1 for _ in self)
 
-    def __getattr__(self, name: str) -> Any:
-        """Return the value of ``name`` (attribute access)."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"no key {name!r} in {self._filename}") from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Store ``value`` under ``name`` (attribute access: ``store.x = 1``)."""
-        if name.startswith("_"):
-            object.__setattr__(self, name, value)
-        else:
-            self[name] = value
-
-    def __delattr__(self, name: str) -> None:
-        """Delete ``name`` (attribute access: ``del store.x``)."""
-        if name.startswith("_"):
-            object.__delattr__(self, name)
-            return
-        try:
-            del self[name]
-        except KeyError:
-            raise AttributeError(f"no key {name!r} in {self._filename}") from None
-
     def setdefault(self, key: str, default: Any = None) -> Any:
         """Store ``default`` under ``key`` unless it exists; return the value stored there."""
         if key not in self:
@@ -641,7 +596,7 @@ class H5Store(MutableMapping[str, Any]):
             pass
 
 
-class H5StoreManager(Mapping[str, H5Store]):
+class H5StoreManager(KeyAttributes, Mapping[str, H5Store]):
     """The HDF5 stores of a job folder: ``stores["name"]`` is the file ``name.h5``.
 
     Parameters
@@ -655,11 +610,20 @@ class H5StoreManager(Mapping[str, H5Store]):
     __slots__ = ("_folder", "_stores", "_before_write")
 
     suffix = ".h5"
+    # stores.x is stores["x"]: a name that cannot be a store raises KeyError, as before
+    _missing_raises_key_error = True
 
     def __init__(self, folder: str, before_write: Callable[[], None] | None = None) -> None:
         self._folder = folder
         self._stores: dict[str, H5Store] = {}
         self._before_write = before_write
+
+    def _missing_attribute(self, name: str) -> AttributeError:
+        return AttributeError(name)
+
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> H5Store: ...
 
     @property
     def prefix(self) -> str:
@@ -725,29 +689,6 @@ class H5StoreManager(Mapping[str, H5Store]):
             os.unlink(self._folder + os.sep + name + self.suffix)
         except FileNotFoundError:
             raise KeyError(name) from None
-
-    def __getattr__(self, name: str) -> H5Store:
-        """Return the store ``name`` (attribute access)."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self[name]
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Replace the store ``name`` (attribute access), as ``stores[name] = value``."""
-        if name.startswith("_"):
-            object.__setattr__(self, name, value)
-        else:
-            self[name] = value
-
-    def __delattr__(self, name: str) -> None:
-        """Delete the store ``name`` (attribute access)."""
-        if name.startswith("_"):
-            object.__delattr__(self, name)
-            return
-        try:
-            del self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
     def __contains__(self, name: object) -> bool:
         """Return whether ``name.h5`` exists."""
