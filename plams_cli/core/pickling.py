@@ -142,10 +142,10 @@ def summary_of(job: Job) -> dict[str, Any]:
         "files": list(job.results.files),
         "settings": job.settings,
     }
-    children = getattr(job, "children", None)
-    if children is not None:
-        items = children.values() if isinstance(children, dict) else children
-        data["children"] = [child.name for child in items]
+    from plams_cli.core.jobs import MultiJob
+
+    if isinstance(job, MultiJob):
+        data["children"] = [child.name for child in job]
     return data
 
 
