@@ -56,14 +56,10 @@ LONG_MODULES = {
     "cli/run.py",  # session part: orchestration moves to core/session.py
     "cli/_restart.py",  # session part: moves to core/restart.py and core/workdir.py
     "core/jobs.py",  # lifecycle part: the life cycle moves to core/lifecycle.py
-    "workspace/project.py",  # primitives part: splitting
-    "workspace/h5store.py",  # primitives part: splitting
 }
 #: Functions over the limit, as (module, qualified name), for the same reason.
 LONG_FUNCTIONS = {
     ("runners/grid.py", "GridRunner.call"),  # runners part: the submit/poll loop in grid/_base.py
-    ("workspace/_cache.py", "StatepointCache.load_columns"),  # primitives part: splitting
-    ("workspace/project.py", "Workspace._move_job_folder"),  # primitives part: splitting
 }
 
 
