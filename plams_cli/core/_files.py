@@ -1,4 +1,7 @@
-"""Small file helpers of the core: atomic writes and linking or copying a job's files."""
+"""Small file helpers of the core: linking or copying a job's files.
+
+Atomic writes are :func:`plams_cli._fs.atomic_write`; ``write_atomic`` is its old name.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +10,18 @@ import os
 import shutil
 from collections.abc import Callable
 
+from plams_cli._fs import atomic_write
+
 __all__ = ["write_atomic", "link_or_copy_tree"]
 
 
 def write_atomic(path: str, data: bytes, sync: bool = True) -> None:
-    """Write ``data`` to ``path`` so that a reader never sees a partial file.
+    """Replace ``path`` by ``data`` atomically: :func:`plams_cli._fs.atomic_write`.
 
-    The bytes go to a temporary file in the same folder, are flushed to disk (``fsync``)
-    when ``sync`` is set, and the file is moved over ``path`` with ``os.replace``. A kill
-    at any moment leaves either the old file or the new one, never a truncated one.
+    Kept for callers outside the core that still use this name; new code calls
+    ``atomic_write(path, data, fsync=...)`` from :mod:`plams_cli._fs`.
     """
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        if sync:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, data, fsync=sync)
 
 
 def link_or_copy_tree(

@@ -212,16 +212,14 @@ class JobManager:
         from plams_cli.core.jobs import MultiJob
 
         with self._lock:
-            if isinstance(job, MultiJob):
-                for child in job:
-                    self._add_loaded(child)
-            if job.path:
-                self._loaded_paths[os.path.normpath(job.path)] = job
-            digest = getattr(job, "_hash", None)
-            if digest and job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED):
-                current = self.hashes.get(digest)
-                if current is None or not current.results.done.is_set() or not current.ok():
-                    self.hashes.setdefault(digest, job)
+            for item in job.walk() if isinstance(job, MultiJob) else (job,):
+                if item.path:
+                    self._loaded_paths[os.path.normpath(item.path)] = item
+                digest = getattr(item, "_hash", None)
+                if digest and item.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED):
+                    current = self.hashes.get(digest)
+                    if current is None or not current.results.done.is_set() or not current.ok():
+                        self.hashes.setdefault(digest, item)
 
     def load_job(self, filename: str) -> Job:
         """Load a saved job from ``filename`` and add its hashes to this manager's registry."""
@@ -234,9 +232,11 @@ class JobManager:
 
     def remove_job(self, job: Job) -> None:
         """Forget ``job`` (and a MultiJob's children) and delete its folder; its status becomes ``deleted``."""
-        children = getattr(job, "children", ())  # a MultiJob's: a list or a dict
-        for child in list(children.values() if isinstance(children, dict) else children):
-            self.remove_job(child)
+        from plams_cli.core.jobs import MultiJob
+
+        if isinstance(job, MultiJob):
+            for child in list(job):
+                self.remove_job(child)
         with self._lock:
             if job in self.jobs:
                 self.jobs.remove(job)

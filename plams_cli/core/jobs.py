@@ -763,6 +763,25 @@ class MultiJob(Job):
     def __contains__(self, job: object) -> bool:
         return any(child is job for child in self)
 
+    def walk(self) -> Iterator[Job]:
+        """Yield this MultiJob and all its descendants, depth first, each before its children.
+
+        Children are taken in order, whether :attr:`children` is a list or a dict.
+
+        Examples
+        --------
+        >>> inner = MultiJob(name="inner", children={"b": SingleJob(name="b")})
+        >>> outer = MultiJob(name="outer", children=[SingleJob(name="a"), inner])
+        >>> [job.name for job in outer.walk()]
+        ['outer', 'a', 'inner', 'b']
+        """
+        stack: list[Job] = [self]
+        while stack:  # a loop, not recursion: nesting depth is the user's
+            job = stack.pop()
+            yield job
+            if isinstance(job, MultiJob):
+                stack.extend(reversed(list(job)))
+
     _runs_in_preview = True
 
     def get_errormsg(self) -> str | None:

@@ -19,8 +19,8 @@ import types
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from plams_cli._fs import atomic_write
 from plams_cli.core import runtime as _config_module
-from plams_cli.core._files import write_atomic
 from plams_cli.core.logger import log
 from plams_cli.errors import CorruptedJobFileError, FileError
 
@@ -108,7 +108,7 @@ def save_job(job: Job, filename: str | None = None) -> None:
         log(f"Pickling of {job.name} failed: {type(exc).__name__}: {exc}; add the attribute to "
             f"job._dont_pickle or set settings.pickle = False", 1)
         return
-    write_atomic(filename, data)
+    atomic_write(filename, data)
     try:
         write_summary(job, os.path.dirname(filename))
     except (TypeError, ValueError) as exc:  # a summary is a convenience; the pickle is saved
@@ -142,10 +142,10 @@ def summary_of(job: Job) -> dict[str, Any]:
         "files": list(job.results.files),
         "settings": job.settings,
     }
-    children = getattr(job, "children", None)
-    if children is not None:
-        items = children.values() if isinstance(children, dict) else children
-        data["children"] = [child.name for child in items]
+    from plams_cli.core.jobs import MultiJob
+
+    if isinstance(job, MultiJob):
+        data["children"] = [child.name for child in job]
     return data
 
 
@@ -160,7 +160,7 @@ def write_summary(job: Job, folder: str | None = None) -> None:
     except TypeError:  # keys JSON cannot sort or hold (1 and "x", tuples): make them strings
         data["settings"] = _json_plain(data["settings"])
         text = json.dumps(data, default=repr, sort_keys=True)
-    write_atomic(os.path.join(folder, job.name + SUMMARY_SUFFIX), text.encode(), sync=False)
+    atomic_write(os.path.join(folder, job.name + SUMMARY_SUFFIX), text.encode(), fsync=False)
 
 
 def _restore(job: Job, path: str, parent: Job | None = None) -> None:

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
+from plams_cli._attrdict import KeyAttributes
+
 __all__ = ["Settings"]
 
 
@@ -47,7 +49,7 @@ def _copy_value(value: Any) -> Any:
     return _copy.deepcopy(value)
 
 
-class Settings(dict):  # type: ignore[type-arg]
+class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
     """A nested dictionary whose keys are also attributes, as in PLAMS.
 
     Reading a missing key creates an empty branch, so ``s.a.b.c = 1`` needs no set-up.
@@ -61,6 +63,14 @@ class Settings(dict):  # type: ignore[type-arg]
     >>> s["Input"]["AMS"]["Task"]
     'SinglePoint'
     """
+
+    # Attributes are keys except dunders; a missing key read as an attribute under
+    # suppress_missing() raises KeyError, as in PLAMS (see KeyAttributes).
+    _own_prefix = _own_suffix = "__"
+    _missing_raises_key_error = True
+
+    def _missing_attribute(self, name: str) -> AttributeError:
+        return AttributeError(name)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         dict.__init__(self, *args, **kwargs)
@@ -117,23 +127,6 @@ class Settings(dict):  # type: ignore[type-arg]
             lowered = name.lower()
             return any(isinstance(k, str) and k.lower() == lowered for k in dict.keys(self))
         return False
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)
-        return self[name]
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("__") and name.endswith("__"):
-            object.__setattr__(self, name, value)
-        else:
-            self[name] = value
-
-    def __delattr__(self, name: str) -> None:
-        try:
-            del self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
     def get(self, name: Any, default: Any = None) -> Any:
         """Return ``self[name]`` when present (case-insensitive), else ``default``; creates nothing."""

@@ -30,9 +30,10 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from plams_cli._fs import atomic_write
 from plams_cli.errors import JobsCorruptedError
 
-from ._io import atomic_write
+from ._io import FILE_MODE
 from .statepoint import STATEPOINT_FILENAME
 
 __all__ = [
@@ -280,22 +281,9 @@ class StatepointCache:
             ``{key: [value per id]}`` with ``...`` (Ellipsis) where a state point lacks
             the key, and the ids of corrupted jobs.
         """
-        cached = self._read_file()
-        if (
-            cached.ids == job_ids
-            and cached.sigs == sigs
-            and (not sigs or max(sig[1] for sig in sigs) < cached.mtime_ns)  # type: ignore[index]
-        ):
-            # Same listing, same files, same order as when the cache was written.
-            fast: dict[str, list[Any]] = {}
-            for key in cached.columns if keys is None else keys & cached.columns.keys():
-                values = self._column(cached, key)
-                if values is None:  # damaged file: fall back to the slow way
-                    break
-                fast[key] = values
-            else:
-                return list(job_ids), fast, []
-            cached = _EMPTY
+        fast, cached = self._current_columns(self._read_file(), job_ids, sigs, keys)
+        if fast is not None:
+            return list(job_ids), fast, []
         decoded: dict[str, list[Any]] = {}
         for key in cached.columns if keys is None else keys & cached.columns.keys():
             values = self._column(cached, key)
@@ -330,23 +318,39 @@ class StatepointCache:
             elif job_id in fresh:
                 ids.append(job_id)
                 rows.append(fresh[job_id][1])
-        new_keys: set[str] = set()
-        for _, sp in fresh.values():
-            new_keys.update(sp)
-        if keys is not None:
-            new_keys &= keys
-        out: dict[str, list[Any]] = {}
-        for key in decoded.keys() | new_keys:
-            values = decoded.get(key)
-            out[key] = [
-                row.get(key, _ABSENT) if type(row) is dict else (_ABSENT if values is None else values[row])  # type: ignore[index]  # rows not dicts are indices
-                for row in rows
-            ]
+        out = _by_key(rows, decoded, fresh, keys)
         if fresh:
             stale = racy and time.time_ns() - mtime_ns > _RACY_REWRITE_NS
             if stale or len(fresh) >= min(REBUILD_MISSES, max(1, len(job_ids) // 10)):
                 self.rebuild(job_ids, read_statepoint, sigs=sigs, known=fresh)
         return ids, out, corrupted
+
+    def _current_columns(
+        self,
+        cached: _CacheFile,
+        job_ids: list[str],
+        sigs: list[Signature | None],
+        keys: set[str] | None,
+    ) -> tuple[dict[str, list[Any]] | None, _CacheFile]:
+        """The wanted columns straight from ``cached`` if it is current, and the cache to go on from.
+
+        Current means: the same listing, the same files, in the same order as when the
+        cache was written. Otherwise the columns are None, and the cache to go on from is
+        ``cached`` (or an empty one when the file is damaged).
+        """
+        if not (
+            cached.ids == job_ids
+            and cached.sigs == sigs
+            and (not sigs or max(sig[1] for sig in sigs) < cached.mtime_ns)  # type: ignore[index]
+        ):
+            return None, cached
+        fast: dict[str, list[Any]] = {}
+        for key in cached.columns if keys is None else keys & cached.columns.keys():
+            values = self._column(cached, key)
+            if values is None:  # damaged file: fall back to the slow way
+                return None, _EMPTY
+            fast[key] = values
+        return fast, cached
 
     def _resolve(
         self, misses: list[tuple[str, Signature | None]], read_statepoint: StatepointReader
@@ -521,7 +525,7 @@ class StatepointCache:
         data = b"".join([_MAGIC, len(header).to_bytes(8, "little"), header, *blobs])
         try:
             # A cache needs no fsync: a torn file fails the checks and is rebuilt.
-            atomic_write(self.cache_file, data, fsync=False)
+            atomic_write(self.cache_file, data, fsync=False, mode=FILE_MODE)
             # A line another process appends between our read and this truncation is
             # lost from the journal; its job is then read from its folder once.
             os.truncate(self.journal_file, 0)
@@ -539,4 +543,26 @@ class StatepointCache:
         import gzip
 
         data = gzip.compress(json.dumps(statepoints).encode(), compresslevel=1, mtime=0)
-        atomic_write(self.signac_file, data)
+        atomic_write(self.signac_file, data, mode=FILE_MODE)
+
+
+def _by_key(
+    rows: list[int | dict[str, Any]],
+    decoded: dict[str, list[Any]],
+    fresh: dict[str, Pair],
+    keys: set[str] | None,
+) -> dict[str, list[Any]]:
+    """Columns ``{key: [value per row]}``; a row is a row of ``decoded`` or a fresh state point."""
+    new_keys: set[str] = set()
+    for _, sp in fresh.values():
+        new_keys.update(sp)
+    if keys is not None:
+        new_keys &= keys
+    out: dict[str, list[Any]] = {}
+    for key in decoded.keys() | new_keys:
+        values = decoded.get(key)
+        out[key] = [
+            row.get(key, _ABSENT) if type(row) is dict else (_ABSENT if values is None else values[row])  # type: ignore[index]  # rows not dicts are indices
+            for row in rows
+        ]
+    return out

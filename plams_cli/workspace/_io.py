@@ -1,66 +1,65 @@
-"""Encoding of state points and atomic file writes, shared by the workspace modules.
+"""Encoding of state points and the names of temporary files, shared by the workspace modules.
+
+Files are replaced with :func:`plams_cli._fs.atomic_write` (``mode=FILE_MODE``).
 
 Nothing outside :mod:`plams_cli.workspace` imports this module.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from plams_cli._fs import Writer, tag_writer
 from plams_cli.errors import WorkspaceError
 
 from .errors import InvalidKeyError, KeyTypeError, NumpyConversionWarning
-
-_counter = itertools.count()
 
 __all__ = [
     "calc_id",
     "encode",
     "normalize",
-    "atomic_write",
     "check_keys",
     "read_json",
-    "unique_tag",
-    "tag_pid",
+    "writer_of",
+    "FILE_MODE",
 ]
 
-
-def unique_tag() -> str:
-    """Return ``"<pid>.<n>"``, a name part no other call in any process on this host returns.
-
-    Temporary files and folders carry it, so that :meth:`Workspace.check` can tell from
-    the name whether their writer still runs (see :func:`tag_pid`). The counter is shared
-    by every workspace object of the process.
-    """
-    return f"{os.getpid()}.{next(_counter)}"
+#: Permissions of new files before the umask, as ``open()`` and signac give them.
+FILE_MODE = 0o666
 
 
-def tag_pid(name: str) -> int | None:
-    """Return the process id in a name made with :func:`unique_tag`, or None.
+def writer_of(name: str) -> Writer | None:
+    """Return the writer of a temporary file or folder from its name, or None.
+
+    Names made now end in a :func:`plams_cli._fs.unique_tag` (host, pid, random bits);
+    older versions ended them in ``<pid>.<n>`` or ``<pid>-<n>``, taken as written on
+    this host. :meth:`Workspace.check` deletes a young leftover only when its writer
+    ran here and no longer runs.
 
     Parameters
     ----------
     name
-        A file name ending in ``<pid>.<n>`` (before ``.tmp``), e.g.
+        A file or folder name, e.g. ``.signac_job_document.json.node1.123.0123456789ab.tmp``,
         ``signac_job_document.json.123.4.tmp`` or ``.init-<id>-123.4``.
 
     Returns
     -------
-    int or None
-        The pid, or None when the name holds none.
+    Writer or None
+        The writer's pid and whether it ran on this host; None when the name holds no tag.
     """
-    match = _TAG_RE.search(name)
-    return int(match.group(1)) if match else None
+    writer = tag_writer(name)
+    if writer is not None:
+        return writer
+    match = _LEGACY_TAG_RE.search(name)
+    return Writer(int(match.group(1)), True) if match else None
 
 
 _SCALARS = frozenset((int, float, str, bool, type(None)))
-# "<pid>.<n>" at the end (before ".tmp"); "<pid>-<n>" is how older versions named them.
-_TAG_RE = re.compile(r"[.-](\d+)[.-]\d+(?:\.tmp)?\Z")
+# "<pid>.<n>" or "<pid>-<n>" at the end (before ".tmp"): the tags of older versions.
+_LEGACY_TAG_RE = re.compile(r"[.-](\d+)[.-]\d+(?:\.tmp)?\Z")
 
 
 def _default(obj: Any) -> Any:
@@ -200,47 +199,6 @@ def _warn_numpy(value: Any) -> None:
         NumpyConversionWarning,
         stacklevel=4,
     )
-
-
-def atomic_write(path: str, data: bytes, *, fsync: bool = True) -> None:
-    """Replace the file ``path`` by ``data`` so that readers see the old or the new file.
-
-    The data goes to a temporary file in the same folder, is flushed and (by default)
-    fsynced, then moved over ``path`` with :func:`os.replace`.
-
-    Parameters
-    ----------
-    path
-        The file to write.
-    data
-        Its new content.
-    fsync
-        Whether to fsync the temporary file before the move.
-
-    Raises
-    ------
-    OSError
-        If the folder is not writable; the temporary file is removed again.
-    """
-    tmp = f"{path}.{unique_tag()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def read_json(path: str) -> Any:

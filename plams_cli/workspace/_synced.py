@@ -13,6 +13,8 @@ import copy
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, MutableSequence
 from typing import Any, Protocol, overload
 
+from plams_cli._attrdict import KeyAttributes
+
 from ._io import normalize
 
 __all__ = ["SyncedRoot", "SyncedDict", "SyncedList", "wrap"]
@@ -62,12 +64,13 @@ def wrap(root: SyncedRoot, path: Path, value: Any) -> Any:
     return value
 
 
-class SyncedDict(MutableMapping[str, Any]):
+class SyncedDict(KeyAttributes, MutableMapping[str, Any]):
     """A dict-like view of a nested mapping; changes are saved at once.
 
-    Keys are reachable as items (``sp["a"]``) and attributes (``sp.a``) unless the name is
-    a method of this class (``sp.keys`` is the method; use ``sp["keys"]``). Calling the view
-    (``sp()``) returns a plain, independent ``dict`` copy.
+    Keys are reachable as items (``sp["a"]``) and attributes (``sp.a``, also ``sp._a``, as
+    in signac) unless the name is a method of this class (``sp.keys`` is the method; use
+    ``sp["keys"]``) or starts with ``__``. Calling the view (``sp()``) returns a plain,
+    independent ``dict`` copy.
 
     Parameters
     ----------
@@ -78,6 +81,8 @@ class SyncedDict(MutableMapping[str, Any]):
     """
 
     __slots__ = ("_root", "_path")
+    _own_prefix = "__"
+    _own_names = frozenset(__slots__)
 
     def __init__(self, root: SyncedRoot, path: Path = ()) -> None:
         object.__setattr__(self, "_root", root)
@@ -145,29 +150,6 @@ class SyncedDict(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         """Show the data as a dict."""
         return repr(self._data())
-
-    def __getattr__(self, name: str) -> Any:
-        """Return the value of key ``name`` (attribute access)."""
-        if name.startswith("__"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"no key {name!r}") from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Set key ``name`` (attribute access)."""
-        if name.startswith("_"):
-            object.__setattr__(self, name, value)
-        else:
-            self[name] = value
-
-    def __delattr__(self, name: str) -> None:
-        """Remove key ``name`` (attribute access)."""
-        try:
-            del self[name]
-        except KeyError:
-            raise AttributeError(f"no key {name!r}") from None
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the value of ``key``, or ``default`` when it is absent."""

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from plams_cli._fs import atomic_write
 from plams_cli.errors import WorkspaceError
 
-from ._io import atomic_write, read_json
+from ._io import FILE_MODE, read_json
 from ._synced import SyncedDict
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class _DocumentRoot:
             self.before_write()
         blob = json.dumps(data).encode()
         try:
-            atomic_write(self.filename, blob)
+            atomic_write(self.filename, blob, mode=FILE_MODE)
         except BaseException:
             self._cache = None
             raise

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from plams_cli._fs import atomic_write
 from plams_cli.errors import DestinationExistsError, JobsCorruptedError
 
-from ._io import atomic_write, calc_id, check_keys, encode
+from ._io import FILE_MODE, calc_id, check_keys, encode
 from .document import DOCUMENT_FILENAME, LOCK_FILENAME, Document
 from .errors import JobNotFoundError, JobRemovedError, StatepointKeyError
 from .statepoint import STATEPOINT_FILENAME, StatePoint
@@ -387,7 +388,7 @@ class Job:
         if not ok and self._ws._finish_move(self._id) is None:
             if not force:
                 raise JobsCorruptedError([self._id])
-            atomic_write(sp_file, self._get_blob().encode())
+            atomic_write(sp_file, self._get_blob().encode(), mode=FILE_MODE)
 
     def exists(self) -> bool:
         """Return whether the job folder exists."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 
+from ._config import refuse_signac_1
 from .errors import ProjectNotFoundError
 from .job import Job
-from .project import Workspace, _refuse_signac_1
+from .project import Workspace
 
 __all__ = ["get_project", "get_job"]
 
@@ -55,7 +56,7 @@ def get_project(path: str | os.PathLike[str] | None = None, search: bool = True)
         if os.path.isfile(os.path.join(folder, _CONFIG)):
             return Workspace(folder)
     for folder in folders:
-        _refuse_signac_1(folder)
+        refuse_signac_1(folder)
     where = f"in {start} or above it" if search else f"in {start}"
     raise ProjectNotFoundError(
         f"no workspace {where} (no {_CONFIG}); create one with 'plams workspace init'"

@@ -14,30 +14,26 @@ See ``plams workspace init|find|show`` for the command line.
 from __future__ import annotations
 
 import atexit
-import errno
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from plams_cli.errors import JobsCorruptedError, NotAWorkspaceError, WorkspaceError
+from plams_cli.errors import JobsCorruptedError, WorkspaceError
 
-from ._cache import REBUILD_MISSES, Pair, Signature, StatepointCache, signature, stat_statepoints
-from ._io import atomic_write, calc_id, check_keys, encode, read_json, tag_pid, unique_tag
+from ._cache import REBUILD_MISSES, Pair, StatepointCache, signature, stat_statepoints
+from ._config import SCHEMA_VERSION as SCHEMA_VERSION
+from ._config import open_config
+from ._folders import JOB_ID_LINE_RE, JobFolders, read_pair
+from ._io import calc_id, check_keys, encode, read_json
+from ._tidy import LEFTOVER_AGE_S as LEFTOVER_AGE_S
+from ._tidy import Tidying
 from .cursor import JobsCursor
 from .document import DOCUMENT_FILENAME, PROJECT_DOCUMENT_FILENAME, Document
-from .errors import (
-    AmbiguousJobIdError,
-    DestinationExistsError,
-    IncompatibleSchemaVersion,
-    JobNotFoundError,
-    JobRemovedError,
-    ProjectNotFoundError,
-)
+from .errors import AmbiguousJobIdError, JobNotFoundError
 from .filters import ABSENT, Table, compile_query
 from .job import Job
-from .statepoint import MOVE_FILENAME, STATEPOINT_FILENAME
+from .statepoint import STATEPOINT_FILENAME
 
 if TYPE_CHECKING:
     from .h5store import H5Store, H5StoreManager
@@ -45,98 +41,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Workspace", "Project", "init_workspace", "init_project", "SCHEMA_VERSION"]
 
-#: The signac project schema this module reads and writes.
-SCHEMA_VERSION = 2
-
 _SEP = os.sep
-_CONFIG = ".signac" + _SEP + "config"
 _HEX_RE = re.compile(r"[0-9a-f]{1,32}\Z")
 JOB_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
-_JOB_ID_LINE_RE = re.compile(r"^[0-9a-f]{32}$", re.MULTILINE)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_STATEPOINT_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
-_MOVE_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
-_INIT_PREFIX = ".init-"
-#: Temporary files and folders older than this are leftovers of killed writers ...
-LEFTOVER_AGE_S = 60.0
-#: ... and so are those older than this whose writer's pid no longer runs on this machine
-#: (not at once: on a shared file system the writer may be alive on another host).
-_DEAD_WRITER_AGE_S = 5.0
 
 
-def _schema_version(config_file: str) -> int:
-    """Read ``schema_version`` from a signac config file (configobj's ``key = value`` lines).
-
-    A file without the key is schema 1, as signac reads it.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    WorkspaceError
-        If the file is not a config file or the version is not a number.
-    """
-    with open(config_file, "rb") as file:
-        raw = file.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise WorkspaceError(
-            f"cannot read {config_file}: it is not a text file, so not a signac config"
-        ) from None
-    version = 1
-    in_section = False
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.startswith("[") and stripped.endswith("]"):
-            in_section = True
-            continue
-        key, equals, value = stripped.partition("=")
-        if not equals or not key.strip():
-            raise WorkspaceError(
-                f"cannot read {config_file}: line {number} is neither 'key = value' nor "
-                f"a [section]: {stripped[:60]!r}"
-            )
-        if key.strip() == "schema_version" and not in_section:
-            value = value.split("#", 1)[0].strip().strip("'\"")
-            try:
-                version = int(value)
-            except ValueError:
-                raise WorkspaceError(
-                    f"cannot read {config_file}: schema_version is {value[:30]!r}, not a number"
-                ) from None
-    return version
-
-
-def _refuse_signac_1(root: str) -> None:
-    """Raise if ``root`` holds a signac 1 project (``signac.rc``, no ``.signac/config``).
-
-    Raises
-    ------
-    IncompatibleSchemaVersion
-        If ``root/signac.rc`` exists; the project is left as it is.
-    """
-    if os.path.isfile(root + _SEP + "signac.rc"):
-        raise IncompatibleSchemaVersion(
-            f"{root} is a signac 1 project (signac.rc, schema version 1); only version "
-            f"{SCHEMA_VERSION} (signac 2) is supported; migrate it with 'python -m signac migrate'"
-        )
-
-
-def _read_pair(path: str) -> tuple[Signature, Any]:
-    """Read a JSON file with the signature of the file read; ``None`` if it is not JSON."""
-    with open(path, "rb") as file:
-        sig = signature(os.fstat(file.fileno()))
-        raw = file.read()
-    try:
-        return sig, json.loads(raw)
-    except ValueError:
-        return sig, None
-
-
-class Workspace:
+class Workspace(JobFolders, Tidying):
     """A signac-compatible data space: jobs addressed by their state points.
 
     Parameters
@@ -164,38 +74,7 @@ class Workspace:
     def __init__(self, root: str | os.PathLike[str] = ".", *, create: bool = False) -> None:
         self._root = os.path.abspath(os.fspath(root))
         self._workspace = self._root + _SEP + "workspace"
-        config = self._root + _SEP + _CONFIG
-        try:
-            version = _schema_version(config)
-        except FileNotFoundError:
-            _refuse_signac_1(self._root)
-            if not create:
-                raise ProjectNotFoundError(
-                    f"{self._root} is not a workspace (no {_CONFIG}); "
-                    f"create one with 'plams workspace init {self._root}'"
-                ) from None
-            os.makedirs(os.path.dirname(config), exist_ok=True)
-            atomic_write(config, f"schema_version = {SCHEMA_VERSION}\n".encode())
-            version = SCHEMA_VERSION
-        except WorkspaceError:
-            raise  # an OSError too, but already a message of its own
-        except IsADirectoryError:
-            raise WorkspaceError(f"cannot read {config}: it is a folder") from None
-        except NotADirectoryError:
-            raise NotAWorkspaceError(f"{self._root} is not a workspace: it is not a folder") from None
-        except OSError as exc:
-            raise WorkspaceError(f"cannot read {config}: {exc.strerror}") from exc
-        if version < SCHEMA_VERSION:
-            raise IncompatibleSchemaVersion(
-                f"{self._root} has project schema version {version} (signac 1); only version "
-                f"{SCHEMA_VERSION} (signac 2) is supported; migrate it with "
-                "'python -m signac migrate'"
-            )
-        if version > SCHEMA_VERSION:
-            raise IncompatibleSchemaVersion(
-                f"{self._root} has project schema version {version}, newer than version "
-                f"{SCHEMA_VERSION} (signac 2) that this plams-cli reads; update plams-cli"
-            )
+        open_config(self._root, create)
         if create and not os.path.isdir(self._workspace):
             try:
                 os.mkdir(self._workspace)
@@ -370,7 +249,7 @@ class Workspace:
                 f"cannot list the workspace folder {self._workspace}: {exc.strerror}"
             ) from exc
         # One regex pass over the joined listing beats a match call per name.
-        return _JOB_ID_LINE_RE.findall("\n".join(names))
+        return JOB_ID_LINE_RE.findall("\n".join(names))
 
     def _read_statepoint(self, job_id: str) -> Pair:
         """Read a job's state point from its folder, finishing an interrupted move.
@@ -389,7 +268,7 @@ class Workspace:
         """
         folder = self._workspace + _SEP + job_id
         try:
-            sig, sp = _read_pair(folder + _SEP + STATEPOINT_FILENAME)
+            sig, sp = read_pair(folder + _SEP + STATEPOINT_FILENAME)
         except FileNotFoundError:
             if not os.path.isdir(folder):
                 raise
@@ -404,186 +283,6 @@ class Workspace:
             raise JobsCorruptedError([job_id])
         return pair
 
-    def _finish_move(self, job_id: str) -> Pair | None:
-        """Complete a state point move that was interrupted after renaming the folder.
-
-        A move writes the new state point to a pending file (``MOVE_FILENAME`` plus a name
-        no other move uses) in the job folder, renames the folder to the new id, then
-        replaces the state point file by it. If the folder ``job_id`` holds a pending
-        file whose state point hashes to ``job_id``, the last step is done here; pending
-        files of other ids (moves that lost a race, see :meth:`_move_job_folder`) are
-        ignored.
-
-        Returns
-        -------
-        tuple or None
-            The signature and state point now in the folder, or None if there was
-            nothing to finish.
-        """
-        folder = self._workspace + _SEP + job_id
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            return None
-        sp_file = folder + _SEP + STATEPOINT_FILENAME
-        for name in sorted(names):
-            if not name.startswith(MOVE_FILENAME):
-                continue
-            pending = folder + _SEP + name
-            try:
-                _, sp = _read_pair(pending)
-            except OSError:
-                continue  # finished or discarded meanwhile
-            if type(sp) is not dict or calc_id(sp) != job_id:
-                continue
-            try:
-                os.replace(pending, sp_file)
-            except FileNotFoundError:
-                pass  # another process finished the same move just now
-            except OSError:
-                return None  # e.g. a read-only workspace: report the job as it is
-            break
-        else:
-            return None
-        try:
-            sig, sp = _read_pair(sp_file)
-        except OSError:
-            return None
-        return (sig, sp) if type(sp) is dict and calc_id(sp) == job_id else None
-
-    @staticmethod
-    def _unlink(path: str) -> None:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-
-    def _create_job_folder(self, job_id: str, blob: str) -> None:
-        """Create ``workspace/<id>`` holding the state point file, atomically."""
-        target = self._workspace + _SEP + job_id
-        tmp = f"{self._workspace}{_SEP}{_INIT_PREFIX}{job_id}-{unique_tag()}"
-        try:
-            os.mkdir(tmp)
-        except FileNotFoundError:
-            os.makedirs(self._workspace, exist_ok=True)
-            os.mkdir(tmp)
-        data = blob.encode()
-        try:
-            fd = os.open(tmp + _SEP + STATEPOINT_FILENAME, _STATEPOINT_OPEN_FLAGS, 0o666)
-            try:
-                os.write(fd, data)
-                sig = signature(os.fstat(fd))
-            finally:
-                os.close(fd)
-            os.rename(tmp, target)
-        except OSError as exc:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise
-            # The folder exists (another process, or an empty/partial folder): make sure
-            # it holds a state point file, leaving a valid one alone.
-            sp_file = target + _SEP + STATEPOINT_FILENAME
-            if not os.path.exists(sp_file):
-                atomic_write(sp_file, data)
-            return
-        self._cache.append(job_id, blob, sig)
-        self._note_created()
-
-    def _lost_move(self, old_id: str, new_id: str) -> WorkspaceError:
-        """The error for a move whose folder another process moved or removed first."""
-        if os.path.exists(self._workspace + _SEP + new_id + _SEP + STATEPOINT_FILENAME):
-            return DestinationExistsError(new_id)
-        return JobRemovedError(
-            old_id,
-            f"job {old_id} was moved or removed by another process while this one moved "
-            f"it to {new_id}; nothing was changed by this move",
-        )
-
-    def _move_job_folder(self, old_id: str, new_id: str, blob: str) -> None:
-        """Give the job folder ``old_id`` the state point ``blob`` and the name ``new_id``.
-
-        Crash-safe: (1) the new state point is written to a pending file inside the
-        folder, named ``MOVE_FILENAME`` plus a tag no other move uses, (2) the folder is
-        renamed, (3) the pending file replaces the state point file. Killed after (1),
-        the folder is intact and :meth:`check` deletes the pending file; killed after
-        (2), reading the job finishes (3) (:meth:`_finish_move`). At no point does a
-        folder hold a state point that is not its own without a pending file that
-        repairs it.
-
-        Safe against other processes moving the same job: each move has its own pending
-        file, so one cannot overwrite another's, and only a pending file that hashes to
-        the folder's name is ever installed. The move whose rename comes second finds
-        the folder gone and raises; its pending file travels with the folder, where it
-        is ignored and later deleted by :meth:`check`.
-
-        Raises
-        ------
-        DestinationExistsError
-            If a job ``new_id`` exists; nothing is changed.
-        JobRemovedError
-            If the folder ``old_id`` was moved or removed by another process first.
-        OSError
-            If the folder cannot be renamed or written; nothing is changed.
-        """
-        old = self._workspace + _SEP + old_id
-        new = self._workspace + _SEP + new_id
-        name = f"{MOVE_FILENAME}.{unique_tag()}"
-        pending = old + _SEP + name
-        data = blob.encode()
-        try:
-            fd = os.open(pending, _MOVE_OPEN_FLAGS, 0o666)
-        except FileNotFoundError:
-            raise self._lost_move(old_id, new_id) from None
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)  # complete on disk before the rename makes it the one to use
-        except BaseException:
-            os.close(fd)
-            self._unlink(pending)
-            raise
-        os.close(fd)
-        try:
-            # rename() replaces an empty folder but fails on one holding files, which is
-            # how a job created meanwhile by another process is noticed.
-            os.rename(old, new)
-        except BaseException as exc:
-            self._unlink(pending)
-            if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                raise DestinationExistsError(new_id) from exc
-            if isinstance(exc, FileNotFoundError):
-                raise self._lost_move(old_id, new_id) from exc
-            raise
-        sp_file = new + _SEP + STATEPOINT_FILENAME
-        try:
-            os.replace(new + _SEP + name, sp_file)
-        except FileNotFoundError:
-            # A reader finished the move for us, or the folder was moved on by another
-            # process at once: make sure whatever is named new_id holds its own state point.
-            try:
-                _, current = _read_pair(sp_file)
-            except OSError:
-                current = None
-            if type(current) is not dict or calc_id(current) != new_id:
-                try:
-                    atomic_write(sp_file, data)
-                except FileNotFoundError:
-                    return  # moved on already: the next move carried our pending file
-
-        except OSError:
-            os.rename(new, old)  # roll back: the old state point is still in place
-            self._unlink(pending)
-            raise
-        try:
-            sig = signature(os.stat(sp_file))
-        except FileNotFoundError:
-            return  # moved on by another process already; nothing to remember
-        self._memory.pop(old_id, None)
-        self._memory[new_id] = (sig, json.loads(blob))
-        self._cache.append(new_id, blob, sig)
 
     def _statepoint_of(self, job_id: str) -> dict[str, Any]:
         """Return the state point of an existing job, from memory, the cache or its file.
@@ -836,188 +535,6 @@ class Workspace:
             raise JobsCorruptedError(sorted(corrupted))
         self._cache.write_signac({job_id: sp for job_id, (_, sp) in pairs.items()})
         return len(pairs)
-
-    def check(self) -> list[str]:
-        """Read every state point file, compare it with its folder's id and tidy up.
-
-        A state point move that was interrupted is finished. Leftovers of writers that
-        were killed are deleted: ``workspace/.init-*`` folders of job creations, pending
-        state points of moves (``.signac_statepoint.json.moving.*``) that are not the
-        folder's own, and the ``*.tmp`` files of atomic writes (documents, state points,
-        caches). A leftover is one older than a minute, or older than five seconds
-        whose writer's process id no longer runs on this machine; younger ones may
-        belong to a writer at work.
-
-        Returns
-        -------
-        list of str
-            The paths deleted, sorted.
-
-        Raises
-        ------
-        JobsCorruptedError
-            Naming every job whose file is missing, unreadable or does not match; the
-            leftovers are deleted first, and the error's ``removed`` attribute lists them.
-        """
-        import time
-
-        now = time.time()
-        removed: list[str] = []
-        try:
-            names = os.listdir(self._workspace)
-        except FileNotFoundError:
-            names = []
-        for name in names:
-            path = self._workspace + _SEP + name
-            if name.startswith(_INIT_PREFIX) and _is_leftover(path, name, now):
-                import shutil
-
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path)
-        bad = []
-        for job_id in sorted(_JOB_ID_LINE_RE.findall("\n".join(names))):
-            try:
-                self._read_statepoint(job_id)
-            except JobsCorruptedError:
-                bad.append(job_id)
-                continue
-            except FileNotFoundError:
-                continue  # removed meanwhile
-            removed.extend(self._tidy_job_folder(job_id, now))
-        config_dir = self._root + _SEP + ".signac"
-        try:
-            config_names = os.listdir(config_dir)
-        except OSError:
-            config_names = []
-        for name in config_names:
-            path = config_dir + _SEP + name
-            if (
-                name.endswith(".tmp")
-                and tag_pid(name) is not None
-                and _is_leftover(path, name, now)
-                and _unlinked(path)
-            ):
-                removed.append(path)
-        removed.sort()
-        if bad:
-            error = JobsCorruptedError(bad)
-            error.removed = removed  # type: ignore[attr-defined]
-            raise error
-        return removed
-
-    def repair(self, job_ids: Iterable[str] | None = None) -> None:
-        """Rewrite lost or corrupted state point files from the caches, as signac's ``repair``.
-
-        A job whose file is missing or unreadable gets the state point the caches (ours
-        and signac's ``statepoint_cache.json.gz``) remember for its id; a folder whose
-        file holds a valid state point of another id is renamed to that id. Interrupted
-        moves are finished first, as :meth:`check` does.
-
-        Parameters
-        ----------
-        job_ids
-            The jobs to repair; every job by default.
-
-        Raises
-        ------
-        JobsCorruptedError
-            Naming the jobs that could not be repaired (no state point remembered, or the
-            right id is taken by another folder).
-        """
-        remembered = self._cache.remembered()
-        remembered.update((job_id, sp) for job_id, (_, sp) in self._memory.items())
-        failed = []
-        for job_id in self._job_ids() if job_ids is None else [str(i) for i in job_ids]:
-            try:
-                self._read_statepoint(job_id)
-                continue
-            except JobsCorruptedError:
-                pass
-            except FileNotFoundError:
-                failed.append(job_id)
-                continue
-            folder = self._workspace + _SEP + job_id
-            sp = remembered.get(job_id)
-            if sp is None or calc_id(sp) != job_id:
-                try:
-                    _, sp = _read_pair(folder + _SEP + STATEPOINT_FILENAME)
-                except OSError:
-                    sp = None
-                if type(sp) is dict and calc_id(sp) != job_id:
-                    try:
-                        os.rename(folder, self._workspace + _SEP + calc_id(sp))
-                    except OSError:
-                        failed.append(job_id)
-                    continue
-                failed.append(job_id)
-                continue
-            try:
-                atomic_write(folder + _SEP + STATEPOINT_FILENAME, encode(sp).encode())
-            except OSError:
-                failed.append(job_id)
-                continue
-            self._memory.pop(job_id, None)
-        if failed:
-            raise JobsCorruptedError(sorted(failed))
-
-    def _tidy_job_folder(self, job_id: str, now: float) -> list[str]:
-        """Delete leftover pending moves and temporary files of a job with a valid state point."""
-        folder = self._workspace + _SEP + job_id
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            return []
-        removed = []
-        for name in names:
-            path = folder + _SEP + name
-            if name.startswith(MOVE_FILENAME):
-                try:
-                    _, sp = _read_pair(path)
-                except OSError:
-                    continue
-                # One hashing to this folder is redundant now that the state point is
-                # right (its mover falls back to checking the file); any other is a
-                # leftover once old enough.
-                own = type(sp) is dict and calc_id(sp) == job_id
-                if (own or _is_leftover(path, name, now)) and _unlinked(path):
-                    removed.append(path)
-            elif name.endswith(".tmp") and tag_pid(name) is not None:
-                if _is_leftover(path, name, now) and _unlinked(path):
-                    removed.append(path)
-        return removed
-
-
-def _pid_runs(pid: int) -> bool:
-    """Whether ``pid`` runs on this machine; True when that cannot be told."""
-    if os.name == "nt" or pid == os.getpid():
-        return True  # os.kill(pid, 0) would terminate the process on Windows
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # e.g. EPERM: it runs, as another user
-    return True
-
-
-def _is_leftover(path: str, name: str, now: float) -> bool:
-    """Whether a temporary file or folder is old enough, or its writer dead, to delete it."""
-    try:
-        age = now - os.lstat(path).st_mtime
-    except OSError:
-        return False
-    if age >= LEFTOVER_AGE_S:
-        return True
-    pid = tag_pid(name)
-    return pid is not None and age >= _DEAD_WRITER_AGE_S and not _pid_runs(pid)
-
-
-def _unlinked(path: str) -> bool:
-    try:
-        os.unlink(path)
-    except OSError:
-        return False
-    return True
 
 
 Project = Workspace

@@ -90,3 +90,63 @@ def test_leftovers_are_removed_even_when_a_job_is_corrupted(
     assert info.value.job_ids == [broken.id]
     assert info.value.removed == [str(leftover)]  # type: ignore[attr-defined]
     assert not leftover.exists()
+
+
+def _tag(pid: int, host: str | None = None) -> str:
+    """A unique_tag() of writer ``pid`` on ``host`` (default: this host)."""
+    return f"{host or os.uname().nodename}.{pid}.0123456789ab"
+
+
+@pytest.mark.parametrize(
+    ("who", "host", "age", "removed"),
+    [
+        ("dead", None, 10, True),
+        ("dead", None, 1, False),
+        ("alive", None, 10, False),
+        ("dead", "other.node.example", 10, False),
+        ("dead", "other.node.example", 120, True),
+        ("alive", None, 120, True),
+    ],
+    ids=["dead-writer", "dead-but-young", "live-writer", "other-host", "other-host-but-old", "live-but-old"],
+)
+def test_leftovers_named_with_host_tags(
+    ws: Workspace, job_folder: Path, dead_pid: int, who: str, host: str | None, age: float, removed: bool
+) -> None:
+    """The names atomic_write and job creation use now: ``.<name>.<host>.<pid>.<hex>.tmp``."""
+    tag = _tag(dead_pid if who == "dead" else os.getpid(), host)
+    init = Path(ws.workspace, f".init-{'0' * 32}-{tag}")
+    init.mkdir()
+    paths = [
+        _age(init, age),
+        _age(job_folder / f".signac_job_document.json.{tag}.tmp", age),
+        _age(job_folder / f".signac_statepoint.json.moving.{tag}", age),
+        _age(Path(ws.root, ".signac", f".plams_statepoint_cache.json.{tag}.tmp"), age),
+    ]
+    assert Workspace(ws.root).check() == (sorted(map(str, paths)) if removed else [])
+    assert all(path.exists() != removed for path in paths)
+
+
+KILLED_WRITER = """
+import os, signal, sys
+import plams_cli._fs as fs
+from plams_cli.workspace import Workspace
+job = Workspace(sys.argv[1]).open_job({"a": 1})
+def killed(src, dst):  # dies between writing the temporary file and moving it in place
+    os.kill(os.getpid(), signal.SIGKILL)
+fs.os.replace = killed
+job.doc.x = 2
+"""
+
+
+def test_check_removes_the_temporary_file_of_a_killed_atomic_write(ws: Workspace, job_folder: Path) -> None:
+    before = sorted(os.listdir(job_folder))
+    result = subprocess.run([sys.executable, "-c", KILLED_WRITER, ws.root], capture_output=True, timeout=60)
+    assert result.returncode == -9, result.stderr
+    leftovers = sorted(set(os.listdir(job_folder)) - set(before))
+    assert len(leftovers) == 1 and leftovers[0].startswith(".signac_job_document.json.")
+    leftover = job_folder / leftovers[0]
+    assert Workspace(ws.root).check() == []  # young: its writer might still be at work
+    _age(leftover, 10)
+    assert Workspace(ws.root).check() == [str(leftover)]
+    assert sorted(os.listdir(job_folder)) == before
+    assert Workspace(ws.root).open_job({"a": 1}).doc() == {"x": 1}

@@ -1,0 +1,94 @@
+"""plams_cli._fs: the one atomic write, writer tags and the pid check."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from plams_cli import _fs
+from plams_cli._fs import Writer, atomic_write, pid_alive, tag_writer, unique_tag
+
+
+def test_atomic_write_replaces_the_file_and_leaves_nothing_else(tmp_path: Path) -> None:
+    target = tmp_path / "f.json"
+    target.write_bytes(b"old")
+    atomic_write(str(target), b"new" * 100_000)
+    assert target.read_bytes() == b"new" * 100_000
+    assert os.listdir(tmp_path) == ["f.json"]
+
+
+def test_atomic_write_mode_follows_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o002)
+    try:
+        atomic_write(str(tmp_path / "a"), b"x", mode=0o666)
+        atomic_write(str(tmp_path / "b"), b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o664
+    assert stat.S_IMODE((tmp_path / "b").stat().st_mode) == 0o644
+
+
+def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "f"
+    target.write_bytes(b"old")
+    seen: list[str] = []
+
+    def failing_replace(src: str, dst: str) -> None:
+        seen.append(os.path.basename(src))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_fs.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space"):
+        atomic_write(str(target), b"new")
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["f"]
+    # the temporary name: hidden, the target's name, this writer's tag, ".tmp"
+    assert seen[0].startswith(".f.") and seen[0].endswith(".tmp")
+    assert tag_writer(seen[0]) == Writer(os.getpid(), True)
+
+
+def test_unique_tags_differ_and_name_host_and_pid() -> None:
+    tags = {unique_tag() for _ in range(1000)}
+    assert len(tags) == 1000
+    host, pid, random = next(iter(tags)).rsplit(".", 2)
+    assert host == socket.gethostname() and int(pid) == os.getpid() and len(random) == 12
+
+
+@pytest.mark.parametrize(
+    ("name", "writer"),
+    [
+        (".doc.json.HOST.4242.0123456789ab.tmp", Writer(4242, True)),
+        (".init-" + "0" * 32 + "-HOST.4242.0123456789ab", Writer(4242, True)),
+        (".doc.json.other.example.org.4242.0123456789ab.tmp", Writer(4242, False)),
+        ("doc.json.4242.7.tmp", None),
+        ("results.tmp", None),
+        (".doc.json.HOST.4242.0123456789AB.tmp", None),
+    ],
+    ids=["file", "folder", "other-host", "old-format", "no-tag", "not-lower-hex"],
+)
+def test_tag_writer(name: str, writer: Writer | None) -> None:
+    assert tag_writer(name.replace("HOST", socket.gethostname())) == writer
+
+
+def test_pid_alive() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    assert pid_alive(os.getpid())
+    assert not pid_alive(process.pid)
+    assert not pid_alive(0) and not pid_alive(-1)
+
+
+def test_a_zombie_is_not_alive() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # ended, not reaped: a zombie
+        assert not pid_alive(process.pid)
+    finally:
+        process.wait()
