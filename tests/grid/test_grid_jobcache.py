@@ -53,6 +53,16 @@ def test_slurm_jobs_are_recorded_with_their_ids_and_ends(cache: str, unique: str
     bad = ShellJob("exit 3", name=f"{unique}bad")
     thread = threading.Thread(target=lambda: held.run(jobrunner=gr, H=True, J=f"{unique}held"))
     thread.start()
+    try:
+        _check_the_records(cache, gr, held, bad, thread, unique)
+    finally:  # a failed check must not leave the held job queued (finish() would wait for it)
+        if thread.is_alive():
+            gr.cancel()
+        thread.join(60)
+
+
+def _check_the_records(cache: str, gr: GridRunner, held: ShellJob, bad: ShellJob, thread: threading.Thread,
+                       unique: str) -> None:
     bad.run(jobrunner=gr, J=f"{unique}bad")
     _wait_for(lambda: held.path is not None and Path(held.path, f"{held.name}.run.jobid").exists())
     assert held.path is not None and bad.path is not None
