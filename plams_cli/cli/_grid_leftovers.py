@@ -1,114 +1,11 @@
 """Grid jobs a killed ``plams`` left in the queue: found and cancelled by ``plams -r``.
 
-A GridRunner writes ``<runscript>.jobid`` (the scheduler's job id, see
-:func:`plams_cli.runners.grid.write_job_record`) at submission and the job's wrapper writes
-``<runscript>.exitcode`` at its end. A job folder of ``NAME.res`` with the first and not the
-second holds a job the killed run never saw end. The restart runs that job again, so the
-old one is asked about and, when the scheduler still has it queued or running, cancelled:
-nobody would read its results, and a job still queued would later start in the job folder
-the new run uses (its wrapper changes into the folder by its absolute path).
-
-It is cancelled only when the record was written on this host, so a working folder copied
-from another cluster never cancels a job that merely has the same id here; otherwise, and
-when the scheduler cannot be asked, a warning names the job and the command to cancel it.
+The work is the grid's (:mod:`plams_cli.runners.grid._leftovers`, which alone knows the
+file names a grid job leaves); this module keeps the names the CLI imports.
 """
 
 from __future__ import annotations
 
-import os
-import shlex
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass
+from plams_cli.runners.grid import LeftoverJob, find_leftovers, stop_leftovers
 
 __all__ = ["LeftoverJob", "find_leftovers", "stop_leftovers"]
-
-
-@dataclass(frozen=True)
-class LeftoverJob:
-    """One submitted grid job whose end the run that submitted it never recorded."""
-
-    job_id: str
-    grid: str
-    host: str
-    cancel: str | None
-    #: the job folder
-    folder: str
-
-    def cancel_hint(self) -> str:
-        """The command that cancels it, as the user would type it."""
-        return self.cancel or f"the scheduler's cancel command for job {self.job_id}"
-
-
-def find_leftovers(root: str) -> Iterator[LeftoverJob]:
-    """The job-id records under ``root`` whose job has no exit-code record."""
-    from plams_cli.runners.grid import JOB_RECORD_SUFFIX, read_job_record
-
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            if not name.endswith(JOB_RECORD_SUFFIX) or name.startswith("."):
-                continue
-            runscript = name[: -len(JOB_RECORD_SUFFIX)]
-            if runscript + ".exitcode" in files:
-                continue
-            record = read_job_record(os.path.join(folder, name))
-            if record is None:
-                continue
-            yield LeftoverJob(str(record["job_id"]), str(record.get("grid") or "auto"), str(record.get("host") or ""),
-                              record.get("cancel") if isinstance(record.get("cancel"), str) else None, folder)
-
-
-def stop_leftovers(root: str) -> list[tuple[int, str]]:
-    """Cancel the grid jobs under ``root`` (``NAME.res``) that are still queued or running.
-
-    Returns log lines as ``(level, text)``: level 1 for a job cancelled, 0 for a warning
-    (a job that may still run and was not cancelled).
-    """
-    by_grid: dict[str, list[LeftoverJob]] = {}
-    for job in find_leftovers(root):
-        by_grid.setdefault(job.grid, []).append(job)
-    lines: list[tuple[int, str]] = []
-    for grid, jobs in sorted(by_grid.items()):
-        lines += _stop_on(grid, jobs, root)
-    return lines
-
-
-def _stop_on(grid: str, jobs: list[LeftoverJob], root: str) -> list[tuple[int, str]]:
-    from plams_cli.errors import PlamsError
-    from plams_cli.runners.grid import GridRunner, grid_definitions, run_command
-
-    def name(job: LeftoverJob) -> str:
-        return os.path.relpath(job.folder, root)
-
-    try:
-        runner = GridRunner(grid if grid in grid_definitions() else "auto")
-        states = runner.query([job.job_id for job in jobs])
-    except PlamsError as exc:
-        return [(0, f"Restart: cannot ask {grid} whether job {job.job_id} ({name(job)}) of the killed run still "
-                    f"runs ({exc}); if it does, cancel it: {job.cancel_hint()}") for job in jobs]
-    lines: list[tuple[int, str]] = []
-    here = socket.gethostname()
-    for job in jobs:
-        state = states.get(job.job_id)
-        if state is None or state.finished:
-            continue
-        argv = runner.cancel_command([job.job_id])
-        command = shlex.join(argv) if argv else job.cancel_hint()
-        what = f"{runner.grid} job {job.job_id} ({name(job)}, state {state.state})"
-        if job.host != here:
-            lines.append((0, f"Restart: {what} is queued or running; not cancelled: it was submitted from "
-                             f"{job.host}, where the id may stand for another job. If it is the killed run's, "
-                             f"the restart runs the job again: cancel the old one with: {command}"))
-            continue
-        if argv is None:
-            lines.append((0, f"Restart: {what} of the killed run is still queued or running and the restart "
-                             f"runs the job again; grid {runner.grid} has no cancel command: cancel it yourself"))
-            continue
-        result = run_command(argv)
-        if result.ok:
-            lines.append((1, f"Restart: cancelled {what}, left running by the killed run "
-                             "(the restart runs the job again)"))
-        else:
-            lines.append((0, f"Restart: could not cancel {what} of the killed run: {result.describe()}; "
-                             f"cancel it with: {command}"))
-    return lines

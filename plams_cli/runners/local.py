@@ -259,7 +259,7 @@ def cancel_all() -> list[str]:
     """Cancel what every live runner has started and not finished; one line per item."""
     lines: list[str] = []
     for runner in list(_runners):
-        lines.extend(runner.cancel())
+        lines.extend(str(record) for record in runner.cancel())  # GridRunner gives records
     return lines
 
 

@@ -225,7 +225,8 @@ def test_accounting_says_when_a_job_is_not_over() -> None:
 
 
 def test_workdir_missing_on_the_node_is_explained(tmp_path: Path) -> None:
-    from plams_cli.runners.grid import WORKDIR_MISSING_EXIT, GridRunner, _Tracked
+    from plams_cli.runners.grid import WORKDIR_MISSING_EXIT, GridRunner
+    from plams_cli.runners.grid._base import _Tracked
 
     gr = GridRunner("slurm")
     record = tmp_path / "job.run.exitcode"
@@ -237,9 +238,10 @@ def test_workdir_missing_on_the_node_is_explained(tmp_path: Path) -> None:
 
 def test_failing_queue_is_reported_again_while_it_fails(monkeypatch: pytest.MonkeyPatch,
                                                         caplog: pytest.LogCaptureFixture) -> None:
-    import plams_cli.runners.grid as grid
+    import plams_cli.runners.grid._base as grid
     from plams_cli.errors import QueueQueryError
-    from plams_cli.runners.grid import GridRunner, _Tracked
+    from plams_cli.runners.grid import GridRunner
+    from plams_cli.runners.grid._base import _Tracked
 
     monkeypatch.setattr(grid, "FAILURE_REPORT_INTERVAL_S", 0.0)
     gr = GridRunner("slurm")

@@ -132,7 +132,7 @@ def test_cancel_all_cancels_queued_and_running(jobdir: Path, runscript: Script, 
         thread.start()
     wait_for(lambda: sorted(gr.active_jobs.values()) == ["PD", "PD", "R"])
     ids = list(gr.active_jobs)
-    lines = cancel_all()
+    lines = [str(record) for record in cancel_all()]
     assert sum(f"cancelled slurm job {i}" in " ".join(lines) for i in ids) == 3
     for thread in threads:
         thread.join(30)
@@ -285,7 +285,7 @@ def test_grid_without_cancel_command_runs_and_says_it_cannot_cancel(
     thread.start()
     wait_for(lambda: bool(gr.active_jobs))
     job_id = next(iter(gr.active_jobs))
-    lines = gr.cancel()
+    lines = [str(record) for record in gr.cancel()]
     assert len(lines) == 1 and lines[0].startswith(f"could not cancel {gr.grid} job {job_id}")
     assert "has no commands.cancel" in lines[0]
     thread.join(30)
