@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plams_cli.errors import GridError, QueueQueryError, SubmitError, UnknownGridError
+from plams_cli.runners.base import Stopped
 from plams_cli.runners.launch import Launch, LaunchCallback, current_callback, report_launch
 from plams_cli.runners.local import JobRunner, signals_to_main_thread
 
@@ -837,7 +838,7 @@ class GridRunner(JobRunner):
             item.done.set()
 
     # --- cancelling -------------------------------------------------------------------
-    def _cancel_tracked(self, items: list[_Tracked], why: str) -> list[str]:
+    def _cancel_tracked(self, items: list[_Tracked], why: str) -> list[Stopped]:
         with self._lock:
             items = [t for t in items if self._active.pop(t.job_id, None) is not None]
         if not items:
@@ -846,25 +847,23 @@ class GridRunner(JobRunner):
             result = CommandResult((), None, "", f"grid {self.grid!r} has no commands.cancel")
         else:
             result = run_command(_expand_ids(self._cancel_argv, [t.job_id for t in items]), self._query_timeout_s)
-        lines = []
+        records = []
         for item in items:
             item.cancelled_by = why
             item.done.set()
-            if result.ok:
-                lines.append(f"cancelled {self.grid} job {item.job_id} ({item.name}, {item.state or 'queued'})")
-            else:
-                lines.append(f"could not cancel {self.grid} job {item.job_id} ({item.name}): {result.describe()}")
-        return lines
+            detail = (item.state or "queued") if result.ok else result.describe()
+            records.append(Stopped("grid", item.job_id, item.name, detail=detail, ok=result.ok, grid=self.grid))
+        return records
 
     def cancel_command(self, ids: Sequence[str]) -> list[str] | None:
         """The argument list that cancels the jobs ``ids`` (``scancel 12 13``); ``None`` when the grid has none."""
         return _expand_ids(self._cancel_argv, list(ids)) if self._cancel_argv is not None else None
 
-    def cancel(self) -> list[str]:
+    def cancel(self) -> list[Stopped]:
         """Cancel every job this runner submitted that is still queued or running.
 
-        Jobs not submitted yet are refused from now on. Returns one line per job, saying
-        whether the scheduler accepted the cancellation.
+        Jobs not submitted yet are refused from now on. Returns one record per job, saying
+        whether the scheduler accepted the cancellation (``str(record)`` is the line).
         """
         self._cancelled = True
         with self._lock:

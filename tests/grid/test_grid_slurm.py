@@ -133,7 +133,7 @@ def test_cancel_all_cancels_queued_and_running(jobdir: Path, runscript: Script, 
     wait_for(lambda: sorted(gr.active_jobs.values()) == ["PD", "PD", "R"])
     ids = list(gr.active_jobs)
     lines = cancel_all()
-    assert sum(f"cancelled slurm job {i}" in " ".join(lines) for i in ids) == 3
+    assert sum(f"cancelled slurm job {i}" in " ".join(map(str, lines)) for i in ids) == 3
     for thread in threads:
         thread.join(30)
     assert len(errors) == 3 and all("cancelled by plams" in str(e) for e in errors)
@@ -286,7 +286,7 @@ def test_grid_without_cancel_command_runs_and_says_it_cannot_cancel(
     wait_for(lambda: bool(gr.active_jobs))
     job_id = next(iter(gr.active_jobs))
     lines = gr.cancel()
-    assert len(lines) == 1 and lines[0].startswith(f"could not cancel {gr.grid} job {job_id}")
-    assert "has no commands.cancel" in lines[0]
+    assert len(lines) == 1 and str(lines[0]).startswith(f"could not cancel {gr.grid} job {job_id}")
+    assert "has no commands.cancel" in str(lines[0])
     thread.join(30)
     subprocess.run(["scancel", job_id], check=False)  # the test's own clean-up
