@@ -457,7 +457,7 @@ class _MasterRun:
 
         log(f"Interrupted{self._reason()}: stopping running jobs and cancelling queued ones", 0)
         try:
-            lines = cancel_all()
+            lines = [str(record) for record in cancel_all()]
             stopped = {int(pid) for pid in re.findall(r"\(pid (\d+)\)", "\n".join(lines))}
             lines += _stop_child_sessions(stopped)
         except KeyboardInterrupt:

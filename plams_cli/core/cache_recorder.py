@@ -1,6 +1,6 @@
 """Every job of a run, recorded in the job cache as it goes (``plams jobs list`` shows them).
 
-:class:`CacheRecorder` is a :class:`~plams_cli.core.lifecycle.LifecycleObserver`: the job
+:class:`CacheRecorder` is a :class:`~plams_cli.core.observers.LifecycleObserver`: the job
 thread only appends the change to a queue; a writer thread wakes every
 :data:`FLUSH_INTERVAL_S`, folds the changes into one row per job (its latest state) and
 writes the burst in one transaction (:meth:`plams_cli.jobcache.JobCache.record`). So a
@@ -25,10 +25,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from plams_cli.core import lifecycle
+from plams_cli.core import observers
 from plams_cli.core.logger import log
 from plams_cli.core.status import JobStatus
 from plams_cli.runners.launch import Launch
+from plams_cli.runners.local import signals_to_main_thread
 
 if TYPE_CHECKING:
     from plams_cli.core.jobs import Job
@@ -89,8 +90,6 @@ class CacheRecorder:
 
     def start(self) -> None:
         """Start the writer thread (once)."""
-        from plams_cli.runners.local import signals_to_main_thread
-
         with self._start_lock:
             if self._thread is not None or self._closing:
                 return
@@ -115,7 +114,7 @@ class CacheRecorder:
         finally:
             self._resolved.set()
         if self.path is None:
-            lifecycle.unsubscribe(self)
+            observers.unsubscribe(self)
             self._events.clear()
             return False
         return True
@@ -247,7 +246,7 @@ def _static_fields(job: Job) -> dict[str, Any]:
     fields: dict[str, Any] = {"path": path, "program": type(job).__name__}
     manager = job.jobmanager
     workdir = getattr(manager, "workdir", None)
-    fields["comment"] = f"job {job._full_name()} in {workdir}" if workdir else f"job {job._full_name()}"
+    fields["comment"] = f"job {job.full_name()} in {workdir}" if workdir else f"job {job.full_name()}"
     filename = getattr(job, "_filename", None)
     if filename is not None:
         fields["input_fname"] = filename("inp")
@@ -287,7 +286,7 @@ def start_recording(settings: Any = None) -> CacheRecorder | None:
         # PLAMS_JOBCACHE wins over config.jobcache.path
         _recorder = CacheRecorder(None if env else (settings.get("path") or None))
         _recorder.start()
-        lifecycle.subscribe(_recorder)
+        observers.subscribe(_recorder)
         return _recorder
 
 
@@ -297,7 +296,7 @@ def stop_recording(timeout: float = CLOSE_TIMEOUT_S) -> None:
     with _recorder_lock:
         recorder, _recorder = _recorder, None
     if recorder is not None:
-        lifecycle.unsubscribe(recorder)
+        observers.unsubscribe(recorder)
         recorder.close(timeout)
 
 

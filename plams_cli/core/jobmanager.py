@@ -1,4 +1,9 @@
-"""``JobManager``: the working folder, unique job names, and rerun prevention by hash."""
+"""``JobManager``: the working folder, unique job names, and rerun prevention by hash.
+
+The life cycle (:mod:`plams_cli.core.lifecycle`) asks it, for each job, to track it
+(:meth:`JobManager.track`), register it (:meth:`JobManager.register`), find an identical
+job (:meth:`JobManager.check_hash`) and to note its end (:meth:`JobManager.job_ended`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from plams_cli.core.logger import log
+from plams_cli.core.pickling import read_job
 from plams_cli.core.settings import Settings
 from plams_cli.core.status import JobStatus
 from plams_cli.errors import FileError, PlamsError
@@ -83,6 +89,7 @@ class JobManager:
         self._loaded_paths: dict[str, Job] = {}  # folder -> job loaded from it
         self._lock = threading.RLock()
         self._active: dict[int, Job] = {}
+        self._made: set[str] = set()  # folders register() made (removed if their job never starts)
         #: jobs cancelled before they were registered (they have no folder), for the summary
         self.not_started: list[Job] = []
         self._all_done = threading.Condition(self._lock)
@@ -103,12 +110,11 @@ class JobManager:
         return f"JobManager({self.workdir!r}, {len(self.jobs)} jobs)"
 
     # --- names and folders -----------------------------------------------------------
-    def _register(self, job: Job) -> None:
+    def register(self, job: Job) -> None:
         """Give ``job`` a unique name and its folder (inside its parent's, if any)."""
         counter_len = int(self.settings.get("counter_len", 3))
         with self._lock:
             base = job.name
-            job._requested_name = base  # the runscript is hashed under it (see SingleJob.hash_runscript)
             parent_folder = job.parent.path if job.parent is not None and job.parent.path else self.workdir
 
             def taken(name: str) -> bool:
@@ -127,29 +133,34 @@ class JobManager:
                 self.names[base] = number
                 self.names[candidate] = 1
                 log(f"Renaming job {base} to {candidate}", 3)
-                job.name = candidate
             else:
                 self.names[base] = 1
+                candidate = base
+            job.assign_name(candidate)  # the runscript is hashed under the name asked for
             job.path = os.path.join(parent_folder, job.name)
             job.jobmanager = self
             self.jobs.append(job)
         try:
             os.mkdir(job.path)
-            job._made_folder = True
         except FileExistsError:
             pass  # e.g. a restart into a folder that already holds this job: files are replaced
+        else:
+            with self._lock:
+                self._made.add(job.path)
 
-    def _withdraw(self, job: Job) -> None:
+    def withdraw(self, job: Job) -> None:
         """``job`` was cancelled before it started: keep it counted, remove the folder it made."""
         with self._lock:
             if job not in self.jobs:
                 self.not_started.append(job)
-        if getattr(job, "_made_folder", False) and job.path is not None:
+            made = job.path is not None and job.path in self._made
+            if made:
+                self._made.discard(job.path)
+        if made and job.path is not None:
             shutil.rmtree(job.path, ignore_errors=True)
-            job._made_folder = False
 
     # --- rerun prevention ------------------------------------------------------------
-    def _check_hash(self, job: Job) -> Job | None:
+    def check_hash(self, job: Job) -> Job | None:
         """Return an earlier successful job identical to ``job``, or ``None`` to run it.
 
         A duplicate of a job still running waits for it. Only a successful (or copied)
@@ -202,14 +213,15 @@ class JobManager:
             except FileNotFoundError:
                 pass
 
-    def _forget_hash(self, job: Job) -> None:
+    def claim_hash(self, job: Job) -> None:
+        """Make ``job`` the one its hash finds (reusing the files of the job found failed)."""
         with self._lock:
             if job._hash is not None:
                 self.hashes[job._hash] = job
 
     def _add_loaded(self, job: Job) -> None:
         """Make a loaded job (and its children) known for rerun prevention, without registering it."""
-        from plams_cli.core.jobs import MultiJob
+        from plams_cli.core.multijob import MultiJob  # jobs import this module
 
         with self._lock:
             for item in job.walk() if isinstance(job, MultiJob) else (job,):
@@ -223,8 +235,6 @@ class JobManager:
 
     def load_job(self, filename: str) -> Job:
         """Load a saved job from ``filename`` and add its hashes to this manager's registry."""
-        from plams_cli.core.pickling import read_job
-
         job = read_job(filename)
         job.jobmanager = self
         self._add_loaded(job)
@@ -247,11 +257,13 @@ class JobManager:
         job.status = JobStatus.DELETED
 
     # --- tracking running jobs -------------------------------------------------------
-    def _started(self, job: Job) -> None:
+    def track(self, job: Job) -> None:
+        """``job`` started: :meth:`wait_all` waits for it until :meth:`job_ended`."""
         with self._lock:
             self._active[id(job)] = job
 
-    def _ended(self, job: Job) -> None:
+    def job_ended(self, job: Job) -> None:
+        """``job`` ended (whatever its status): :meth:`wait_all` no longer waits for it."""
         with self._lock:
             self._active.pop(id(job), None)
             if not self._active:
@@ -281,14 +293,14 @@ class JobManager:
         return counts
 
     # --- clean-up --------------------------------------------------------------------
-    def _clean(self) -> None:
-        """Apply each job's ``save`` setting and remove empty folders if configured."""
+    def clean(self) -> None:
+        """Apply each job's ``save`` setting and remove empty folders if configured (``finish()`` calls it)."""
         for job in list(self.jobs):
             if job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and job.path and os.path.isdir(job.path):
                 save = job.settings.get("save", "all")
                 if save not in (None, "all"):
                     try:
-                        job.results._clean(save)
+                        job.results.clean(save)
                     except (OSError, PlamsError) as exc:
                         log(f"Cleaning {job.name} failed: {exc}", 1)
         if self.settings.get("remove_empty_directories", True):
@@ -298,3 +310,5 @@ class JobManager:
                         os.rmdir(folder)
                     except OSError:
                         pass
+
+    _clean = clean  # PLAMS's name

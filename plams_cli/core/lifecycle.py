@@ -1,163 +1,287 @@
-"""The one seam of the job life cycle: announcements of status changes and runscript starts.
+"""The job life cycle: one place drives every job through its states, and announces them.
 
-Every status change of every job goes through :func:`announce_status` (the ``Job.status``
-setter calls it), and every runscript a runner starts — a local process, a batch job, a
-batch job's move from queued to running — through :func:`announce_launch`. Whoever wants
-to follow jobs subscribes a :class:`LifecycleObserver`: the log lines of status changes
-(:class:`StatusLog`, always subscribed), the live count of ``plams`` (:class:`StatusTally`)
-and the job cache's recorder (:mod:`plams_cli.core.cache_recorder`).
+Control goes one way: ``Job.run()`` calls :func:`start`, which hands the life cycle
+(:func:`drive`) to the runner (``runner.submit``: inline when serial, in a thread when
+parallel). :func:`drive` then takes the job through its steps:
 
-Guarantees: an observer sees each change once, in the order it happened for that job,
-in the thread that made it (so observers must be quick and thread-safe); observers are
-called in the order they subscribed; an observer that raises is reported once on the
-log and never fails the job.
+1. wait for ``depend``; refuse the job if the runner was cancelled (it ends "not started");
+2. register it with the job manager (unique name, folder) — ``registered``;
+3. ``prerun()``, then merge the default settings;
+4. ask the job manager for an identical job that ended well (the hash); if there is one,
+   take its files (:meth:`Job.reuse_files`), save the job and end it ``copied``;
+5. write its files (:meth:`Job.write_files`);
+6. run it: a job with a runscript through the runner (``runner.slot()`` for a turn under
+   ``maxjobs``, then ``runner.call()`` — ``running``), a MultiJob through its children
+   (:meth:`MultiJob.execute`, which ends later, with its last child);
+7. :func:`finalize`: collect the files, ``check()``, clean, ``postrun()``, save — ending
+   ``successful``, ``failed`` or ``crashed``;
+8. :func:`end`: release whoever waits, tell the job manager and the parent.
+
+Any exception on the way crashes the job (:func:`crash`) with the exception as its error
+message; waiters are always released. A runner needs only ``call()`` (PLAMS's kind); a
+:class:`~plams_cli.runners.local.JobRunner` also offers ``submit``, ``slot`` and
+``cancelled``.
+
+Announcements go through the observer seam (:mod:`plams_cli.core.observers`, whose
+names this module re-exports): every status change, and every runscript a runner starts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+import functools
+import os
+import traceback
+from typing import TYPE_CHECKING, Any
 
+from plams_cli.core import runtime
 from plams_cli.core.logger import log
 from plams_cli.core.logger import threshold as logger_threshold
+from plams_cli.core.observers import STATUS_LOG_LEVEL as STATUS_LOG_LEVEL
+from plams_cli.core.observers import LifecycleObserver as LifecycleObserver
+from plams_cli.core.observers import StatusLog as StatusLog
+from plams_cli.core.observers import StatusTally as StatusTally
+from plams_cli.core.observers import announce_launch as announce_launch
+from plams_cli.core.observers import announce_status as announce_status
+from plams_cli.core.observers import observers as observers
+from plams_cli.core.observers import observing as observing
+from plams_cli.core.observers import subscribe as subscribe
+from plams_cli.core.observers import unsubscribe as unsubscribe
+from plams_cli.core.pickling import write_summary
 from plams_cli.core.status import JobStatus
-from plams_cli.runners.launch import Launch
+from plams_cli.errors import NotStartedError, PlamsError
+from plams_cli.runners.launch import launch_reports_to
 
 if TYPE_CHECKING:
-    from plams_cli.core.jobs import Job
+    from plams_cli.core.job import Job
+    from plams_cli.core.jobmanager import JobManager
 
-__all__ = ["LifecycleObserver", "StatusLog", "StatusTally", "announce_launch", "announce_status", "subscribe",
-           "unsubscribe", "observing", "observers"]
-
-
-class LifecycleObserver(Protocol):
-    """What a subscriber of the job life cycle implements."""
-
-    def status_changed(self, job: Job, old: JobStatus, new: JobStatus, when: float) -> None:
-        """``job`` went from ``old`` to ``new`` at ``when`` (``time.time()``)."""
-
-    def job_launched(self, job: Job, launch: Launch) -> None:
-        """A runner started ``job``'s runscript, or its batch job changed state in the queue."""
+__all__ = ["start", "drive", "finalize", "crash", "end",
+           "LifecycleObserver", "StatusLog", "StatusTally", "announce_launch", "announce_status", "subscribe",
+           "unsubscribe", "observing", "observers", "STATUS_LOG_LEVEL"]
 
 
-_lock = threading.Lock()
-_observers: tuple[LifecycleObserver, ...] = ()
-_failed: set[int] = set()  # ids of observers whose failure was reported already
+def start(job: Job, jobrunner: Any = None, jobmanager: JobManager | None = None) -> None:
+    """Hand ``job`` (just ``started``) to its runner, which drives it (:func:`drive`).
 
-
-def subscribe(observer: LifecycleObserver) -> None:
-    """Add ``observer``; it sees every change from now on (once, even if subscribed twice)."""
-    global _observers
-    with _lock:
-        if observer not in _observers:
-            _observers = (*_observers, observer)
-
-
-def unsubscribe(observer: LifecycleObserver) -> None:
-    """Remove ``observer``; unknown observers are ignored."""
-    global _observers
-    with _lock:
-        _observers = tuple(o for o in _observers if o is not observer)
-
-
-@contextlib.contextmanager
-def observing(observer: LifecycleObserver) -> Iterator[LifecycleObserver]:
-    """Subscribe ``observer`` for the duration of the block."""
-    subscribe(observer)
-    try:
-        yield observer
-    finally:
-        unsubscribe(observer)
-
-
-def observers() -> tuple[LifecycleObserver, ...]:
-    """The subscribed observers, in the order they are called."""
-    return _observers
-
-
-def _report(observer: LifecycleObserver, exc: Exception) -> None:
-    if id(observer) not in _failed:
-        _failed.add(id(observer))
-        log(f"WARNING: {type(observer).__name__} failed and missed a job change: {type(exc).__name__}: {exc}", 1)
-
-
-def announce_status(job: Job, old: JobStatus, new: JobStatus, when: float) -> None:
-    """Tell every observer that ``job`` went from ``old`` to ``new``."""
-    for observer in _observers:
-        try:
-            observer.status_changed(job, old, new, when)
-        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a job
-            _report(observer, exc)
-
-
-def announce_launch(job: Job, launch: Launch) -> None:
-    """Tell every observer that ``job``'s runscript started (or its batch job moved on)."""
-    for observer in _observers:
-        try:
-            observer.job_launched(job, launch)
-        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a job
-            _report(observer, exc)
-
-
-# level at which each status change is logged (PLAMS shows levels <= 3 by default)
-STATUS_LOG_LEVEL = {
-    JobStatus.STARTED: 3,
-    JobStatus.REGISTERED: 7,
-    JobStatus.RUNNING: 3,
-    JobStatus.FINISHED: 5,
-    JobStatus.CRASHED: 1,
-    JobStatus.FAILED: 1,
-    JobStatus.SUCCESSFUL: 3,
-    JobStatus.COPIED: 3,
-    JobStatus.PREVIEW: 3,
-    JobStatus.DELETED: 5,
-    JobStatus.CREATED: 7,
-}
-
-
-class StatusLog:
-    """Logs ``JOB name STATUS`` lines, at the level of :data:`STATUS_LOG_LEVEL`."""
-
-    def status_changed(self, job: Job, old: JobStatus, new: JobStatus, when: float) -> None:
-        """Log the change when its level is shown anywhere."""
-        level = STATUS_LOG_LEVEL[new]
-        if level <= logger_threshold():
-            log(f"JOB {job._full_name()} {new.value.upper()}", level)
-
-    def job_launched(self, job: Job, launch: Launch) -> None:
-        """Nothing: starts are said by the RUNNING line."""
-
-
-class StatusTally:
-    """Counts the jobs announced since it subscribed, by their current status.
-
-    The live display of ``plams`` reads :meth:`counts`; it never walks the job list.
-    A job is counted from its first change (``created`` to ``started``) on; deleted jobs
-    are no longer counted.
+    Parameters
+    ----------
+    job
+        The job; ``Job.run()`` has checked it was not run before.
+    jobrunner
+        Where to run (default ``config.default_jobrunner``).
+    jobmanager
+        Which working folder (default ``config.default_jobmanager``; ``init()`` is called
+        when no run is going on).
     """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-
-    def status_changed(self, job: Job, old: JobStatus, new: JobStatus, when: float) -> None:
-        """Move one job from ``old`` to ``new``."""
-        with self._lock:
-            counts = self._counts
-            if old is not JobStatus.CREATED and counts.get(old.value, 0) > 0:
-                counts[old.value] -= 1
-            if new is not JobStatus.DELETED:
-                counts[new.value] = counts.get(new.value, 0) + 1
-
-    def job_launched(self, job: Job, launch: Launch) -> None:
-        """Nothing: a start is a status change too."""
-
-    def counts(self) -> dict[str, int]:
-        """Jobs by status now, zero counts left out."""
-        with self._lock:
-            return {status: number for status, number in self._counts.items() if number}
+    config = runtime.config
+    runner = jobrunner or config.default_jobrunner
+    manager = jobmanager
+    if manager is None:
+        manager = config.default_jobmanager
+        if manager is None or not config.get("init"):
+            manager = runtime.init()
+    job.jobrunner = runner
+    job.jobmanager = manager
+    manager.track(job)
+    task = functools.partial(drive, job, runner, manager)
+    submit = getattr(runner, "submit", None)
+    if submit is None:  # a runner of PLAMS's kind, with call() only: run here
+        task()
+    else:
+        submit(task, name=f"plams-{job.name}", daemon=bool(config.get("daemon_threads", True)))
 
 
-subscribe(StatusLog())
+def drive(job: Job, jobrunner: Any, jobmanager: JobManager) -> None:
+    """Take ``job`` through its life cycle (see the module's description), in the calling thread.
+
+    An exception crashes the job; ``KeyboardInterrupt`` and ``SystemExit`` are raised again.
+    """
+    try:
+        if _prepare(job, jobrunner, jobmanager):
+            if runtime.config.preview and not job.runs_in_preview:
+                finalize(job)
+            elif _execute(job, jobrunner):
+                finalize(job)
+    except BaseException as exc:
+        crash(job, exc)
+        if not isinstance(exc, Exception):
+            raise
+
+
+def _prepare(job: Job, jobrunner: Any, jobmanager: JobManager) -> bool:
+    """Steps 1-5: True when the job is to run, False when it ended already (copied)."""
+    if not runtime.config.preview:
+        for dependency in job.depend:
+            dependency.results.wait()
+    if getattr(jobrunner, "cancelled", False):  # no folder for a job that will not run
+        raise NotStartedError()
+    jobmanager.register(job)
+    # As in PLAMS: registered (name, folder) before prerun(), so prerun() and the
+    # get_input() the hash calls see the status, folder and merged defaults PLAMS gives them.
+    job.status = JobStatus.REGISTERED
+    if logger_threshold() >= 5:
+        log(f"Starting {job.name}.prerun()", 5)
+    job.prerun()
+    for defaults in reversed(job.default_settings):
+        job.settings.soft_update(defaults)
+    prev = jobmanager.check_hash(job)
+    if prev is not None:
+        try:
+            _reuse(job, prev)
+        except OSError as exc:
+            log(f"Reusing the files of {prev.name} for {job.name} failed ({exc}); running it", 1)
+            jobmanager.claim_hash(job)
+        else:
+            return False
+    job.write_files()
+    return True
+
+
+def _reuse(job: Job, prev: Job) -> None:
+    """End ``job`` ``copied`` with the files of ``prev``."""
+    job.reuse_files(prev)
+    job.results.collect()
+    job.status = JobStatus.COPIED
+    job.results.mark_collected()
+    if job.settings.get("pickle", True):
+        job.pickle()
+    end(job)
+
+
+def _execute(job: Job, jobrunner: Any) -> bool:
+    """Step 6: True when the job is to be finalized now (a MultiJob finalizes with its last child)."""
+    arguments = job.runscript_call()
+    if arguments is None:
+        return job.execute(jobrunner)
+    try:
+        code = _call(job, jobrunner, arguments)
+    except NotStartedError:
+        raise  # the run was cancelled while the job waited for its turn: see _withdraw
+    except PlamsError as exc:
+        job.record_error(str(exc))
+        job.status = JobStatus.CRASHED
+        return True
+    job.record_exit(code)
+    return True
+
+
+def _call(job: Job, jobrunner: Any, arguments: dict[str, Any]) -> int:
+    """Run the job's runscript: ``running`` once the runner gives it a turn; its start is announced."""
+    slot = getattr(jobrunner, "slot", None)
+    if slot is None:  # a runner of PLAMS's kind, with call() only
+        job.status = JobStatus.RUNNING
+        return int(jobrunner.call(**arguments))
+    with slot():
+        job.status = JobStatus.RUNNING
+        with launch_reports_to(functools.partial(announce_launch, job)):
+            return int(jobrunner.call(**arguments))
+
+
+def finalize(job: Job) -> None:
+    """Step 7: collect the files, ``check()``, clean, ``postrun()``, save; then :func:`end`.
+
+    In preview mode the job ends ``preview`` instead. A job that crashed while it ran
+    gets its error logged and a summary file.
+    """
+    if runtime.config.preview:
+        job.status = JobStatus.PREVIEW
+        job.results.mark_collected()
+        end(job)
+        return
+    job.results.collect()
+    job.results.mark_collected()
+    if job.status != JobStatus.CRASHED:
+        job.status = JobStatus.FINISHED
+        if job.check():
+            job.results.clean(job.settings.get("keep", "all"))
+            if logger_threshold() >= 5:
+                log(f"Starting {job.name}.postrun()", 5)
+            job.postrun()
+            job.status = JobStatus.SUCCESSFUL
+            if job.settings.get("pickle", True):
+                job.pickle()
+        else:
+            job.status = JobStatus.FAILED
+            _write_summary(job)
+    else:
+        _log_error(job)
+        _write_summary(job)
+    end(job)
+
+
+def crash(job: Job, exc: BaseException) -> None:
+    """``job`` met ``exc``: end it ``crashed``, with the exception as its reason.
+
+    A job refused before its runscript started (:class:`~plams_cli.errors.NotStartedError`)
+    is withdrawn instead (``crashed``, counted as not started, no folder). A job that
+    ended already is left as it is. Whatever happens, nobody is left waiting for it.
+    """
+    if isinstance(exc, NotStartedError):
+        _withdraw(job, str(exc))
+        return
+    job.record_error(_reason(exc))
+    if job.status.is_final and job.results.done.is_set():
+        return
+    try:
+        job.status = JobStatus.CRASHED
+        _log_error(job)
+        if job.path and os.path.isdir(job.path):
+            with contextlib.suppress(OSError):
+                job.results.collect()
+            _write_summary(job)
+    finally:  # whatever happens, nobody may be left waiting for this job
+        job.results.mark_collected()
+        end(job)
+
+
+def _reason(exc: BaseException) -> str:
+    """The error message of a job crashed by ``exc``: where a bug was raised, which signal interrupted."""
+    if isinstance(exc, PlamsError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):  # the plams command names the signal: KeyboardInterrupt("SIGTERM")
+        return f"interrupted ({str(exc) or 'Ctrl-C'})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _withdraw(job: Job, message: str) -> None:
+    """The job was refused before its runscript started: ``crashed`` and counted as not started, no folder.
+
+    The status is PLAMS's ``crashed`` (the job did not run; ``ok()`` is False); summaries
+    count it as ``not started`` (see :attr:`Job.not_started`). A folder the job made for
+    itself is removed (it holds only its input, runscript and what ``prerun()`` wrote);
+    no summary file is written, so a restart simply runs the job.
+    """
+    job.record_error(message)
+    job.not_started = True
+    try:
+        job.status = JobStatus.CRASHED
+        _log_error(job)
+        if job.jobmanager is not None:
+            job.jobmanager.withdraw(job)
+    finally:
+        job.results.mark_collected()
+        end(job)
+
+
+def end(job: Job) -> None:
+    """Step 8: wake everyone waiting for ``job``, then tell its job manager and its parent."""
+    job.results.done.set()
+    if job.jobmanager is not None:
+        job.jobmanager.job_ended(job)
+    parent = job.parent
+    if parent is not None:
+        parent.child_ended(job)
+
+
+def _log_error(job: Job) -> None:
+    log(f"Error message for job {job.full_name()} was:\n{job.get_errormsg()}", 1)
+
+
+def _write_summary(job: Job) -> None:
+    try:
+        write_summary(job)
+    except Exception as exc:  # noqa: BLE001 - a summary is a convenience; never fail a job for it
+        log(f"Could not write the summary of {job.name}: {type(exc).__name__}: {exc}", 1)

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from plams_cli.core.logger import log
+from plams_cli.core.runtime import config
 from plams_cli.errors import FileError, ResultFileNotFoundError, ResultsError
 from plams_cli.runners.local import waiting
 
@@ -69,9 +71,6 @@ def saferun(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
     PLAMS; the last error is raised when every attempt fails. Other ``OSError`` (a missing
     program) is raised at once: PLAMS would retry it too, only to fail later.
     """
-    from plams_cli.core.logger import log
-    from plams_cli.core.runtime import config
-
     saferun_settings = config.get("saferun") or {}
     repeat = int(saferun_settings.get("repeat", 10))
     delay = float(saferun_settings.get("delay", 1))
@@ -115,7 +114,7 @@ class Results:
         self.done.set()
 
     # --- waiting ---------------------------------------------------------------------
-    def _mark_collected(self) -> None:
+    def mark_collected(self) -> None:
         """The files are collected: the calling thread (which runs ``check()`` and
         ``postrun()``) may read them from now on; everyone else waits for the end."""
         self._collector = threading.get_ident()
@@ -136,9 +135,6 @@ class Results:
 
     def _results_of_bad_job(self) -> None:
         """Reading results of a crashed or failed job: a warning, or an error (``config.ignore_failure``)."""
-        from plams_cli.core.logger import log
-        from plams_cli.core.runtime import config
-
         job = self.job
         reason = job.get_errormsg() or job.status
         if not config.get("ignore_failure", True):
@@ -375,7 +371,7 @@ class Results:
         return None
 
     # --- cleaning --------------------------------------------------------------------
-    def _clean(self, keep: Any) -> None:
+    def clean(self, keep: Any) -> None:
         """Delete files of the job folder according to ``keep``.
 
         ``'all'`` (or ``None``) keeps everything; ``'none'`` deletes every file but the
@@ -403,3 +399,5 @@ class Results:
                 pass
         removed = set(delete)
         self.files = [f for f in self.files if f not in removed]
+
+    _clean = clean  # PLAMS's name

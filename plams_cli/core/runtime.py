@@ -13,12 +13,13 @@ import shutil
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from plams_cli.core import logger
+from plams_cli.core import logbridge, logger
 from plams_cli.core.cache_recorder import start_recording, stop_recording
 from plams_cli.core.logger import log
 from plams_cli.core.settings import Settings
 from plams_cli.core.status import in_report_order
 from plams_cli.defaults import load_defaults
+from plams_cli.runners.local import JobRunner
 
 if TYPE_CHECKING:
     from plams_cli.core.jobmanager import JobManager
@@ -58,8 +59,6 @@ class _Config(Settings):
 
 
 def _load_config() -> _Config:
-    from plams_cli.runners.local import JobRunner
-
     data = load_defaults()
     data.pop("gridrunner", None)  # grid definitions are the runners' business
     cfg = _Config(data)
@@ -112,6 +111,7 @@ def init(path: str | None = None, folder: str | None = None, config_settings: Se
     config.default_jobmanager = manager
     config.init = True
     logger.open_logfile(os.path.join(manager.workdir, "logfile"))
+    logbridge.attach()  # the runners' stdlib log records reach the logfile too
     start_recording(config.get("jobcache"))
     if not quiet:
         log(f"Running in {manager.workdir}", 1)
@@ -156,7 +156,7 @@ def finish(otherJM: list[JobManager] | None = None) -> None:  # noqa: N803 - PLA
         return
     counts: dict[str, int] = {}
     for manager in managers:
-        manager._clean()
+        manager.clean()
         for status, number in manager.status_counts().items():
             counts[status] = counts.get(status, 0) + number
     stop_recording()  # the job cache gets the last changes
@@ -165,5 +165,6 @@ def finish(otherJM: list[JobManager] | None = None) -> None:  # noqa: N803 - PLA
     main = config.default_jobmanager
     if config.get("erase_workdir"):
         shutil.rmtree(main.workdir, ignore_errors=True)
+    logbridge.detach()
     logger.close_logfile()
     config.init = False

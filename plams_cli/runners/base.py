@@ -9,11 +9,12 @@ command prints) and never parse text back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["Runner", "Stopped"]
+__all__ = ["Runner", "ThreadedRunner", "Stopped"]
 
 
 @dataclass(frozen=True)
@@ -72,5 +73,28 @@ class Runner(Protocol):
 
     def cancel(self) -> list[Stopped]:
         """Stop what this runner runs; refuse new work from now on."""
+        ...
+
+
+@runtime_checkable
+class ThreadedRunner(Runner, Protocol):
+    """A runner that also runs life cycles and gives runscripts their turns (every ``JobRunner``).
+
+    The life cycle (:mod:`plams_cli.core.lifecycle`) uses each operation when the runner
+    has it: without ``submit`` it drives the job in the calling thread; without ``slot``
+    it calls ``call()`` at once; without ``cancelled`` it never refuses a job.
+    """
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called: jobs not started yet are refused."""
+        ...
+
+    def submit(self, task: Callable[[], None], *, name: str = "plams-job", daemon: bool = True) -> None:
+        """Run ``task`` (a job's life cycle): inline when serial, in a thread when parallel."""
+        ...
+
+    def slot(self) -> AbstractContextManager[None]:
+        """A turn to run one runscript (the ``maxjobs`` limit); ``call()`` is made inside it."""
         ...
 

@@ -2,7 +2,7 @@
 
 A runner's ``call()`` keeps PLAMS's signature (runscript, workdir, out, err, runflags), so
 what it started — a local process or a grid job id — travels back through the calling
-thread: :meth:`plams_cli.runners.local.JobRunner._limited_call` sets a callback for the
+thread: the life cycle (:mod:`plams_cli.core.lifecycle`) sets a callback for the
 duration of the call (:func:`launch_reports_to`), and ``call()`` hands each start and each
 change of a grid job's queue state to :func:`report_launch`. Without a callback (a
 runner's ``call()`` used on its own) nothing happens.

@@ -1,8 +1,11 @@
 """``JobRunner``: runs jobs on this machine, serially or in parallel.
 
-The runner knows nothing of job internals: it drives a job through the three hooks
-every job has (``_prepare``, ``_execute``, ``_finalize``, wrapped by the job's own
-``_lifecycle``) and offers :meth:`JobRunner.call` to start one runscript.
+The runner knows nothing of jobs. The life cycle (:mod:`plams_cli.core.lifecycle`)
+hands it a job's life cycle as a task (:meth:`JobRunner.submit`: run inline when serial,
+in a thread when parallel), asks it for a turn to run a runscript
+(:meth:`JobRunner.slot`, the ``maxjobs`` limit) and starts the runscript with
+:meth:`JobRunner.call`. :meth:`JobRunner.cancel` returns
+:class:`~plams_cli.runners.base.Stopped` records.
 
 Threads and slots
 -----------------
@@ -18,11 +21,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import errno
 import functools
 import os
 import queue
-import signal
 import subprocess
 import threading
 import time
@@ -30,17 +31,27 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from plams_cli.errors import JobError, NotStartedError
+from plams_cli.errors import NotStartedError
+from plams_cli.runners.base import Stopped
 from plams_cli.runners.launch import Launch, LaunchCallback, launch_reports_to, report_launch
+from plams_cli.runners.processes import STOP_GRACE_S as STOP_GRACE_S
+from plams_cli.runners.processes import (
+    output_fd,
+    process_running,
+    signals_deferred,
+    spawn,
+)
+from plams_cli.runners.processes import signals_to_main_thread as signals_to_main_thread
+from plams_cli.runners.processes import stop_process_groups as stop_process_groups
 
 __all__ = ["JobRunner", "cancel_all", "signals_to_main_thread", "stop_process_groups", "waiting", "STOP_GRACE_S"]
 
-#: seconds a stopped runscript's process group has to end after SIGTERM before it gets SIGKILL
-STOP_GRACE_S = 3.0
 
 _runners: weakref.WeakSet[JobRunner] = weakref.WeakSet()
 _NO_LIMIT = 1 << 30  # a semaphore's count for "no limit"
-_held = threading.local()  # .slot: the semaphore whose slot this thread holds, if any
+_held = threading.local()  # .slot: the semaphore whose slot this thread holds, if any; .leave: see waiting()
+#: a job's life cycle, as the life cycle hands it to a runner
+Task = Callable[[], None]
 
 
 @contextlib.contextmanager
@@ -50,9 +61,10 @@ def waiting() -> Iterator[None]:
     Core code wraps every blocking wait for another job in this; outside a job thread it
     does nothing.
     """
-    runner: JobRunner | None = getattr(_held, "flight", None)
-    if runner is not None:  # a job waiting for another gives its place in flight up
-        runner._leave_flight()
+    leave: Callable[[], None] | None = getattr(_held, "leave", None)
+    if leave is not None:  # a job waiting for another gives its place in flight up
+        _held.leave = None
+        leave()
     slot: threading.Semaphore | None = getattr(_held, "slot", None)
     if slot is None:
         yield
@@ -65,55 +77,6 @@ def waiting() -> Iterator[None]:
         slot.acquire()
         _held.slot = slot
 
-
-_MAIN_THREAD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-@contextlib.contextmanager
-def signals_to_main_thread() -> Iterator[None]:
-    """Start helper threads inside this block: Ctrl-C and SIGTERM stay with the main thread.
-
-    A thread inherits the signal mask of the thread that starts it. The kernel hands a
-    process signal to any thread that does not block it; Python then only raises
-    ``KeyboardInterrupt`` when the main thread runs bytecode again, which a main thread
-    waiting for a runscript does not do until the runscript ends. Blocking the signals
-    while threads are started keeps them for the main thread, whose wait they interrupt.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _MAIN_THREAD_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back inside the block, and deliver them at its end.
-
-    Only the main thread gets ``KeyboardInterrupt`` (helper threads start with the
-    signals blocked, see :func:`signals_to_main_thread`), so elsewhere it does nothing;
-    so it does where a handler was not installed from Python and cannot be put back.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in _MAIN_THREAD_SIGNALS}
-    if any(handler is None for handler in previous.values()):
-        yield
-        return
-    caught: list[int] = []
-    for sig in previous:
-        signal.signal(sig, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for signum in caught:
-            signal.raise_signal(signum)
 
 
 class _Workers:
@@ -182,85 +145,16 @@ class _Workers:
 _workers = _Workers()
 
 
-def _group_alive(pgid: int, leader_running: Callable[[], bool]) -> bool:
-    """Whether process group ``pgid`` still has a live process.
 
-    ``leader_running()`` says whether the leader runs; after it, the group is asked with
-    signal 0, and when that finds someone, whether it is more than zombies (a leader
-    whose parent has not reaped it yet is still a member).
+def cancel_all() -> list[Stopped]:
+    """Cancel what every live runner has started and not finished; one record per runscript or batch job.
+
+    ``str(record)`` is the line the ``plams`` command prints.
     """
-    if leader_running():
-        return True
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    import psutil  # here only: core imports this module, and this is rare
-
-    for process in psutil.process_iter(["status"]):
-        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
-            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                return True
-    return False
-
-
-def stop_process_groups(groups: Mapping[int, Callable[[], bool]], grace_s: float | None = None,
-                        done: dict[int, str] | None = None) -> dict[int, str]:
-    """SIGTERM each process group, wait for them to end, SIGKILL those still alive after ``grace_s``.
-
-    Parameters
-    ----------
-    groups
-        Process-group id (the leader's pid) -> a function saying whether the leader still
-        runs (see :func:`_group_alive`).
-    grace_s
-        How long SIGTERM may take; default :data:`STOP_GRACE_S`.
-    done
-        Filled as it goes: pgid -> what was sent (``"SIGTERM"`` or ``"SIGTERM, then
-        SIGKILL after 3 s"``). Groups already gone are left out.
-
-    A KeyboardInterrupt while waiting (a second Ctrl-C) is taken as "now": the groups
-    still alive get SIGKILL at once, and the interrupt is not raised again.
-
-    Returns
-    -------
-    dict
-        ``done``.
-    """
-    grace = STOP_GRACE_S if grace_s is None else grace_s
-    done = {} if done is None else done
-    for pgid, leader_running in groups.items():
-        if not _group_alive(pgid, leader_running):
-            continue
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGTERM)
-            done[pgid] = "SIGTERM"
-    waited = ""
-    deadline = time.monotonic() + grace
-    try:
-        while any(_group_alive(pgid, groups[pgid]) for pgid in done):
-            if time.monotonic() >= deadline:
-                waited = f" after {grace:g} s"
-                break
-            time.sleep(0.05)
-    except KeyboardInterrupt:
-        waited = " at once (interrupted again)"
-    for pgid in done:
-        if _group_alive(pgid, groups[pgid]):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-                done[pgid] = f"SIGTERM, then SIGKILL{waited}"
-    return done
-
-
-def cancel_all() -> list[str]:
-    """Cancel what every live runner has started and not finished; one line per item."""
-    lines: list[str] = []
+    records: list[Stopped] = []
     for runner in list(_runners):
-        lines.extend(str(record) for record in runner.cancel())  # GridRunner gives records
-    return lines
+        records.extend(runner.cancel())
+    return records
 
 
 class JobRunner:
@@ -286,12 +180,12 @@ class JobRunner:
         self._slots = threading.BoundedSemaphore(maxthreads or _NO_LIMIT)
         self.maxjobs = maxjobs
         self._flight_lock = threading.Lock()
-        self._pending: collections.deque[tuple[Any, Any, str, bool]] = collections.deque()
+        self._pending: collections.deque[tuple[Task, str, bool]] = collections.deque()
         self._in_flight = 0  # the script's jobs started and not ended (see _take_turn)
         self._processes: set[subprocess.Popen[bytes]] = set()
         self._processes_lock = threading.Lock()
         self._cancelled = False
-        self._stopped: list[str] = []
+        self._stopped: list[Stopped] = []
         _runners.add(self)
 
     def __repr__(self) -> str:
@@ -310,50 +204,63 @@ class JobRunner:
         self._job_limit = threading.BoundedSemaphore(value) if value else None
         self._flight_bound = 2 * value
 
-    # --- driving jobs ----------------------------------------------------------------
-    def _run_job(self, job: Any, jobmanager: Any) -> None:
-        """Drive ``job`` through its life cycle: inline when serial, in a thread when parallel.
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called: jobs not started yet are refused from then on."""
+        return self._cancelled
+
+    # --- running life cycles ---------------------------------------------------------
+    def submit(self, task: Task, *, name: str = "plams-job", daemon: bool = True) -> None:
+        """Run ``task`` (a job's life cycle): inline when serial, in a thread of its own when parallel.
 
         A parallel runner returns at once. A job thread that submits a child (a MultiJob)
         must not wait for a slot while holding its own, or ``maxthreads=1`` would
         deadlock: its child thread waits for a slot by itself. With ``maxjobs``, the
         script's jobs are kept to ``2 * maxjobs`` in flight (see :meth:`_take_turn`).
+
+        Parameters
+        ----------
+        task
+            What to run; it reports its own errors (the life cycle marks its job crashed).
+        name
+            The thread's name, ``plams-<job name>``.
+        daemon
+            Whether the thread is a daemon (``config.daemon_threads``); with ``False`` the
+            interpreter waits for it at exit even when the script does not.
         """
         if not self.parallel:
-            job._lifecycle(self, jobmanager)
+            task()
             return
         caller_holds_slot = getattr(_held, "slot", None) is not None
-        daemon = bool(getattr(job, "_daemon_thread", True))
-        name = f"plams-{getattr(job, 'name', 'job')}"
         if not caller_holds_slot and self._job_limit is not None:
-            task = (job._lifecycle, jobmanager, name, daemon)
-            if self._take_turn(task):
-                self._start_in_flight(task)
+            if self._take_turn((task, name, daemon)):
+                self._start_in_flight((task, name, daemon))
             return
         if not caller_holds_slot:
             self._slots.acquire()
-        plain = (job._lifecycle, jobmanager, not caller_holds_slot, name)
         try:
-            _workers.submit(lambda: self._thread_main(*plain), daemon=daemon)
+            _workers.submit(functools.partial(self._thread_main, task, not caller_holds_slot, name), daemon=daemon)
         except BaseException:
             if not caller_holds_slot:
                 self._slots.release()
             raise
 
-    def _thread_main(
-        self, lifecycle: Callable[[JobRunner, Any], None], jobmanager: Any, has_slot: bool, name: str
-    ) -> None:
+    def _run_job(self, job: Any, jobmanager: Any) -> None:
+        """PLAMS's name, kept for scripts that call it: run ``job`` (not run yet) with this runner."""
+        job.run(jobrunner=self, jobmanager=jobmanager)
+
+    def _thread_main(self, task: Task, has_slot: bool, name: str) -> None:
         if not has_slot:
             self._slots.acquire()
         _held.slot = self._slots
         threading.current_thread().name = name
         try:
-            lifecycle(self, jobmanager)
+            task()
         finally:
             _held.slot = None
             self._slots.release()
 
-    def _take_turn(self, task: tuple[Any, Any, str, bool]) -> bool:
+    def _take_turn(self, entry: tuple[Task, str, bool]) -> bool:
         """Start the script's job now (True) or queue it (False): ``2 * maxjobs`` in flight.
 
         A job is "in flight" from its start to its end, except while it waits for another
@@ -367,10 +274,10 @@ class JobRunner:
             if self._in_flight < self._flight_bound:
                 self._in_flight += 1
                 return True
-            self._pending.append(task)
+            self._pending.append(entry)
             return False
 
-    def _next_pending(self) -> tuple[Any, Any, str, bool] | None:
+    def _next_pending(self) -> tuple[Task, str, bool] | None:
         """Hand this thread's place in flight to the next queued job, or give the place up."""
         with self._flight_lock:
             if self._pending:
@@ -378,53 +285,60 @@ class JobRunner:
             self._in_flight -= 1
             return None
 
-    def _start_in_flight(self, task: tuple[Any, Any, str, bool]) -> None:
-        lifecycle, jobmanager, name, daemon = task
-        _workers.submit(lambda: self._flight_main(lifecycle, jobmanager, name), daemon=daemon)
+    def _start_in_flight(self, entry: tuple[Task, str, bool]) -> None:
+        task, name, daemon = entry
+        _workers.submit(functools.partial(self._flight_main, task, name), daemon=daemon)
 
-    def _flight_main(self, lifecycle: Callable[[JobRunner, Any], None], jobmanager: Any, name: str) -> None:
+    def _flight_main(self, task: Task, name: str) -> None:
         """Run a job that holds a place in flight, then the queued jobs the place goes to."""
-        task: tuple[Any, Any, str] | None = (lifecycle, jobmanager, name)
-        while task is not None:
-            _held.flight = self
+        current: tuple[Task, str] | None = (task, name)
+        while current is not None:
+            _held.leave = self._leave_flight
             try:
-                self._thread_main(task[0], task[1], False, task[2])
+                self._thread_main(current[0], False, current[1])
             finally:
-                kept = getattr(_held, "flight", None) is self  # False: it waited and gave the place up
-                _held.flight = None
+                kept = getattr(_held, "leave", None) is not None  # None: it waited and gave the place up
+                _held.leave = None
             following = self._next_pending() if kept else None
-            task = following[:3] if following is not None else None
+            current = following[:2] if following is not None else None
 
     def _leave_flight(self) -> None:
         """This thread's job waits for another: its place in flight goes to a queued job."""
-        _held.flight = None
-        task = self._next_pending()
-        if task is not None:
-            self._start_in_flight(task)
+        entry = self._next_pending()
+        if entry is not None:
+            self._start_in_flight(entry)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """A turn to run one runscript within the ``maxjobs`` limit: call :meth:`call` inside.
+
+        Waits while ``maxjobs`` runscripts run. A job whose turn comes after a cancel is
+        refused (:class:`~plams_cli.errors.NotStartedError`): it never says "running".
+        """
+        limit = self._job_limit
+        if limit is None:
+            yield
+            return
+        limit.acquire()
+        try:
+            if self._cancelled:
+                raise NotStartedError()
+            yield
+        finally:
+            limit.release()
 
     def _limited_call(self, started: Callable[[], None] | None = None, launched: LaunchCallback | None = None,
                       **kwargs: Any) -> int:
-        """:meth:`call` within the ``maxjobs`` limit; jobs use this rather than ``call``.
+        """:meth:`call` inside :meth:`slot`, kept for code written against earlier versions.
 
-        ``started()`` is called once the limit lets the runscript start (the job then
-        says it is running); ``launched`` receives a :class:`~plams_cli.runners.launch.Launch`
-        for what ``call()`` started (a process id, a grid job id).
+        ``started()`` is called once the turn comes; ``launched`` receives a
+        :class:`~plams_cli.runners.launch.Launch` for what ``call()`` started.
         """
-        if self._job_limit is None:
+        with self.slot():
             if started is not None:
                 started()
             with launch_reports_to(launched):
                 return self.call(**kwargs)
-        self._job_limit.acquire()
-        try:
-            if self._cancelled:  # cancelled while it waited for its turn: it never says "running"
-                raise NotStartedError()
-            if started is not None:
-                started()
-            with launch_reports_to(launched):
-                return self.call(**kwargs)
-        finally:
-            self._job_limit.release()
 
     # --- the one thing a runner does -------------------------------------------------
     def call(
@@ -467,12 +381,12 @@ class JobRunner:
         try:
             # Ctrl-C between the fork and the moment the process is known would leave the
             # runscript running unseen: held back until then, it lands in this try.
-            with _signals_deferred():
+            with signals_deferred():
                 try:
-                    stdout = _output_fd(workdir, out, opened)
-                    stderr = _output_fd(workdir, err, opened)
+                    stdout = output_fd(workdir, out, opened)
+                    stderr = output_fd(workdir, err, opened)
                     spawned = time.time()
-                    process = _spawn(path, workdir, stdout, stderr)
+                    process = spawn(path, workdir, stdout, stderr)
                 finally:
                     for fd in opened:
                         os.close(fd)
@@ -491,27 +405,32 @@ class JobRunner:
                 with self._processes_lock:
                     self._processes.discard(process)
 
-    def cancel(self) -> list[str]:
+    def cancel(self) -> list[Stopped]:
         """Stop the runscripts this runner is running (SIGTERM to their process groups, SIGKILL
         to those still alive :data:`STOP_GRACE_S` later).
 
-        Jobs not yet started are refused from now on. Returns one line per runscript
-        stopped, saying which signals it took, including any stopped because an exception
-        interrupted its wait.
+        Jobs not yet started are refused from now on.
+
+        Returns
+        -------
+        list of Stopped
+            One record per runscript stopped (kind ``"local"``, its pid, its path, the
+            signals it took), including any stopped because an exception interrupted its
+            wait; ``str(record)`` is the line ``plams`` prints.
         """
         self._cancelled = True
         with self._processes_lock:
             processes = list(self._processes)
         self._stop(*processes)
-        lines, self._stopped = self._stopped, []
-        return lines
+        records, self._stopped = self._stopped, []
+        return records
 
     def _stop(self, *processes: subprocess.Popen[bytes]) -> None:
-        """Stop the process groups of ``processes`` still running, and remember a line for each.
+        """Stop the process groups of ``processes`` still running, and remember a record for each.
 
         Waits up to :data:`STOP_GRACE_S` for them to end after SIGTERM, then SIGKILLs them.
         """
-        groups = {process.pid: functools.partial(_running, process) for process in processes
+        groups = {process.pid: functools.partial(process_running, process) for process in processes
                   if process.poll() is None}
         if not groups:
             return
@@ -521,69 +440,7 @@ class JobRunner:
         finally:
             for process in processes:
                 if process.pid in done:
-                    self._stopped.append(f"stopped runscript {process.args[0]!s} "  # type: ignore[index]
-                                         f"(pid {process.pid}): {done[process.pid]}")
-
-
-def _running(process: subprocess.Popen[bytes]) -> bool:
-    return process.poll() is None
-
-
-_OUTPUT_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-
-
-def _output_fd(workdir: str, name: str | None, opened: list[int]) -> int:
-    """A new file ``name`` in ``workdir`` opened for the runscript's output (or DEVNULL)."""
-    if not name:
-        return subprocess.DEVNULL
-    fd = os.open(os.path.join(workdir, name), _OUTPUT_FLAGS, 0o644)
-    opened.append(fd)
-    return fd
-
-
-def _spawn(path: str, workdir: str, stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
-    """Start ``path`` in a session of its own, retrying while the file is busy.
-
-    Another job thread may fork while it still has its own runscript open for writing;
-    the forked child holds that descriptor until it execs, and for that moment every
-    runscript written then is "busy" (ETXTBSY) to exec. The window lasts microseconds,
-    so a few short retries always get through.
-    """
-    delay = 0.001
-    while True:
-        try:
-            return subprocess.Popen(
-                [path], cwd=workdir, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            if exc.errno == errno.ETXTBSY and delay < _BUSY_RETRY_LIMIT_S:
-                time.sleep(delay)
-                delay *= 2
-                continue
-            raise JobError(_launch_error(path, exc)) from exc
-
-
-#: give up on a runscript that stays "text file busy" after about this long
-_BUSY_RETRY_LIMIT_S = 2.0
-
-
-def _launch_error(path: str, exc: OSError) -> str:
-    """Say why ``path`` could not be executed, naming a missing interpreter."""
-    if not os.path.exists(path):
-        return f"runscript {path} does not exist"
-    interpreter = ""
-    try:
-        with open(path, "rb") as handle:
-            first = handle.readline().decode(errors="replace").strip()
-        if first.startswith("#!"):
-            interpreter = first[2:].strip().split()[0] if first[2:].strip() else ""
-    except OSError:
-        pass
-    if isinstance(exc, FileNotFoundError) and interpreter:
-        return f"cannot run {path}: its interpreter {interpreter} (from the shebang line) does not exist"
-    if isinstance(exc, PermissionError):
-        return f"cannot run {path}: permission denied (is it executable, and is its interpreter?)"
-    if exc.errno == 8:  # ENOEXEC: no shebang line
-        return f"cannot run {path}: it has no shebang line (set settings.runscript.shebang)"
-    return f"cannot run {path}: {exc.strerror or exc}"
+                    how = done[process.pid]
+                    self._stopped.append(Stopped(
+                        "local", str(process.pid), str(process.args[0]),  # type: ignore[index]
+                        signals=tuple(sig for sig in ("SIGTERM", "SIGKILL") if sig in how), detail=how))

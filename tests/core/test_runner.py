@@ -42,9 +42,9 @@ def test_busy_runscript_is_retried(tmp_path: Path) -> None:
 
 
 def test_runscript_that_stays_busy_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import plams_cli.runners.local as local
+    import plams_cli.runners.processes as processes
 
-    monkeypatch.setattr(local, "_BUSY_RETRY_LIMIT_S", 0.01)
+    monkeypatch.setattr(processes, "_BUSY_RETRY_LIMIT_S", 0.01)
     script = write_script(tmp_path, "exit 0")
     fd = os.open(script, os.O_WRONLY)
     try:

@@ -36,7 +36,7 @@ SCRIPT = textwrap.dedent("""
         else:
             print("runscript still running")
             sys.exit(3)
-        print("|".join(config.default_jobrunner.cancel()))
+        print("|".join(map(str, config.default_jobrunner.cancel())))
         sys.exit(0)
     print("the job was not interrupted")
     sys.exit(4)

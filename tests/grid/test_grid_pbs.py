@@ -77,5 +77,5 @@ def test_pbs_cancel_by_runner(jobdir: Path, runscript: Script, unique: str) -> N
         time.sleep(0.1)
     lines = [str(record) for record in gr.cancel()]
     thread.join(30)
-    assert len(lines) == 1 and lines[0].startswith("cancelled pbs job")
+    assert len(lines) == 1 and str(lines[0]).startswith("cancelled pbs job")
     assert "cancelled by plams" in str(errors[0])

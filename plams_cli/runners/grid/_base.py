@@ -440,7 +440,7 @@ class GridRunner(JobRunner):
         """The argument list that cancels the jobs ``ids`` (``scancel 12 13``); ``None`` when the grid has none."""
         return self.config.cancel_command(ids)
 
-    def cancel(self) -> list[Stopped]:  # type: ignore[override]
+    def cancel(self) -> list[Stopped]:
         """Cancel every job this runner submitted that is still queued or running.
 
         Jobs not submitted yet are refused from now on.

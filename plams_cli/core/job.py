@@ -1,0 +1,278 @@
+"""``Job``: the base of every job — a name, settings, a status, results and PLAMS's hooks.
+
+A job does not drive itself: ``run()`` hands it to :mod:`plams_cli.core.lifecycle`,
+which takes it through its states and calls the job's hooks on the way — PLAMS's
+``prerun()``, ``check()``, ``postrun()``, ``hash()``, and the few public steps a kind of
+job defines (:meth:`Job.write_files`, :meth:`Job.runscript_call`, :meth:`Job.execute`).
+:class:`~plams_cli.core.singlejob.SingleJob` and :class:`~plams_cli.core.multijob.MultiJob`
+are the two kinds; :mod:`plams_cli.core.jobs` gathers them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from plams_cli.core import lifecycle
+from plams_cli.core import runtime as _config_module
+from plams_cli.core._files import link_or_copy_tree
+from plams_cli.core.logger import log
+from plams_cli.core.observers import announce_status
+from plams_cli.core.pickling import save_job
+from plams_cli.core.results import Results
+from plams_cli.core.settings import Settings
+from plams_cli.core.status import JobStatus
+from plams_cli.errors import JobError
+
+if TYPE_CHECKING:
+    from plams_cli.core.multijob import MultiJob
+
+__all__ = ["Job"]
+
+_UNPICKLED_SET = frozenset(("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text",
+                            "_runscript_text", "_runner", "_notified", "_made_folder"))
+
+
+def _validate_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise JobError(f"a job name must be a non-empty string, not {name!r}")
+    if "/" in name or os.sep in name or name in (".", ".."):
+        raise JobError(f"job name {name!r} is not allowed: it names a folder, so it must not contain '/' "
+                       "nor be '.' or '..'")
+    return name
+
+
+class Job:
+    """Base of every job: a name, settings, a status and results.
+
+    Parameters
+    ----------
+    name
+        The job's name; its folder and files are named after it. Must not contain ``/``.
+        A clash with an earlier job of the same run is renamed ``name.002``, ….
+    settings
+        A :class:`Settings` (copied) or another job, whose settings are copied.
+    depend
+        Jobs that must end before this one starts.
+    """
+
+    __module__ = "plams_cli.core.jobs"  # its public home: saved jobs and summaries name it there
+
+    _result_type: type[Results] = Results
+    #: in preview mode, whether the job still executes (a MultiJob runs its children, which preview)
+    runs_in_preview: ClassVar[bool] = False
+
+    def __init__(self, name: str = "plamsjob", settings: Settings | Job | None = None,
+                 depend: list[Job] | None = None) -> None:
+        self.name = _validate_name(name)
+        self.path: str | None = None
+        self.jobmanager: Any = None
+        self.jobrunner: Any = None
+        self.parent: MultiJob | None = None
+        self.settings = Settings()
+        if isinstance(settings, Settings):
+            self.settings = settings.copy()
+        elif isinstance(settings, Job):
+            self.settings = settings.settings.copy()
+        elif isinstance(settings, Mapping):
+            self.settings = Settings(settings).copy()
+        elif settings is not None:
+            raise JobError(f"settings of job {name} must be a Settings, a dict or a Job, not {type(settings).__name__}")
+        self.default_settings: list[Settings] = [_config_module.config.job]
+        self.depend: list[Job] = list(depend or [])
+        self._dont_pickle: list[str] = []
+        self._error_msg: str | None = None
+        self._hash: str | None = None
+        self._lock = threading.RLock()
+        self.timestamps: dict[str, float] = {}
+        self._requested_name: str = self.name  # the name before a clash renamed it
+        self._status = JobStatus.CREATED
+        self.results = self._result_type(self)
+
+    # --- status ----------------------------------------------------------------------
+    @property
+    def status(self) -> JobStatus:
+        """The job's :class:`JobStatus`; setting it records the time and announces the change.
+
+        Announced through :mod:`plams_cli.core.observers`, whose subscribers log it,
+        count it and record it in the job cache.
+        """
+        return self._status
+
+    @status.setter
+    def status(self, value: JobStatus | str) -> None:
+        status = value if type(value) is JobStatus else JobStatus(value)
+        old, self._status = self._status, status
+        now = self.timestamps[status.value] = time.time()
+        announce_status(self, old, status, now)  # the log line, the live count, the job cache …
+
+    @property
+    def not_started(self) -> bool:
+        """Whether the job was cancelled before its runscript started (it is ``crashed``, with no folder)."""
+        return bool(getattr(self, "_never_started", False))
+
+    @not_started.setter
+    def not_started(self, value: bool) -> None:
+        self._never_started = bool(value)
+
+    def full_name(self) -> str:
+        """The job's name with its parents', ``outer/inner/name``."""
+        return f"{self.parent.full_name()}/{self.name}" if self.parent is not None else self.name
+
+    _full_name = full_name  # PLAMS's name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} {self._status.value}>"
+
+    # --- the public life-cycle API ---------------------------------------------------
+    def run(self, jobrunner: Any = None, jobmanager: Any = None, **kwargs: Any) -> Results:
+        """Run the job and return its :class:`Results`.
+
+        Parameters
+        ----------
+        jobrunner
+            Where to run (default ``config.default_jobrunner``). A parallel runner
+            returns at once; reading the results then waits for the job.
+        jobmanager
+            Which working folder (default ``config.default_jobmanager``; ``init()`` is
+            called when there is none yet).
+        **kwargs
+            Run flags, merged into ``settings.run`` (a grid runner turns them into
+            submit options).
+
+        Raises
+        ------
+        JobError
+            The job was run before.
+        """
+        with self._lock:
+            if self._status != JobStatus.CREATED:
+                raise JobError(
+                    f"job {self.name} was already run (status {self._status.value}); "
+                    "create a new job to run it again"
+                )
+            self.status = JobStatus.STARTED
+        if kwargs:
+            self.settings.run.soft_update(Settings(kwargs))
+        lifecycle.start(self, jobrunner, jobmanager)
+        return self.results
+
+    def ok(self, strict: bool = True) -> bool:
+        """Wait for the job, then say whether it ended well (successful or copied).
+
+        With ``strict=False`` a finished job whose ``check()`` failed counts as well.
+        """
+        if self._status == JobStatus.CREATED:
+            log(f"WARNING: ok() of job {self.name}, which was never run: False", 3)
+            return False
+        self.results.wait()
+        good = {JobStatus.SUCCESSFUL, JobStatus.COPIED}
+        if not strict:
+            good |= {JobStatus.FAILED, JobStatus.FINISHED}
+        return self._status in good
+
+    def check(self) -> bool:
+        """Whether the job's results are correct; override to check outputs. Default: True."""
+        return True
+
+    def get_errormsg(self) -> str | None:
+        """Why the job crashed or failed (exit code, exception, …), or ``None`` if it did not."""
+        if self._error_msg:
+            return self._error_msg
+        if self._status == JobStatus.FAILED:
+            return f"job {self.name} failed: its check() returned False"
+        return None
+
+    def record_error(self, message: str) -> None:
+        """Keep ``message`` as why the job crashed, unless a reason was kept already (the first wins)."""
+        if self._error_msg is None:
+            self._error_msg = message
+
+    def prerun(self) -> None:
+        """Hook run before the job's input is written (after registration). Default: nothing."""
+
+    def postrun(self) -> None:
+        """Hook run after a successful ``check()``, before the job is saved. Default: nothing."""
+
+    def hash(self) -> str | None:
+        """The job's rerun-prevention hash, or ``None`` when it is not hashed."""
+        return None
+
+    # --- steps the life cycle calls (see plams_cli.core.lifecycle) ------------------
+    def assign_name(self, name: str) -> None:
+        """Take ``name``, given by the job manager when registering (``calc.002`` after a clash).
+
+        The name asked for is kept: the runscript is hashed under it (see
+        :meth:`~plams_cli.core.singlejob.SingleJob.hash_runscript`).
+        """
+        self._requested_name = self.name
+        self.name = name
+
+    def write_files(self) -> None:
+        """Write what the job needs before it executes (input, runscript …). Default: nothing."""
+
+    def runscript_call(self) -> dict[str, Any] | None:
+        """The arguments of ``runner.call()`` that run this job, or ``None`` for a job without a runscript.
+
+        A job without one (a :class:`~plams_cli.core.multijob.MultiJob`) runs through
+        :meth:`execute` instead.
+        """
+        return None
+
+    def record_exit(self, code: int) -> None:
+        """Take the runscript's exit code; a code other than 0 crashes the job. Default: nothing."""
+
+    def execute(self, jobrunner: Any) -> bool:
+        """Execute a job without a runscript; True when it is to be finalized at once.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, here: a kind of job defines either :meth:`runscript_call` or this.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines neither runscript_call() nor execute()")
+
+    def reuse_files(self, prev: Job) -> None:
+        """Take the files of ``prev``, an identical job that ended well, as this job's own.
+
+        Files named after ``prev`` are renamed after this job; saved jobs and hidden files
+        are left out. They are hard links unless ``settings.link_files`` is false.
+        """
+        old, new = prev.name, self.name
+        skip = {f"{old}.dill", f"{old}.job.json"}
+
+        def rename(relative: str) -> str | None:
+            if relative in skip or os.path.basename(relative).startswith("."):
+                return None
+            if relative.startswith(old + ".") and os.sep not in relative:
+                return new + relative[len(old):]
+            return relative
+
+        assert self.path is not None and prev.path is not None
+        # A job loaded from this very folder (a restart in place) already has its files here.
+        if os.path.realpath(prev.path) != os.path.realpath(self.path):
+            link_or_copy_tree(prev.path, self.path, rename, link=bool(self.settings.get("link_files", True)))
+        self._copied_from = prev.path
+        self._exit_code = getattr(prev, "_exit_code", 0)
+
+    # --- pickling --------------------------------------------------------------------
+    def pickle(self, filename: str | None = None) -> None:
+        """Save the job as ``<path>/<name>.dill`` (atomically), with a JSON summary beside it."""
+        save_job(self, filename)
+
+    def __getstate__(self) -> dict[str, Any]:
+        remove = _UNPICKLED_SET.union(self._dont_pickle) if self._dont_pickle else _UNPICKLED_SET
+        return {k: v for k, v in self.__dict__.items() if k not in remove}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.jobmanager = None
+        self.jobrunner = None
+        self.parent = None
+        self.default_settings = [_config_module.config.job]
+        self._lock = threading.RLock()
+        if getattr(self, "results", None) is not None:
+            self.results.job = self

@@ -1,0 +1,93 @@
+"""``cancel()`` returns records: what was stopped, by which signals; the CLI only formats them.
+
+(The ``plams`` command's lines from these records: tests/cli/test_run_guards.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from pathlib import Path
+
+import pytest
+
+from plams_cli import JobRunner, ShellJob
+from plams_cli.core.status import JobStatus
+from plams_cli.runners import local, processes
+from plams_cli.runners.base import Runner, Stopped, ThreadedRunner
+from plams_cli.runners.local import cancel_all
+
+
+def _wait_for(path: Path, timeout_s: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+    return path.read_text().strip()
+
+
+def _start_sleeper(tmp_path: Path, body: str) -> tuple[JobRunner, threading.Thread, list[int]]:
+    script = tmp_path / "sleepy.run"
+    script.write_text(f"#!/bin/sh\necho $$ > pid\n{body}\n")
+    script.chmod(0o755)
+    runner = JobRunner()
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(runner.call("sleepy.run", str(tmp_path), None, None)))
+    thread.start()
+    return runner, thread, codes
+
+
+@pytest.mark.parametrize(("body", "signals"), [
+    ("sleep 30", ("SIGTERM",)),
+    ("trap '' TERM; while :; do sleep 0.05; done", ("SIGTERM", "SIGKILL")),
+], ids=["ends-on-sigterm", "needs-sigkill"])
+def test_cancel_returns_a_local_record_per_runscript(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     body: str, signals: tuple[str, ...]) -> None:
+    monkeypatch.setattr(processes, "STOP_GRACE_S", 0.5)
+    runner, thread, codes = _start_sleeper(tmp_path, body)
+    pid = _wait_for(tmp_path / "pid")
+    records = runner.cancel()
+    thread.join(30)
+    assert len(records) == 1
+    record = records[0]
+    assert isinstance(record, Stopped)
+    assert (record.kind, record.job_id, record.signals, record.ok) == ("local", pid, signals, True)
+    assert record.runscript == str(tmp_path / "sleepy.run")
+    assert record.detail.startswith("SIGTERM") and ("SIGKILL after 0.5 s" in record.detail) == ("SIGKILL" in signals)
+    assert str(record) == f"stopped runscript {tmp_path / 'sleepy.run'} (pid {pid}): {record.detail}"
+    assert codes == [-15 if signals == ("SIGTERM",) else -9]
+    assert runner.cancel() == []  # each runscript is reported once
+
+
+def test_cancel_all_gathers_the_records_of_every_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # only this test's runners: cancel_all() cancels every live runner for good
+    monkeypatch.setattr(local, "_runners", weakref.WeakSet())
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, one, _ = _start_sleeper(tmp_path / "a", "sleep 30")
+    second, two, _ = _start_sleeper(tmp_path / "b", "sleep 30")
+    pids = {_wait_for(tmp_path / "a" / "pid"), _wait_for(tmp_path / "b" / "pid")}
+    records = cancel_all()
+    one.join(30)
+    two.join(30)
+    assert {record.job_id for record in records} == pids and all(r.kind == "local" for r in records)
+    assert first.cancelled and second.cancelled
+
+
+def test_a_cancelled_runner_refuses_new_jobs_without_a_folder(run_in: object) -> None:
+    runner = JobRunner(parallel=True)
+    assert runner.cancel() == []
+    job = ShellJob(name="late", runscript="exit 0")
+    job.run(jobrunner=runner)
+    job.results.wait()
+    assert job.status is JobStatus.CRASHED and job.not_started
+    assert job.path is None or not os.path.exists(job.path)
+    assert job in run_in.not_started  # type: ignore[attr-defined]
+
+
+def test_job_runner_meets_the_runner_contract() -> None:
+    runner = JobRunner()
+    assert isinstance(runner, Runner) and isinstance(runner, ThreadedRunner)
+    assert not runner.cancelled
