@@ -215,6 +215,9 @@ class Job:
         """The job's rerun-prevention hash, or ``None`` when it is not hashed."""
         return None
 
+    registered_hash = property(lambda self: getattr(self, "_hash", None), doc="The hash recorded when the job "
+                               "was registered (``hash()`` then), or ``None``: not registered yet, or not hashed.")
+
     # --- pickling --------------------------------------------------------------------
     def pickle(self, filename: str | None = None) -> None:
         """Save the job as ``<path>/<name>.dill`` (atomically), with a JSON summary beside it."""
