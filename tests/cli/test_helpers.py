@@ -1,4 +1,4 @@
-"""Unit tests of the master script's helpers: tracebacks, the progress line (restart steps: tests/core/test_restart.py)."""
+"""Unit tests of the master script's helpers: tracebacks, the progress line (restart: tests/core)."""
 
 from __future__ import annotations
 
