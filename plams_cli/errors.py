@@ -36,6 +36,9 @@ __all__ = [
     "JobCacheError",
     "CorruptedCacheError",
     "CacheVersionError",
+    "NotRestartableError",
+    "FolderInUseError",
+    "SessionError",
 ]
 
 
@@ -180,3 +183,23 @@ class CacheVersionError(JobCacheError):
     """The job cache was written by a newer plams-cli (its schema version is unknown here)."""
 
     exit_code: ClassVar[int] = 2
+
+
+class NotRestartableError(PlamsError, ValueError):
+    """A run was asked to restart a folder that cannot be restarted; the message says why."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class FolderInUseError(NotRestartableError):
+    """A live ``plams`` run holds the lock of the folder a restart was to take."""
+
+    def __init__(self, folder: str, pid: int | None) -> None:
+        self.folder = folder
+        self.pid = pid
+        super().__init__(f"{folder} is in use by plams (pid {pid if pid is not None else '?'}); "
+                         "wait for it or stop it")
+
+
+class SessionError(PlamsError, RuntimeError):
+    """A :class:`~plams_cli.core.session.Session` was used out of turn (e.g. started while a run goes on)."""

@@ -2,8 +2,10 @@
 
 Runs job scripts in order, in one ``__main__`` namespace preloaded with the public names
 of plams_cli, inside a fresh working folder; then waits for every job and calls
-``finish()``. ``-l`` reuses the jobs of earlier runs, ``-r`` restarts a run in place (see
-:mod:`plams_cli.cli._restart`).
+``finish()``. ``-l`` reuses the jobs of earlier runs, ``-r`` restarts a run in place. The
+run itself is a :class:`~plams_cli.core.session.Session` (working folder, loading,
+restart, waiting, cancelling, ``finish()``); this module keeps the options, the signal
+wiring and what is shown.
 
 Exit status: 0 when the scripts complete (whatever their jobs did, as in PLAMS), 1 when
 one raises (its traceback, cut to the user's frames, goes to stderr and the logfile; a
@@ -12,25 +14,21 @@ input (one line ``Error: …``; nothing is created), 130 after Ctrl-C, 143 after
 (handled as Ctrl-C).
 
 The run holds a lock on its working folder until it ends (see
-:func:`plams_cli.cli._restart.lock_for_restart`), so ``-r`` never takes a folder in use.
+:func:`plams_cli.core.workdir.lock_for_restart`), so ``-r`` never takes a folder in use.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import keyword
 import os
-import re
-import shutil
 import signal
 import sys
 import tempfile
 import threading
-import time
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -41,7 +39,7 @@ from plams_cli.cli.console import err, plams_errors
 
 if TYPE_CHECKING:
     from plams_cli.cli._script import Script, ScriptModule
-    from plams_cli.core.jobmanager import JobManager
+    from plams_cli.core.session import Session
 
 __all__ = ["run_command", "VarAssign", "INTERRUPTED_EXIT", "TERMINATED_EXIT"]
 
@@ -53,10 +51,6 @@ TERMINATED_EXIT = 128 + signal.SIGTERM
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: the most verbose log level shown on the screen under the live display
 _LIVE_SCREEN_LEVEL = 2
-#: seconds the run waits for threads the scripts left before it says so
-_THREAD_NOTICE_S = 0.5
-#: longest the main thread waits without looking at signals another thread received
-_SIGNAL_CHECK_S = 0.1
 
 
 class VarAssign(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.4 on
@@ -170,46 +164,41 @@ def run_command(path: str | None, folder: str | None, variables: Sequence[tuple[
     Exit status: 0 done, 1 a script raised, n for sys.exit(n), 2 bad input, 130 Ctrl-C,
     143 SIGTERM.
     """
-    from plams_cli.cli._restart import NotRestartableError, find_latest, lock_for_restart, restart_target
+    from plams_cli.cli._grid_leftovers import stop_leftovers
     from plams_cli.cli._script import read_script
+    from plams_cli.core.session import Session
+    from plams_cli.core.workdir import find_latest
+    from plams_cli.errors import FolderInUseError, NotRestartableError
 
     # Everything that can be wrong with the input is found before anything is made.
     loaded_scripts = [read_script(script) for script in scripts]
     base = path or os.getcwd()
     parent, name = _split_folder(base, folder if folder is not None else f"plams.{os.getpid()}")
     _check_writable(parent, path, folder)
-    restart_paths: tuple[str, str] | None = None
-    if restart:
-        if folder is None:
-            latest = find_latest(base)
-            if latest is None:
-                raise click.BadParameter(
-                    f"nothing to restart in {base}: no working folder of an earlier plams run; name one with -f",
-                    param_hint="'-r' / '--restart'",
-                )
-            name = latest
-        try:
-            restart_paths = restart_target(parent, name)
-        except NotRestartableError as exc:
-            raise click.BadParameter(str(exc), param_hint="'-r' / '--restart'") from exc
-    _compile(loaded_scripts)
-    locks: list[int] = []
-    if restart_paths is not None:
-        try:
-            locks = lock_for_restart(*restart_paths)
-        except NotRestartableError as exc:  # a live run uses the folder
-            raise click.UsageError(str(exc)) from exc
-        if folder is None:
-            err.print(f"Restarting the most recent working folder: {restart_paths[0]}", markup=False,
-                      highlight=False)
-    master = _MasterRun(loaded_scripts, parent, name, variables, load_folders, restart_paths, jobs, quiet)
-    master.locks = locks
+    if restart and folder is None:
+        latest = find_latest(base)
+        if latest is None:
+            raise click.BadParameter(
+                f"nothing to restart in {base}: no working folder of an earlier plams run; name one with -f",
+                param_hint="'-r' / '--restart'",
+            )
+        name = latest
     try:
-        status = master.run()
+        session = Session(parent, name, load=load_folders, restart=restart, jobs=jobs,
+                          scripts=[script.path for script in loaded_scripts], leftovers=stop_leftovers)
+    except NotRestartableError as exc:
+        raise click.BadParameter(str(exc), param_hint="'-r' / '--restart'") from exc
+    _compile(loaded_scripts)
+    try:
+        session.lock()
+    except FolderInUseError as exc:  # a live run uses the folder
+        raise click.UsageError(str(exc)) from exc
+    if session.target is not None and folder is None:
+        err.print(f"Restarting the most recent working folder: {session.target[0]}", markup=False, highlight=False)
+    try:
+        status = _MasterRun(session, loaded_scripts, variables, quiet).run()
     finally:
-        for fd in master.locks:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        session.close()
     click.get_current_context().exit(status)
 
 
@@ -226,109 +215,43 @@ def _compile(scripts: Sequence[Script]) -> None:
 
 
 class _MasterRun:
-    """One call of the master script, from the working folder to ``finish()``."""
+    """One call of the master script: the scripts run inside ``session``, with what is shown on the way.
 
-    def __init__(self, scripts: list[Script], parent: str, name: str, variables: Sequence[tuple[str, str]],
-                 load_folders: Sequence[str], restart: tuple[str, str] | None, jobs: int | None,
+    The session does the run (folder, loading, restart, waiting, cancelling, ``finish()``);
+    this adds the scripts' namespace, the live display, the signal wiring and the exit status.
+    """
+
+    def __init__(self, session: Session, scripts: list[Script], variables: Sequence[tuple[str, str]],
                  quiet: bool) -> None:
+        self.session = session
         self.scripts = scripts
-        self.parent = parent
-        self.name = name
         self.variables = variables
-        self.load_folders = load_folders
-        self.restart = restart
-        self.jobs = jobs
         self.quiet = quiet
-        self.manager: JobManager | None = None
-        self.restart_loaded: list[Any] = []
-        self.restart_bad: list[str] = []
-        #: the exit status when the run is interrupted (SIGTERM makes it 143)
-        self.interrupt_status = INTERRUPTED_EXIT
-        #: descriptors holding the locks of the folders this run uses (closed when it ends)
-        self.locks: list[int] = []
 
-    # --- set-up ----------------------------------------------------------------------
-    def _configure(self) -> None:
-        from plams_cli.core import logger
-        from plams_cli.core.runtime import config
-        from plams_cli.runners.local import JobRunner
+    @property
+    def interrupt_status(self) -> int:
+        """The exit status when the run is interrupted: 128 + the signal (SIGTERM makes it 143)."""
+        return 128 + (self.session.signal or signal.SIGINT)
 
-        logger.set_stream("stderr")  # stdout is what the scripts print
-        if self.quiet:
-            config.log.stdout = 0
-        if self.jobs:
-            config.default_jobrunner = JobRunner(parallel=True, maxjobs=self.jobs)
-
-    def _start(self) -> JobManager:
-        from plams_cli.cli._restart import clear_trash, mark_workdir, set_aside
-        from plams_cli.core.logger import log
-        from plams_cli.core.runtime import init
-
-        moved_to = None
-        clear_trash(self.parent)  # what a killed delete left
-        if self.restart is not None:
-            moved_to = set_aside(*self.restart)
-        manager = init(path=self.parent, folder=self.name, quiet=True)
-        self.manager = manager
-        lock = mark_workdir(manager.workdir, [script.path for script in self.scripts])
-        if lock is not None:
-            self.locks.append(lock)
-        log(f"Running in {manager.workdir}", 1)
-        if os.path.basename(manager.workdir) != self.name:
-            taken = os.path.join(self.parent, self.name)
-            kind = "Folder" if os.path.isdir(taken) else "A file named"
-            log(f"{kind} {taken} exists: working in {manager.workdir} instead", 0)
-        if moved_to is not None:
-            log(f"Restart: moved the previous {self.name} to {moved_to}", 1)
-        if self.restart is not None and os.path.isdir(self.restart[1]):
-            from plams_cli.cli._grid_leftovers import stop_leftovers
-
-            for level, line in stop_leftovers(self.restart[1]):
-                log(line, level)
-        self._keep_scripts(manager.workdir)
-        return manager
-
-    def _keep_scripts(self, workdir: str) -> None:
-        """Copy each script into the working folder (a record of what ran)."""
-        taken: set[str] = set()
-        for script in self.scripts:
-            stem, ext = os.path.splitext(os.path.basename(script.path))
-            candidate, number = stem + ext, 1
-            while candidate in taken or os.path.lexists(os.path.join(workdir, candidate)):
-                number += 1
-                candidate = f"{stem}.{number:03d}{ext}"
-            taken.add(candidate)
-            shutil.copy2(script.path, os.path.join(workdir, candidate))
-
-    def _load(self, manager: JobManager) -> None:
-        from plams_cli.core.logger import log
-        from plams_cli.core.pickling import load_tree
-
-        for folder in self.load_folders:
-            jobs, bad = load_tree(folder, manager)
-            log(f"Loaded {_plural(len(jobs), 'job')} from {folder} ({_plural(len(bad), 'unreadable file')})", 1)
-        if self.restart is not None and os.path.isdir(self.restart[1]):
-            jobs, bad = load_tree(self.restart[1], manager)
-            self.restart_loaded, self.restart_bad = list(jobs.values()), bad
-            log(f"Restart: loaded {_plural(len(jobs), 'job')} from {self.restart[1]} "
-                f"({_plural(len(bad), 'unreadable file')})", 1)
-
-    # --- the run ---------------------------------------------------------------------
     def run(self) -> int:
         """Do the whole run; return the exit status."""
         from plams_cli.cli._script import ScriptModule
         from plams_cli.cli.progress import Progress
+        from plams_cli.core import logger
         from plams_cli.core.lifecycle import StatusTally, observing
-        from plams_cli.core.runtime import run_held
+        from plams_cli.core.runtime import config
 
-        self._configure()
+        logger.set_stream("stderr")  # stdout is what the scripts print
+        if self.quiet:
+            config.log.stdout = 0
+        session = self.session
         # Ctrl-C and SIGTERM must reach the main thread as KeyboardInterrupt, even when the
         # parent process started us with SIGINT ignored (as shells do for background jobs).
         in_main = threading.current_thread() is threading.main_thread()
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in _STOP_SIGNALS} if in_main else {}
+        previous = {sig: signal.signal(sig, session.on_signal) for sig in _STOP_SIGNALS} if in_main else {}
         try:
             try:
-                manager = self._start()
+                session.start()
             except KeyboardInterrupt:
                 return self.interrupt_status  # nothing started yet
             module = ScriptModule(self.variables)
@@ -337,95 +260,36 @@ class _MasterRun:
                 tally = StatusTally()  # the live count follows the announced status changes
                 with observing(tally), Progress(err, tally.counts, enabled=not self.quiet) as progress, \
                         _job_lines_off_screen(progress.enabled):
-                    with run_held():  # a script's own finish() (or its threads') must not end the run
-                        before = set(threading.enumerate())
-                        try:
-                            self._load(manager)
-                            status = self._run_scripts(module)
-                        except KeyboardInterrupt:
-                            status = None
-                        if status is None:
-                            status = self.interrupt_status
-                            self._cancel()
-                        if self._wait(manager, before):
-                            status = self.interrupt_status
-                status = self._end(manager, status)
+                    try:
+                        session.load()
+                        status = self._run_scripts(module)
+                    except KeyboardInterrupt:
+                        status = None
+                    if status is None:
+                        status = self.interrupt_status
+                        self._cancel()
+                    if self._wait():
+                        status = self.interrupt_status
+                try:
+                    session.end()
+                except KeyboardInterrupt:
+                    return self.interrupt_status
+            self._report_failures()
             return status
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    def _wait_for_threads(self, before: set[threading.Thread]) -> None:
-        """Wait for the non-daemon threads the scripts started and left running.
-
-        Python waits for them before it exits; they may still run jobs, which must
-        belong to this run, so the run waits for them before it ends (the live display
-        still shows). Job threads of plams (named ``plams-…``) are waited for as jobs.
-        """
-        from plams_cli.core.logger import log
-
-        # Not join() nor is_alive(): in Python < 3.12 a KeyboardInterrupt inside them can
-        # mark a running thread as ended (gh-90882); a thread leaves enumerate() itself.
-        started = time.monotonic()
-        said = False
-        while True:
-            late = [thread for thread in threading.enumerate()
-                    if thread not in before and not thread.daemon and thread is not threading.current_thread()
-                    and not thread.name.startswith("plams-")]
-            if not late:
-                return
-            if not said and time.monotonic() - started > _THREAD_NOTICE_S:
-                said = True
-                names = ", ".join(repr(thread.name) for thread in late)
-                log(f"The scripts ended; waiting for {_plural(len(late), 'thread')} they started: {names}", 1)
-            time.sleep(0.02)  # short: a signal another thread received is seen when it ends
-
-    def _end(self, manager: JobManager, status: int) -> int:
-        """Settle a restart and call ``finish()``; Ctrl-C meanwhile gives the interrupt status."""
-        from plams_cli.core import logger
-        from plams_cli.core.runtime import config, finish
-
-        try:
-            self._settle(manager)
-            finish()
-        except KeyboardInterrupt:
-            for sig in _STOP_SIGNALS:  # no second interrupt while saying so
-                with contextlib.suppress(ValueError):
-                    signal.signal(sig, signal.SIG_IGN)
-            reason = self._reason()
-            res = self.restart[1] if self.restart is not None else None
-            rest = (f"; {res} is kept and the next -r finishes the restart"
-                    if res is not None and os.path.isdir(res) else "")
-            logger.log(f"Interrupted{reason} while ending the run: the finished jobs are saved{rest}", 0)
-            logger.close_logfile()
-            config.init = False
-            return self.interrupt_status
-        self._report_failures(manager)
-        return status
-
-    def _report_failures(self, manager: JobManager) -> None:
+    def _report_failures(self) -> None:
         """With ``-q``: one line on stderr when jobs crashed or failed (the summary is not shown)."""
         if not self.quiet:
             return
-        counts = manager.status_counts()
+        counts = self.session.counts()
         crashed, failed = counts.get("crashed", 0), counts.get("failed", 0)
         if crashed or failed:
+            workdir = self.session.manager.workdir if self.session.manager is not None else "?"
             click.echo(f"plams: {_plural(crashed, 'job')} crashed, {failed} failed "
-                       f"(see {os.path.join(manager.workdir, 'logfile')})", err=True)
-
-    def _reason(self) -> str:
-        """``""`` after Ctrl-C, ``" (SIGTERM)"`` after SIGTERM."""
-        if self.interrupt_status == INTERRUPTED_EXIT:
-            return ""
-        return f" ({_signal_name(self.interrupt_status - 128)})"
-
-    def _on_signal(self, signum: int, frame: object) -> None:
-        """SIGINT or SIGTERM: stop the run as Ctrl-C does; the exit status will be 128 + ``signum``.
-
-        The KeyboardInterrupt of a SIGTERM says so: a job it stops is "interrupted (SIGTERM)".
-        """
-        self.interrupt_status = 128 + signum
-        raise KeyboardInterrupt() if signum == signal.SIGINT else KeyboardInterrupt(_signal_name(signum))
+                       f"(see {os.path.join(workdir, 'logfile')})", err=True)
 
     def _run_scripts(self, module: ScriptModule) -> int | None:
         """Run the scripts; return the exit status, ``None`` when interrupted."""
@@ -452,18 +316,10 @@ class _MasterRun:
         A second interrupt while runscripts get their grace period kills them at once; one
         at any other moment gives up waiting (see :meth:`_give_up`).
         """
-        from plams_cli.core.logger import log
-        from plams_cli.runners.local import cancel_all
-
-        log(f"Interrupted{self._reason()}: stopping running jobs and cancelling queued ones", 0)
         try:
-            lines = [str(record) for record in cancel_all()]
-            stopped = {int(pid) for pid in re.findall(r"\(pid (\d+)\)", "\n".join(lines))}
-            lines += _stop_child_sessions(stopped)
+            self.session.cancel()
         except KeyboardInterrupt:
             self._give_up()
-        for line in lines:
-            log(line, 0)
 
     def _give_up(self) -> NoReturn:
         """A second interrupt: stop waiting for the jobs and exit at once."""
@@ -474,72 +330,22 @@ class _MasterRun:
         sys.stderr.flush()
         os._exit(self.interrupt_status)
 
-    def _wait(self, manager: JobManager, before: set[threading.Thread]) -> bool:
-        """Wait for the threads the scripts left (see :meth:`_wait_for_threads`) and every job.
+    def _wait(self) -> bool:
+        """Wait for the threads the scripts left and every job (:meth:`Session.wait`).
 
         Ctrl-C cancels the jobs (returns True): jobs the threads start after it are
         refused; a second Ctrl-C gives up waiting. SIGTERM counts as Ctrl-C.
         """
         try:
-            self._wait_for_threads(before)
-            _wait_all(manager)
+            self.session.wait()
             return False
         except KeyboardInterrupt:
             self._cancel()
         try:
-            self._wait_for_threads(before)
-            _wait_all(manager)
+            self.session.wait()
         except KeyboardInterrupt:
             self._give_up()
         return True
-
-    def _settle(self, manager: JobManager) -> None:
-        from plams_cli.cli._restart import settle
-        from plams_cli.core.logger import log
-
-        if self.restart is None or not os.path.isdir(self.restart[1]):
-            return
-        res = self.restart[1]
-        report = settle(manager, res, self.restart_loaded, self.restart_bad)
-        if report.dropped:
-            names = ", ".join(os.path.relpath(path, res) for path in report.dropped[:5])
-            more = ", …" if len(report.dropped) > 5 else ""
-            log(f"Restart: dropped {_plural(len(report.dropped), 'finished job')} of {res} that this run replaced "
-                f"with a changed job of the same name ({names}{more})", 1)
-        if report.moved:
-            log(f"Restart: moved {_plural(len(report.moved), 'finished job')} the run did not reuse "
-                f"into {manager.workdir}", 1)
-        if report.moved_other:
-            log(f"Restart: moved {_plural(len(report.moved_other), 'other file or folder', 'other files and folders')}"
-                f" of {res} into {manager.workdir}", 1)
-        if report.removed:
-            history = f"; its log is in {os.path.join(manager.workdir, 'logfile.previous')}" if report.logs else ""
-            log(f"Restart: removed {res}; every finished job is in {manager.workdir}{history}", 1)
-        else:
-            log(f"Restart: kept {res}: {_plural(len(report.kept), 'entry', 'entries')} could not be moved into "
-                f"{manager.workdir} (first: {report.kept[0]}); the next -r loads its finished jobs again", 0)
-
-
-def _wait_all(manager: JobManager) -> None:
-    """``manager.wait_all()``, during which Ctrl-C and SIGTERM are seen within a fraction of a second.
-
-    The kernel hands a signal to any thread of the process. Python runs the handler in the
-    main thread, but only once that thread runs Python code again: a wait without a
-    timeout would sleep on until some job ends. So a helper thread waits, and the main
-    thread waits for it in short slices.
-    """
-    done = threading.Event()
-
-    def wait() -> None:
-        manager.wait_all()
-        done.set()
-
-    from plams_cli.runners.local import signals_to_main_thread
-
-    with signals_to_main_thread():
-        threading.Thread(target=wait, name="plams-wait-all", daemon=True).start()
-    while not done.wait(_SIGNAL_CHECK_S):
-        pass
 
 
 def _exit_status(exc: SystemExit) -> int:
@@ -552,13 +358,6 @@ def _exit_status(exc: SystemExit) -> int:
 
     log(str(code), 0)  # sys.exit("message"): shown as Python does, and kept in the logfile
     return 1
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 @contextlib.contextmanager
@@ -582,43 +381,6 @@ def _job_lines_off_screen(live: bool) -> Iterator[None]:
     finally:
         if config.log.get("stdout") == lowered:
             config.log.stdout = saved
-
-
-def _stop_child_sessions(skip: set[int]) -> list[str]:
-    """Stop the process groups of runscripts still running as our children (SIGTERM, then SIGKILL).
-
-    ``cancel_all()`` misses a runscript whose ``wait()`` the Ctrl-C itself interrupted (a
-    serial runner waits in the main thread); every runscript leads a session of its own,
-    so a child that leads its process group is one. Groups still alive
-    :data:`~plams_cli.runners.local.STOP_GRACE_S` after SIGTERM get SIGKILL.
-    """
-    import psutil
-
-    from plams_cli.runners.local import stop_process_groups
-
-    groups: dict[int, Callable[[], bool]] = {}
-    names: dict[int, str] = {}
-    for child in psutil.Process().children():
-        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
-            if child.pid not in skip and os.getpgid(child.pid) == child.pid:
-                cmd = child.cmdline()  # before the kill: a dead process has none
-                names[child.pid] = cmd[-1] if cmd else "?"
-                groups[child.pid] = functools.partial(_child_running, child)
-    done = stop_process_groups(groups) if groups else {}
-    return [f"stopped runscript {names[pid]} (pid {pid}): {how}" for pid, how in done.items()]
-
-
-def _child_running(child: Any) -> bool:
-    """Whether the child process ``child`` (a psutil.Process) runs.
-
-    Never reaps it: a job thread may be waiting for it, and would then read exit code 0.
-    """
-    import psutil
-
-    try:
-        return bool(child.is_running() and child.status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
 
 
 def _plural(number: int, word: str, words: str | None = None) -> str:

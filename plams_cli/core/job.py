@@ -201,6 +201,15 @@ class Job:
         """The job's rerun-prevention hash, or ``None`` when it is not hashed."""
         return None
 
+    @property
+    def registered_hash(self) -> str | None:
+        """The hash recorded when the job was registered (``hash()`` then), or ``None``.
+
+        ``None``: not registered yet, or not hashed. A loaded job keeps the hash it was
+        saved with, which is what a restart compares.
+        """
+        return getattr(self, "_hash", None)
+
     # --- steps the life cycle calls (see plams_cli.core.lifecycle) ------------------
     def assign_name(self, name: str) -> None:
         """Take ``name``, given by the job manager when registering (``calc.002`` after a clash).

@@ -64,7 +64,7 @@ def test_restart_after_a_changed_input_replaces_the_job(tmp_path: Path, plams: R
 # Runs plams with remove_tree stubbed to die: a restart killed right after settle appended the old logs.
 KILLED_BEFORE_DELETE = """\
 import os, sys
-import plams_cli.cli._restart as restart
+import plams_cli.core.restart as restart
 
 def die(path):
     os._exit(137)

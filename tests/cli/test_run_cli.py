@@ -20,7 +20,10 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def fake_run(self: Any) -> int:
-        calls.append(dict(vars(self)))
+        session = self.session
+        calls.append({"parent": session.path, "name": session.folder, "variables": self.variables,
+                      "load_folders": session.load_folders, "jobs": session.jobs, "quiet": self.quiet,
+                      "restart": session.target, "scripts": self.scripts})
         return 0
 
     monkeypatch.setattr(run_module._MasterRun, "run", fake_run)

@@ -142,7 +142,7 @@ def test_ctrl_c_while_waiting_for_threads_stops_the_run(tmp_path: Path, start_pl
 # Runs plams with a hook that sends SIGINT to itself at one moment of the end of the run.
 INTERRUPT_AT = """\
 import os, signal, sys
-import plams_cli.cli._restart as restart
+import plams_cli.core.restart as restart
 import plams_cli.core.runtime as runtime
 
 def interrupt():
