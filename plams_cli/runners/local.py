@@ -392,6 +392,9 @@ class JobRunner:
                         os.close(fd)
                 with self._processes_lock:
                     self._processes.add(process)
+                    cancelled = self._cancelled
+            if cancelled:  # cancel() ran while this runscript started, and may not have seen it
+                self._stop(process)
             report_launch(Launch("local", str(process.pid), spawned))
             return process.wait()
         except BaseException:
