@@ -8,7 +8,6 @@ so drift of a loaded machine hits all of them alike.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -173,8 +172,8 @@ def startup_rows(ctx: Context) -> list[Row]:
     for c in contenders:  # untimed: bytecode caches
         for argv in commands[c.name]:
             run_child(argv, ctx.env(c), str(folder))
-    for r, c in rounds(contenders, ctx.repeats * 2):
-        for row, argv in zip((init, version), commands[c.name]):
+    for _, c in rounds(contenders, ctx.repeats * 2):
+        for row, argv in zip((init, version), commands[c.name], strict=True):
             row.figures[c.name].values.append(run_child(argv, ctx.env(c), str(folder)).elapsed_s)
     return [init, version]
 
@@ -186,7 +185,8 @@ def finished_rows(ctx: Context) -> list[Row]:
     restart = Row("restart", f"`plams -r` over {n} finished jobs, nothing to run", "s", 2)
     load = Row("load", f"`plams -l big -f big2` over {n} finished jobs, nothing to run", "s", 2)
     memory = Row("memory_restart", f"resident memory of `-r` over {n} jobs", "MB", 0)
-    per_job = Row("memory_per_job", f"resident memory of `-r` per job above start-up, {n} jobs", "kB/job", 2)
+    per_job = Row("memory_per_job", f"resident memory of `-r` per job (above the same run over 0 jobs), {n} jobs",
+                  "kB/job", 2)
     load_all = Row("load_all", f"`load_all` of {n} finished jobs (floor: pickle.load)", "ms/job", 3)
     rows = [first, restart, load, memory, per_job, load_all]
     contenders = ctx.pick("plams-cli", "plams", "floor")
@@ -195,12 +195,15 @@ def finished_rows(ctx: Context) -> list[Row]:
         for row in rows:
             row.figures[c.name] = Figure()
         home = ctx.home(c)
+        # The baseline of the per-job figure: the same command over zero jobs.
         if c.package:
             (home / "s.plms").write_text(children.SCRIPT.format(n=n))
-            probe = [c.python, "-c", children.STARTUP.format(pkg=c.package)]
+            (home / "s0.plms").write_text(children.SCRIPT.format(n=0))
+            probe = [*c.launcher, "-f", "empty", "s0.plms"]
         else:
-            probe = [c.python, "-c", "pass"]
-        base_rss[c.name] = run_child(probe, ctx.env(c), str(_scratch(ctx, "rss"))).maxrss_kb
+            probe = [c.python, FLOOR, "first", "0", str(home / "empty"), str(ctx.counter(c))]
+        base_rss[c.name] = run_child(probe, ctx.env(c), str(home)).maxrss_kb
+        shutil.rmtree(home / "empty")
     reruns: dict[tuple[str, str], int] = {}
 
     def count_reruns(step: str, c: Contender, before: int) -> None:
