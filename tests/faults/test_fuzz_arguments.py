@@ -45,8 +45,9 @@ def _commands() -> tuple[list[tuple[str, ...]], list[str]]:
 PATHS, NAMES = _commands()
 
 
-# Hostile values; NUL is left out: no shell can pass it in an argument.
-HOSTILE = ["", " ", "-", "--", ".", "..", "~", "/", "/proc", "/dev/null", "fifo", "loop", "adir", "afile.txt",
+# Hostile values; NUL is left out: no shell can pass it in an argument. "/" is left out too:
+# "workspace init /" or "-p / s.plms" would really write into the machine's root folder.
+HOSTILE = ["", " ", "-", "--", ".", "..", "~", "/proc", "/dev/null", "fifo", "loop", "adir", "afile.txt",
            "s.plms", "bad.plms", "bin.plms", "a\nb", "\t", "\x1b[31m", "w" * 300, "\udcff", "é", "0", "-1",
            "99999999999",
            "x=1", "1x=2", "=", "{bad", "[1]", '{"a": 1}', '{"a": {"$regex": "("}}', '{"a": ' * 3000 + "1" + "}" * 3000,
