@@ -21,9 +21,7 @@ The steps are public too (:meth:`Session.start`, :meth:`~Session.load`, :meth:`~
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import re
 import shutil
 import signal
 import threading
@@ -252,9 +250,7 @@ class Session:
         from plams_cli.runners.local import cancel_all
 
         log(f"Interrupted{self.reason}: stopping running jobs and cancelling queued ones", 0)
-        records: list[object] = list(cancel_all())
-        # str(): a record of what was stopped (``Stopped``) prints as the line of old
-        lines = [str(record) for record in records] + _stop_child_sessions(_stopped_pids(records))
+        lines = [str(record) for record in cancel_all()]  # each a Stopped record, formatted
         for line in lines:
             log(line, 0)
         return lines
@@ -408,58 +404,6 @@ def _wait_all(manager: JobManager) -> None:
         threading.Thread(target=wait, name="plams-wait-all", daemon=True).start()
     while not done.wait(_SIGNAL_CHECK_S):
         pass
-
-
-def _stopped_pids(records: Iterable[object]) -> set[int]:
-    """The process ids of the local runscripts a cancel stopped: ``Stopped`` records, or lines ``… (pid N): …``."""
-    from plams_cli.runners.base import Stopped
-
-    pids: set[int] = set()
-    for record in records:
-        if isinstance(record, Stopped):
-            if record.kind == "local" and record.job_id.isdigit():
-                pids.add(int(record.job_id))
-        else:  # a runner that still reports lines
-            pids.update(int(pid) for pid in re.findall(r"\(pid (\d+)\)", str(record)))
-    return pids
-
-
-def _stop_child_sessions(skip: set[int]) -> list[str]:
-    """Stop the process groups of runscripts still running as our children (SIGTERM, then SIGKILL).
-
-    A safety net under ``cancel_all()``: a runscript a parallel job thread has just
-    started, and not yet made known to its runner when the cancel looks, is missed by it
-    (and then waited for: the run would hang until the runscript ends). Every runscript
-    leads a session of its own, so a child that leads its process group is one. Groups
-    still alive :data:`~plams_cli.runners.local.STOP_GRACE_S` after SIGTERM get SIGKILL.
-    """
-    import psutil
-
-    from plams_cli.runners.local import stop_process_groups
-
-    groups: dict[int, Callable[[], bool]] = {}
-    names: dict[int, str] = {}
-    for child in psutil.Process().children():
-        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
-            if child.pid not in skip and os.getpgid(child.pid) == child.pid:
-                cmd = child.cmdline()  # before the kill: a dead process has none
-                names[child.pid] = cmd[-1] if cmd else "?"
-                groups[child.pid] = functools.partial(_child_running, child)
-    done = stop_process_groups(groups) if groups else {}
-    return [f"stopped runscript {names[pid]} (pid {pid}): {how}" for pid, how in done.items()]
-
-
-def _child_running(child: Any) -> bool:
-    """Whether the child process ``child`` (a psutil.Process) runs.
-
-    Never reaps it: a job thread may be waiting for it, and would then read exit code 0.
-    """
-    import psutil
-
-    try:
-        return bool(child.is_running() and child.status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
 
 
 def signal_name(signum: int) -> str:

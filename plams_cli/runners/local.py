@@ -49,6 +49,8 @@ __all__ = ["JobRunner", "cancel_all", "signals_to_main_thread", "stop_process_gr
 
 _runners: weakref.WeakSet[JobRunner] = weakref.WeakSet()
 _NO_LIMIT = 1 << 30  # a semaphore's count for "no limit"
+#: longest wait of cancel() for runscripts being started (a start takes milliseconds)
+START_WAIT_S = 5.0
 _held = threading.local()  # .slot: the semaphore whose slot this thread holds, if any; .leave: see waiting()
 #: a job's life cycle, as the life cycle hands it to a runner
 Task = Callable[[], None]
@@ -183,7 +185,9 @@ class JobRunner:
         self._pending: collections.deque[tuple[Task, str, bool]] = collections.deque()
         self._in_flight = 0  # the script's jobs started and not ended (see _take_turn)
         self._processes: set[subprocess.Popen[bytes]] = set()
-        self._processes_lock = threading.Lock()
+        self._processes_lock = threading.Condition()  # also: a runscript stopped starting
+        self._starting = 0  # calls between the cancelled check and the process being listed
+        self._cancel_gave_up = False
         self._cancelled = False
         self._stopped: list[Stopped] = []
         _runners.add(self)
@@ -378,6 +382,11 @@ class JobRunner:
         path = os.path.join(workdir, runscript)
         opened: list[int] = []
         process: subprocess.Popen[bytes] | None = None
+        with self._processes_lock:
+            if self._cancelled:
+                raise NotStartedError()
+            self._starting += 1  # cancel() waits for this start, so it sees the process
+        starting = True
         try:
             # Ctrl-C between the fork and the moment the process is known would leave the
             # runscript running unseen: held back until then, it lands in this try.
@@ -392,8 +401,11 @@ class JobRunner:
                         os.close(fd)
                 with self._processes_lock:
                     self._processes.add(process)
-                    cancelled = self._cancelled
-            if cancelled:  # cancel() ran while this runscript started, and may not have seen it
+                    self._starting -= 1
+                    starting = False
+                    self._processes_lock.notify_all()
+                    late = self._cancel_gave_up
+            if late:  # cancel() gave up waiting for this start: stop it here
                 self._stop(process)
             report_launch(Launch("local", str(process.pid), spawned))
             return process.wait()
@@ -404,8 +416,11 @@ class JobRunner:
                 self._stop(process)
             raise
         finally:
-            if process is not None:
-                with self._processes_lock:
+            with self._processes_lock:
+                if starting:  # the start failed
+                    self._starting -= 1
+                    self._processes_lock.notify_all()
+                if process is not None:
                     self._processes.discard(process)
 
     def cancel(self) -> list[Stopped]:
@@ -423,6 +438,9 @@ class JobRunner:
         """
         self._cancelled = True
         with self._processes_lock:
+            # runscripts being started now are waited for (milliseconds), so none is missed
+            if not self._processes_lock.wait_for(lambda: self._starting == 0, timeout=START_WAIT_S):
+                self._cancel_gave_up = True  # those starts stop their runscripts themselves
             processes = list(self._processes)
         self._stop(*processes)
         records, self._stopped = self._stopped, []

@@ -91,3 +91,52 @@ def test_job_runner_meets_the_runner_contract() -> None:
     runner = JobRunner()
     assert isinstance(runner, Runner) and isinstance(runner, ThreadedRunner)
     assert not runner.cancelled
+
+
+def test_cancel_waits_for_a_runscript_being_started_and_stops_it(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """cancel() lands after the fork, before the runner lists the process: it waits, then stops and names it."""
+    runner = JobRunner()
+    script = tmp_path / "sleepy.run"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")
+    script.chmod(0o755)
+    real_spawn = local.spawn
+    records: list[list[Stopped]] = []
+    canceller = threading.Thread(target=lambda: records.append(runner.cancel()))
+
+    def spawn_then_cancel(*args: object, **kwargs: object) -> object:
+        process = real_spawn(*args, **kwargs)  # type: ignore[arg-type]
+        canceller.start()  # the window: the process runs, the runner does not list it yet
+        time.sleep(0.3)
+        return process
+
+    monkeypatch.setattr(local, "spawn", spawn_then_cancel)
+    started = time.monotonic()
+    code = runner.call("sleepy.run", str(tmp_path), "out", "err")
+    canceller.join(30)
+    assert code == -15  # SIGTERM, not 30 s later
+    assert time.monotonic() - started < 10
+    assert [(r.kind, r.runscript.endswith("sleepy.run"), r.signals[:1]) for r in records[0]] == \
+        [("local", True, ("SIGTERM",))]
+
+
+def test_a_runscript_whose_start_cancel_gave_up_on_stops_itself(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start slower than cancel() waits for: the runscript's own thread stops it once it is listed."""
+    runner = JobRunner()
+    script = tmp_path / "sleepy.run"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")
+    script.chmod(0o755)
+    real_spawn = local.spawn
+    monkeypatch.setattr(local, "START_WAIT_S", 0.1)
+    seen: list[list[Stopped]] = []
+
+    def spawn_then_cancel(*args: object, **kwargs: object) -> object:
+        process = real_spawn(*args, **kwargs)  # type: ignore[arg-type]
+        seen.append(runner.cancel())  # in this very thread: it cannot wait for the start
+        return process
+
+    monkeypatch.setattr(local, "spawn", spawn_then_cancel)
+    code = runner.call("sleepy.run", str(tmp_path), "out", "err")
+    assert code == -15
+    assert seen == [[]]

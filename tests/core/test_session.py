@@ -172,17 +172,3 @@ def test_the_readme_example_restarts_a_run(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "{'copied': 1}"
     assert sorted(os.listdir(tmp_path)) == ["calc"]
-
-
-def test_cancel_also_stops_a_runscript_its_runner_did_not_know_yet(tmp_path: Path, fresh_config: Any) -> None:
-    """A runscript a job thread has started but not yet made known to its runner is stopped too (not waited for)."""
-    import subprocess
-
-    unknown = subprocess.Popen(["sleep", "30"], start_new_session=True)  # as a runscript leads its own session
-    try:
-        lines = Session(str(tmp_path), "w").cancel()
-        assert f"stopped runscript 30 (pid {unknown.pid}): SIGTERM" in lines
-        assert unknown.wait(timeout=10) == -signal.SIGTERM
-    finally:
-        unknown.kill()
-        unknown.wait()
