@@ -16,7 +16,7 @@ import sys
 import tokenize
 import traceback
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import click
@@ -163,6 +163,17 @@ class ScriptModule:
                 sys.modules["__main__"] = saved_main
             sys.argv = saved_argv
             sys.path[:] = saved_path
+
+    def put_folders_on_path(self, scripts: Sequence[Script]) -> None:
+        """Put the scripts' folders at the front of ``sys.path`` (inside :meth:`installed`).
+
+        Done before ``-l`` and ``-r`` load saved jobs: their classes may live in modules
+        beside the scripts, as PLAMS's launcher allows.
+        """
+        for script in reversed(scripts):
+            folder = os.path.dirname(script.path)
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
 
     def run(self, script: Script) -> None:
         """Execute ``script`` in the module: ``__file__`` is its path, its folder leads ``sys.path``."""

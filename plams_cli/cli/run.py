@@ -261,6 +261,7 @@ class _MasterRun:
                 with observing(tally), Progress(err, tally.counts, enabled=not self.quiet) as progress, \
                         _job_lines_off_screen(progress.enabled):
                     try:
+                        module.put_folders_on_path(self.scripts)  # saved jobs' classes may live there
                         session.load()
                         status = self._run_scripts(module)
                     except KeyboardInterrupt:
