@@ -1,6 +1,6 @@
 """Small file helpers of the core: linking or copying a job's files.
 
-Atomic writes are :func:`plams_cli._fs.atomic_write`; ``write_atomic`` is its old name.
+Atomic writes are :func:`plams_cli._fs.atomic_write`.
 """
 
 from __future__ import annotations
@@ -10,18 +10,7 @@ import os
 import shutil
 from collections.abc import Callable
 
-from plams_cli._fs import atomic_write
-
-__all__ = ["write_atomic", "link_or_copy_tree"]
-
-
-def write_atomic(path: str, data: bytes, sync: bool = True) -> None:
-    """Replace ``path`` by ``data`` atomically: :func:`plams_cli._fs.atomic_write`.
-
-    Kept for callers outside the core that still use this name; new code calls
-    ``atomic_write(path, data, fsync=...)`` from :mod:`plams_cli._fs`.
-    """
-    atomic_write(path, data, fsync=sync)
+__all__ = ["link_or_copy_tree"]
 
 
 def link_or_copy_tree(
