@@ -7,6 +7,7 @@ Ctrl-C and SIGTERM blocked (:func:`signals_to_main_thread`), so the main thread 
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module under signal (no stubs)
 import contextlib
 import errno
 import os
@@ -49,6 +50,9 @@ def signals_to_main_thread() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+_DEFERRED_SIGNALS = (int(signal.SIGINT), int(signal.SIGTERM))
+
+
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM back inside the block, and deliver them at its end.
@@ -60,18 +64,24 @@ def signals_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in _MAIN_THREAD_SIGNALS}
-    if any(handler is None for handler in previous.values()):
+    # _signal: the C functions under the signal module, without its enum conversions
+    # (those cost more than the rest of the block; this runs once per serial job)
+    previous = [(sig, _signal.getsignal(sig)) for sig in _DEFERRED_SIGNALS]
+    if any(handler is None for _, handler in previous):
         yield
         return
     caught: list[int] = []
-    for sig in previous:
-        signal.signal(sig, lambda signum, frame: caught.append(signum))
+
+    def hold(signum: int, frame: object) -> None:
+        caught.append(signum)
+
+    for sig, _ in previous:
+        _signal.signal(sig, hold)
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, handler in previous:
+            _signal.signal(sig, handler)
         for signum in caught:
             signal.raise_signal(signum)
 
