@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -131,19 +132,21 @@ def test_run_job_alias_runs_the_job_with_that_runner(run_in: object, recorder: R
 def test_a_job_turned_away_after_its_turn_never_says_running(run_in: object, recorder: Recorder) -> None:
     """With ``maxjobs``, a job whose turn comes after a cancel ends "not started", never ``running``."""
     runner = JobRunner(parallel=True, maxjobs=1)
-    first = _echo("first", "1")
-    first.settings.input.sleep = 30
-    second = _echo("second", "2")
-    first.run(jobrunner=runner)
-    second.run(jobrunner=runner)
-    while first.status is not JobStatus.RUNNING or second.status is not JobStatus.REGISTERED:
+    jobs = [_echo("first", "1"), _echo("second", "2")]
+    for job in jobs:
+        job.settings.input.sleep = 30  # whichever gets the one slot first runs until the cancel
+        job.run(jobrunner=runner)
+    deadline = time.monotonic() + 30
+    while sorted(job.status.value for job in jobs) != ["registered", "running"]:
+        assert time.monotonic() < deadline, [job.status for job in jobs]
         threading.Event().wait(0.02)
+    running, waiting = sorted(jobs, key=lambda job: job.status is not JobStatus.RUNNING)
     stopped = runner.cancel()
-    second.results.wait()
-    first.results.wait()
+    for job in jobs:
+        job.results.wait()
     assert [record.kind for record in stopped] == ["local"]
-    assert second.not_started and recorder.of(second) == ["started", "registered", "crashed"]
-    assert first.status is JobStatus.CRASHED and not first.not_started
+    assert waiting.not_started and recorder.of(waiting) == ["started", "registered", "crashed"]
+    assert running.status is JobStatus.CRASHED and not running.not_started
 
 
 def test_runner_log_records_reach_the_run_log(run_in: object, tmp_path: Path) -> None:
