@@ -45,9 +45,9 @@ def _commands() -> tuple[list[tuple[str, ...]], list[str]]:
 PATHS, NAMES = _commands()
 
 
-# Hostile values; NUL is left out: no shell can pass it in an argument. "/" is left out too:
-# "workspace init /" or "-p / s.plms" would really write into the machine's root folder.
-HOSTILE = ["", " ", "-", "--", ".", "..", "~", "/proc", "/dev/null", "fifo", "loop", "adir", "afile.txt",
+# Hostile values; NUL is left out: no shell can pass it in an argument, and so are paths out of the
+# test's folder ("/", ".."): see _stays_inside.
+HOSTILE = ["", " ", "-", "--", ".", "~", "/proc", "/dev/null", "fifo", "loop", "adir", "afile.txt",
            "s.plms", "bad.plms", "bin.plms", "a\nb", "\t", "\x1b[31m", "w" * 300, "\udcff", "é", "0", "-1",
            "99999999999",
            "x=1", "1x=2", "=", "{bad", "[1]", '{"a": 1}', '{"a": {"$regex": "("}}', '{"a": ' * 3000 + "1" + "}" * 3000,
@@ -55,7 +55,18 @@ HOSTILE = ["", " ", "-", "--", ".", "..", "~", "/proc", "/dev/null", "fifo", "lo
 #: a frame of plams-cli, click or the standard library in the output: a traceback of ours, not of the
 #: user's script (running afile.txt as a script prints its own NameError, cut to its frames)
 OURS = re.compile(r'File "[^"]*(plams_cli|site-packages|/lib/python3)[^"]*", line \d+')
-WORDS = st.sampled_from(NAMES) | st.sampled_from(HOSTILE) | st.text(max_size=8)
+
+
+def _stays_inside(word: str) -> bool:
+    """Whether ``word``, taken as a path, names nothing outside the test's folder.
+
+    The commands really run: ``workspace init ../..`` or ``-p /x`` would write workspaces and
+    working folders above the test's folder (where other tests' ``get_project`` searches).
+    """
+    return word in ("/proc", "/dev/null") or (not word.startswith("/") and ".." not in word)
+
+
+WORDS = (st.sampled_from(NAMES) | st.sampled_from(HOSTILE) | st.text(max_size=8)).filter(_stays_inside)
 #: a command path first (so that every subcommand is reached often), then any words
 ARGUMENTS = st.builds(lambda path, words: [*path, *words], st.sampled_from(PATHS), st.lists(WORDS, max_size=5))
 
