@@ -93,13 +93,17 @@ def test_job_runner_meets_the_runner_contract() -> None:
     assert not runner.cancelled
 
 
+def _sleepy_runscript(folder: Path) -> None:
+    script = folder / "sleepy.run"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")
+    script.chmod(0o755)
+
+
 def test_cancel_waits_for_a_runscript_being_started_and_stops_it(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """cancel() lands after the fork, before the runner lists the process: it waits, then stops and names it."""
     runner = JobRunner()
-    script = tmp_path / "sleepy.run"
-    script.write_text("#!/bin/sh\nexec sleep 30\n")
-    script.chmod(0o755)
+    _sleepy_runscript(tmp_path)
     real_spawn = local.spawn
     records: list[list[Stopped]] = []
     canceller = threading.Thread(target=lambda: records.append(runner.cancel()))
@@ -124,9 +128,7 @@ def test_a_runscript_whose_start_cancel_gave_up_on_stops_itself(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A start slower than cancel() waits for: the runscript's own thread stops it once it is listed."""
     runner = JobRunner()
-    script = tmp_path / "sleepy.run"
-    script.write_text("#!/bin/sh\nexec sleep 30\n")
-    script.chmod(0o755)
+    _sleepy_runscript(tmp_path)
     real_spawn = local.spawn
     monkeypatch.setattr(local, "START_WAIT_S", 0.1)
     seen: list[list[Stopped]] = []

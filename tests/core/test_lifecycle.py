@@ -2,55 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from plams_cli import JobRunner, MultiJob
 from plams_cli.core import lifecycle
-from plams_cli.core.jobs import Job
 from plams_cli.core.status import JobStatus
-from plams_cli.runners.launch import Launch
 from tests.core.jobkinds import EchoJob
-
-
-class Recorder:
-    """An observer keeping everything it is told, per job."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.changes: list[tuple[Job, JobStatus, JobStatus]] = []
-        self.launches: list[tuple[Job, Launch]] = []
-
-    def status_changed(self, job: Job, old: JobStatus, new: JobStatus, when: float) -> None:
-        with self.lock:
-            self.changes.append((job, old, new))
-
-    def job_launched(self, job: Job, launch: Launch) -> None:
-        with self.lock:
-            self.launches.append((job, launch))
-
-    def of(self, job: Job) -> list[str]:
-        return [new.value for seen, _, new in self.changes if seen is job]
-
-    def olds_match(self, job: Job) -> bool:
-        """Each change starts where the previous one ended (nothing missed, nothing twice)."""
-        previous = JobStatus.CREATED
-        for seen, old, new in self.changes:
-            if seen is job:
-                if old is not previous:
-                    return False
-                previous = new
-        return True
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    observer = Recorder()
-    with lifecycle.observing(observer):
-        yield observer
+from tests.core.observing import Recorder
 
 
 def _job(value: str, **inputs: Any) -> EchoJob:

@@ -5,55 +5,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from plams_cli import JobRunner, MultiJob
-from plams_cli.core import lifecycle, logbridge
+from plams_cli.core import logbridge
 from plams_cli.core.jobs import Job
 from plams_cli.core.status import JobStatus
-from plams_cli.runners.launch import Launch
 from tests.core.jobkinds import EchoJob
+from tests.core.observing import Recorder
 
 DONE = ["started", "registered", "running", "finished", "successful"]
-
-
-class Recorder:
-    """An observer keeping every change, in the order it was told."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.changes: list[tuple[Job, JobStatus, JobStatus]] = []
-
-    def status_changed(self, job: Job, old: JobStatus, new: JobStatus, when: float) -> None:
-        with self.lock:
-            self.changes.append((job, old, new))
-
-    def job_launched(self, job: Job, launch: Launch) -> None:
-        pass
-
-    def of(self, job: Job) -> list[str]:
-        return [new.value for seen, _, new in self.changes if seen is job]
-
-    def chained(self, job: Job) -> bool:
-        """Each change starts where the previous ended: nothing missed, nothing seen twice."""
-        previous = JobStatus.CREATED
-        for seen, old, new in self.changes:
-            if seen is job:
-                if old is not previous:
-                    return False
-                previous = new
-        return True
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    observer = Recorder()
-    with lifecycle.observing(observer):
-        yield observer
 
 
 def _echo(name: str, value: str) -> EchoJob:
@@ -85,12 +50,12 @@ def test_multijob_generations_and_copies_are_each_seen_once_in_order(run_in: obj
     parent.run(jobrunner=JobRunner(parallel=parallel, maxjobs=1))
     parent.results.wait()
     assert parent.status is JobStatus.SUCCESSFUL and len(parent) == 6
-    assert recorder.of(parent) == DONE and recorder.chained(parent)
+    assert recorder.of(parent) == DONE and recorder.olds_match(parent)
     children = list(parent)
     for child in children[:2] + children[4:]:
-        assert recorder.of(child) == DONE and recorder.chained(child), child
+        assert recorder.of(child) == DONE and recorder.olds_match(child), child
     for child in children[2:4]:
-        assert recorder.of(child) == ["started", "registered", "copied"] and recorder.chained(child), child
+        assert recorder.of(child) == ["started", "registered", "copied"] and recorder.olds_match(child), child
     order = [(job, new) for job, _, new in recorder.changes]
     ended = order.index((parent, JobStatus.SUCCESSFUL))
     assert all(order.index((child, child.status)) < ended for child in children)
