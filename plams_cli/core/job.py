@@ -10,6 +10,7 @@ are the two kinds; :mod:`plams_cli.core.jobs` gathers them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -34,6 +35,16 @@ __all__ = ["Job"]
 
 _UNPICKLED_SET = frozenset(("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text",
                             "_runscript_text", "_runner", "_notified", "_made_folder"))
+
+
+def _same_folder(one: str, other: str) -> bool:
+    """Whether the paths ``one`` and ``other`` name the same folder (through symbolic links too)."""
+    if one == other:
+        return True
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return os.path.realpath(one) == os.path.realpath(other)
 
 
 def _validate_name(name: object) -> str:
@@ -261,10 +272,19 @@ class Job:
             return relative
 
         assert self.path is not None and prev.path is not None
-        # A job loaded from this very folder (a restart in place) already has its files here.
-        if os.path.realpath(prev.path) != os.path.realpath(self.path):
-            link_or_copy_tree(prev.path, self.path, rename, link=bool(self.settings.get("link_files", True)))
-        self._copied_from = prev.path
+        manager = self.jobmanager
+        with getattr(manager, "folder_lock", None) or contextlib.nullcontext():
+            source = prev.path
+            if getattr(manager, "move_loaded", None) is not None and manager.move_loaded(self, prev):
+                # prev's folder (a restart's) is this job's now, saved files too until this job's replace them
+                if not self.settings.get("pickle", True):
+                    for name in skip:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(os.path.join(self.path, name))
+            elif not _same_folder(source, self.path):
+                # (a job loaded from this very folder already has its files here)
+                link_or_copy_tree(source, self.path, rename, link=bool(self.settings.get("link_files", True)))
+        self._copied_from = source
         self._exit_code = getattr(prev, "_exit_code", 0)
 
     # --- pickling --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from plams_cli.errors import FileError, PlamsError
 from plams_cli.runners.local import waiting
 
 if TYPE_CHECKING:
+    from plams_cli.core.jobindex import SavedJob
     from plams_cli.core.jobs import Job
 
 __all__ = ["JobManager", "make_folder"]
@@ -87,6 +88,10 @@ class JobManager:
         self.names: dict[str, int] = {}
         self.hashes: dict[str, Job] = {}
         self._loaded_paths: dict[str, Job] = {}  # folder -> job loaded from it
+        #: ``(NAME, NAME.res)`` of a restart in place: jobs loaded from ``NAME.res`` may move into ``NAME``
+        self.restart_source: tuple[str, str] | None = None
+        #: held while a job takes the files of another (the folder of a loaded job may move meanwhile)
+        self.folder_lock = threading.Lock()
         self._lock = threading.RLock()
         self._active: dict[int, Job] = {}
         self._made: set[str] = set()  # folders register() made (removed if their job never starts)
@@ -232,6 +237,36 @@ class JobManager:
                     current = self.hashes.get(digest)
                     if current is None or not current.results.done.is_set() or not current.ok():
                         self.hashes.setdefault(digest, item)
+
+    def add_saved(self, job: Job | SavedJob) -> None:
+        """Make a job known from a working folder's index (a :class:`SavedJob`) take part in rerun prevention.
+
+        As a loaded job: it is not registered, and its hash finds it while it is the best
+        job known for that hash.
+        """
+        self._add_loaded(job)  # type: ignore[arg-type]
+
+    def move_loaded(self, job: Job, prev: Job) -> bool:
+        """Give ``job`` the folder of ``prev`` with one rename, when ``prev`` was loaded from the folder being
+        restarted and its folder belongs where ``job``'s is (same name, same place); say whether it moved.
+
+        The folder moves whole, ``prev``'s saved files with it until ``job`` is saved over
+        them; hidden files (left by a killed write, or a batch job's records) are deleted,
+        as a copy would leave them out. ``prev`` then lives in ``job``'s folder. Call it
+        holding :attr:`folder_lock`.
+        """
+        from plams_cli.core.restart import move_job_folder
+
+        source = self.restart_source
+        if source is None or prev.path is None or job.path is None or prev.name != job.name:
+            return False
+        with self._lock:
+            if self._loaded_paths.get(os.path.normpath(prev.path)) is not prev:
+                return False
+        if not move_job_folder(prev.path, job.path, *source):
+            return False
+        prev.path = job.path
+        return True
 
     def load_job(self, filename: str) -> Job:
         """Load a saved job from ``filename`` and add its hashes to this manager's registry."""

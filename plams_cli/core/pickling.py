@@ -20,6 +20,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from plams_cli._fs import atomic_write
+from plams_cli.core import jobindex
 from plams_cli.core import runtime as _config_module
 from plams_cli.core.logger import log
 from plams_cli.errors import CorruptedJobFileError, FileError
@@ -109,10 +110,13 @@ def save_job(job: Job, filename: str | None = None) -> None:
             f"job._dont_pickle or set settings.pickle = False", 1)
         return
     atomic_write(filename, data)
+    saved = jobindex.file_id(os.stat(filename))
     try:
-        write_summary(job, os.path.dirname(filename))
+        write_summary(job, os.path.dirname(filename), saved=saved)
     except (TypeError, ValueError) as exc:  # a summary is a convenience; the pickle is saved
         log(f"Could not write the summary of {job.name}: {type(exc).__name__}: {exc}", 1)
+        return
+    jobindex.record(job, filename, saved)
 
 
 def _json_plain(value: Any) -> Any:
@@ -149,12 +153,18 @@ def summary_of(job: Job) -> dict[str, Any]:
     return data
 
 
-def write_summary(job: Job, folder: str | None = None) -> None:
-    """Write ``<name>.job.json`` in ``folder`` (default: the job's folder), atomically."""
+def write_summary(job: Job, folder: str | None = None, saved: list[int] | None = None) -> None:
+    """Write ``<name>.job.json`` in ``folder`` (default: the job's folder), atomically.
+
+    ``saved`` is the :func:`~plams_cli.core.jobindex.file_id` of the ``.dill`` just
+    written beside it: it tells later readers that the summary describes that very file.
+    """
     folder = folder or job.path
     if not folder:
         return
     data = summary_of(job)
+    if saved is not None:
+        data["saved"] = saved
     try:
         text = json.dumps(data, default=repr, sort_keys=True)
     except TypeError:  # keys JSON cannot sort or hold (1 and "x", tuples): make them strings

@@ -6,8 +6,11 @@ with ``restart=True``) works in three steps, each safe against a kill:
 1. :func:`set_aside` moves ``NAME`` to ``NAME.res`` with one ``os.rename``. If
    ``NAME.res`` is already there (an earlier restart was killed), ``NAME`` moves *into*
    it as ``NAME.res/_interrupted_restart`` instead, so the finished jobs of both are loaded.
-2. The jobs run in a fresh ``NAME``; the jobs saved in ``NAME.res`` are loaded first,
-   so identical jobs are copied (hard-linked) rather than rerun.
+2. The jobs run in a fresh ``NAME``; the jobs saved in ``NAME.res`` are loaded first
+   (from its index, :mod:`plams_cli.core.jobindex`; unpickled only when needed), so
+   identical jobs are not rerun: one the new run makes in the same place (same name,
+   same folder) gets its old folder with one ``os.rename`` (:func:`move_job_folder`),
+   any other one hard links of its files.
 3. :func:`settle` moves each loaded job that the new run did not reproduce into ``NAME``
    (one ``os.rename`` per job folder), then everything else ``NAME.res`` holds (files the
    script or the user put there; the old ``logfile`` is appended to
@@ -25,14 +28,16 @@ are, the marker, its lock and the trash are in :mod:`plams_cli.core.workdir`.
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from plams_cli._fs import atomic_write
+from plams_cli.core.jobindex import INDEX, SavedJob, carry
 from plams_cli.core.status import JobStatus
 from plams_cli.core.workdir import (
     LOGFILE,
@@ -51,7 +56,7 @@ if TYPE_CHECKING:
     from plams_cli.core.jobmanager import JobManager
     from plams_cli.core.jobs import Job
 
-__all__ = ["PREVIOUS_LOG", "SettleReport", "restart_target", "set_aside", "settle"]
+__all__ = ["PREVIOUS_LOG", "SettleReport", "move_job_folder", "restart_target", "set_aside", "settle"]
 
 #: the logs of earlier runs of a restarted folder, oldest first
 PREVIOUS_LOG = "logfile.previous"
@@ -185,13 +190,50 @@ def _replaced(job: Job, new_jobs: dict[str, Job], workdir: str, res: str, done_h
 
 def _target(workdir: str, res: str, path: str) -> str:
     """Where ``path`` (inside ``res``) belongs in the new working folder."""
+    if path.startswith(res + os.sep) and not path.startswith(_INTERRUPTED, len(res) + 1):
+        return workdir + path[len(res):]  # the common case, without relpath's cost
     parts = os.path.relpath(path, res).split(os.sep)
     while len(parts) > 1 and _INTERRUPTED_RE.fullmatch(parts[0]):
         parts = parts[1:]
     return os.path.join(workdir, *parts)
 
 
-def settle(manager: JobManager, res: str, loaded: Iterable[Job], unreadable: Iterable[str]) -> SettleReport:
+def move_job_folder(source: str, target: str, workdir: str, res: str) -> bool:
+    """Move the job folder ``source`` (inside ``res``) to ``target``, its place in ``workdir``, with one rename.
+
+    Step 2 for a job the new run reproduces where it was: ``target`` is the (empty)
+    folder the new job was given. Hidden files in the moved folder (temporary files of a
+    killed write, a batch job's records) are deleted, as a copy leaves them out. Returns
+    whether it moved; ``False`` (nothing changed) when ``target`` is not where ``source``
+    belongs or the rename fails (``target`` is not empty, another file system).
+    """
+    res, source = os.path.normpath(res), os.path.normpath(source)
+    if not source.startswith(res + os.sep):
+        return False
+    if _target(os.path.normpath(workdir), res, source) != os.path.normpath(target):
+        return False
+    try:
+        os.rename(source, target)
+    except OSError:
+        return False
+    _drop_hidden_files(target)
+    return True
+
+
+def _drop_hidden_files(folder: str) -> None:
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    _drop_hidden_files(entry.path)
+                elif entry.name.startswith("."):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+    except OSError:
+        pass
+
+
+def settle(manager: JobManager, res: str, loaded: Iterable[Job | SavedJob], unreadable: Iterable[str]) -> SettleReport:
     """Step 3: move what the new run did not reproduce into its folder, then delete ``res``.
 
     First each loaded job the new run did not reproduce moves into ``NAME``, unless the
@@ -210,7 +252,8 @@ def settle(manager: JobManager, res: str, loaded: Iterable[Job], unreadable: Ite
     unreadable
         Saved jobs in ``res`` that could not be loaded; they keep ``res``.
     """
-    loaded = list(loaded)
+    # A SavedJob answers all settle asks (name, path, hash, status, no children) as a Job does.
+    loaded = cast("list[Job]", list(loaded))
     report = SettleReport()
     done_hashes: set[str] = set()
     for job in manager.jobs:
@@ -220,10 +263,12 @@ def settle(manager: JobManager, res: str, loaded: Iterable[Job], unreadable: Ite
     new_jobs = {os.path.normpath(job.path): job for job in manager.jobs if job.path}
     for path in unreadable:
         report.kept.append(f"{path} could not be read")
+    inside = os.path.normpath(res) + os.sep
+    carried: list[SavedJob] = []
     # Outermost first, so a MultiJob moves with its children.
     for job in sorted(loaded, key=lambda j: (j.path or "").count(os.sep)):
-        if not job.path or not os.path.isdir(job.path):
-            continue  # moved already with its parent
+        if not job.path or not job.path.startswith(inside) or not os.path.isdir(job.path):
+            continue  # moved already: by the run (see move_job_folder) or with its parent
         if _covered(job, done_hashes):
             continue
         if _replaced(job, new_jobs, manager.workdir, res, done_hashes):
@@ -243,6 +288,9 @@ def settle(manager: JobManager, res: str, loaded: Iterable[Job], unreadable: Ite
         for item in _walk(job):  # keep the objects' paths true after the move
             if item.path:
                 item.path = target + item.path[len(job.path):]
+        if isinstance(job, SavedJob):
+            carried.append(job)
+    carry(manager.workdir, carried)  # the next restart finds them in the index
     if report.kept:
         return report
     # What is left of the loaded jobs in res was reproduced (its files are in NAME) or replaced.
@@ -278,7 +326,8 @@ def _keep_other_entries(res: str, workdir: str, reproduced: set[str], report: Se
       earlier attempt of a job the new run redid (a failed or crashed job) is dropped;
       anything else moves to ``X.previous`` (an ``X.previous`` to ``X.previous.002``, …:
       the higher the number, the older).
-    * The old :data:`MARKER` is dropped (``workdir`` has its own).
+    * The old :data:`MARKER` and index (:data:`~plams_cli.core.jobindex.INDEX`) are dropped
+      (``workdir`` has its own).
     * Last, the logfiles (``logfile.previous``, then ``logfile``, of ``res`` and then of
       each nested killed restart) are appended, oldest first, to
       ``workdir/logfile.previous``, so a chain of restarts keeps the whole history. They
@@ -297,7 +346,7 @@ def _keep_other_entries(res: str, workdir: str, reproduced: set[str], report: Se
     logs = [log for log in logs if os.path.isfile(log) and not os.path.islink(log)]
     for root in reversed(roots):  # newest first: the newest keeps the plain name
         for entry in sorted(os.scandir(root), key=lambda e: e.name):
-            if entry.name == MARKER or entry.path in roots or entry.path in logs:
+            if entry.name in (MARKER, INDEX) or entry.path in roots or entry.path in logs:
                 continue
             _merge(entry.path, os.path.join(workdir, entry.name), reproduced, report)
     history: list[str] = []

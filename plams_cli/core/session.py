@@ -37,6 +37,7 @@ from plams_cli.core.workdir import clear_trash, find_latest, lock_for_restart, m
 from plams_cli.errors import NotRestartableError, SessionError
 
 if TYPE_CHECKING:
+    from plams_cli.core.jobindex import SavedJob
     from plams_cli.core.jobmanager import JobManager
     from plams_cli.core.jobs import Job
     from plams_cli.core.restart import SettleReport
@@ -105,7 +106,7 @@ class Session:
         self.signal: int | None = None
         #: what settling the restart did (after :meth:`end`)
         self.settled: SettleReport | None = None
-        self._restart_loaded: list[Job] = []
+        self._restart_loaded: list[Job | SavedJob] = []
         self._restart_unreadable: list[str] = []
         self._locks: list[int] = []
         self._locked = False
@@ -194,16 +195,22 @@ class Session:
             shutil.copy2(script, os.path.join(workdir, candidate))
 
     def load(self) -> None:
-        """Load the saved jobs of the ``load`` folders, then those of the folder being restarted."""
-        from plams_cli.core.pickling import load_tree
+        """Load the saved jobs of the ``load`` folders, then those of the folder being restarted.
+
+        Through the folders' indexes (:func:`~plams_cli.core.jobindex.load_saved`): a job
+        is unpickled only when its index entry and summary cannot vouch for it, or when
+        something needs the object.
+        """
+        from plams_cli.core.jobindex import load_saved
 
         manager = self._started()
         for folder in self.load_folders:
-            jobs, bad = load_tree(folder, manager)
+            jobs, bad = load_saved(folder, manager)
             log(f"Loaded {_plural(len(jobs), 'job')} from {folder} ({_plural(len(bad), 'unreadable file')})", 1)
         if self.target is not None and os.path.isdir(self.target[1]):
             res = self.target[1]
-            jobs, bad = load_tree(res, manager)
+            manager.restart_source = (manager.workdir, res)
+            jobs, bad = load_saved(res, manager)
             self._restart_loaded, self._restart_unreadable = list(jobs.values()), bad
             log(f"Restart: loaded {_plural(len(jobs), 'job')} from {res} ({_plural(len(bad), 'unreadable file')})", 1)
 

@@ -1,0 +1,351 @@
+"""The index of a working folder's saved jobs, which ``-r`` and ``-l`` read instead of unpickling.
+
+``<workdir>/.plams-index`` (beside the ``logfile``) holds one JSON line per saved job. A line
+is added with a single ``O_APPEND`` write each time a job is saved (:func:`record`). It gives
+the job's ``.dill`` path (relative to the index's folder), name, class, status, hash, exit
+code and files, and the identity (inode, size, ``mtime_ns``) of the ``.dill`` and
+``.job.json`` it was written with.
+
+The index is a cache of the saved jobs, never their truth:
+
+* An entry is used only while the ``.dill`` and the ``.job.json`` in that folder are the
+  files it was written with (:func:`load_saved` stats both). A job whose files changed,
+  or that has no entry, is taken from its ``.job.json`` instead, when that summary names
+  the ``.dill`` beside it (``saved``: its identity, written by :func:`save_job
+  <plams_cli.core.pickling.save_job>`). Otherwise the job is unpickled, as it was before
+  there was an index.
+* So a missing, stale, truncated, garbled or other-version index costs time, never a wrong
+  reuse. Lines that do not parse are skipped; the last entry for a path wins. An index
+  is never rewritten in place: a restart's new folder gets a fresh one, with a line for
+  every job it saves or moves in (:func:`carry`), so the index is rebuilt by the next
+  ``-r``. Nothing is written into a folder given to ``-l``.
+
+A job known from the index is a :class:`SavedJob`: it answers what rerun prevention and a
+restart ask (name, folder, status, hash, exit code) from the entry, and unpickles the
+saved job the first time anything else is asked of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+from typing import TYPE_CHECKING, Any
+
+from plams_cli.core.logger import log
+from plams_cli.core.status import JobStatus
+from plams_cli.errors import FileError
+
+if TYPE_CHECKING:
+    from plams_cli.core.jobmanager import JobManager
+    from plams_cli.core.jobs import Job
+
+__all__ = ["INDEX", "SavedJob", "carry", "file_id", "load_saved", "record"]
+
+#: the index file, in the working folder
+INDEX = ".plams-index"
+_VERSION = 1
+_DILL, _SUMMARY = ".dill", ".job.json"
+_DONE = threading.Event()
+_DONE.set()
+
+FileId = list[int]
+
+
+def file_id(st: os.stat_result) -> FileId:
+    """``[inode, size, mtime_ns]``: what tells a saved file from the one written before or after it."""
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+# --- writing ---------------------------------------------------------------------------
+def _append(index: str, line: str) -> None:
+    fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def record(job: Job, dill: str, dill_id: FileId) -> None:
+    """Add the entry of ``job``, just saved as ``dill`` (with its summary), to its working folder's index.
+
+    Jobs saved outside their job manager's working folder are not indexed. A failed write
+    is ignored: the index is a cache, and the saved files are whole.
+    """
+    workdir = getattr(job.jobmanager, "workdir", None)
+    if not workdir or not dill.startswith(workdir + os.sep):
+        return
+    from plams_cli.core.multijob import MultiJob
+
+    try:
+        summary = file_id(os.stat(dill[: -len(_DILL)] + _SUMMARY))
+    except OSError:
+        return
+    cls = type(job)
+    entry = {"v": _VERSION, "p": dill[len(workdir) + 1:], "n": job.name, "c": f"{cls.__module__}.{cls.__qualname__}",
+             "s": job.status.value, "h": job._hash, "x": getattr(job, "_exit_code", None), "f": list(job.results.files),
+             "d": dill_id, "j": summary}
+    if isinstance(job, MultiJob):
+        entry["m"] = 1
+    try:
+        _append(os.path.join(workdir, INDEX), json.dumps(entry, separators=(",", ":")))
+    except (OSError, TypeError, ValueError):
+        pass
+
+
+def carry(workdir: str, jobs: list[SavedJob]) -> None:
+    """Add entries to ``workdir``'s index for ``jobs``, moved into it from another working folder (a restart)."""
+    lines = []
+    for job in jobs:
+        if job.path is None or not job.path.startswith(workdir + os.sep):
+            continue
+        entry = dict(job._entry)
+        entry["p"] = os.path.join(job.path[len(workdir) + 1:], job.name + _DILL)
+        lines.append(json.dumps(entry, separators=(",", ":")))
+    if lines:
+        try:
+            _append(os.path.join(workdir, INDEX), "\n".join(lines))
+        except OSError:
+            pass
+
+
+# --- the stand-in of a saved job ---------------------------------------------------------
+class _SavedResults:
+    """The results of a :class:`SavedJob`: done already; anything else is asked of the unpickled job's."""
+
+    __slots__ = ("_saved",)
+    done = _DONE
+
+    def __init__(self, saved: SavedJob) -> None:
+        self._saved = saved
+
+    def wait(self) -> None:
+        """Return at once: a saved job has ended."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._saved.load().results, name)
+
+
+class SavedJob:
+    """A finished job known from an index entry (or its summary), unpickled only when needed.
+
+    Rerun prevention and the restart read its :attr:`name`, :attr:`path`, :attr:`status`,
+    :attr:`registered_hash` and exit code; any other attribute (its settings, a results
+    method that reads files) unpickles the saved job once (:meth:`load`) and answers
+    from it.
+
+    Parameters
+    ----------
+    path
+        The job's folder (absolute).
+    entry
+        Its index entry (the fields :func:`record` writes).
+    """
+
+    __slots__ = ("name", "path", "jobmanager", "_hash", "_exit_code", "_status", "_entry", "_job")
+    #: a saved job found through the index is never a MultiJob (those are unpickled)
+    children = None
+
+    def __init__(self, path: str, entry: dict[str, Any]) -> None:
+        self.name: str = entry["n"]
+        self.path: str | None = path
+        self.jobmanager: Any = None
+        self._hash: str | None = entry["h"]
+        self._exit_code: int | None = entry["x"]
+        self._status = JobStatus(entry["s"])
+        self._entry = entry
+        self._job: Job | None = None
+
+    @property
+    def status(self) -> JobStatus:
+        """The status the job was saved with."""
+        return self._status
+
+    @property
+    def registered_hash(self) -> str | None:
+        """The hash the job was saved with."""
+        return self._hash
+
+    @property
+    def results(self) -> Any:
+        """Its results: done; reading them unpickles the job."""
+        return _SavedResults(self) if self._job is None else self._job.results
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the saved job has been unpickled."""
+        return self._job is not None
+
+    def ok(self, strict: bool = True) -> bool:
+        """Whether the job ended well (successful or copied), as :meth:`Job.ok <plams_cli.core.job.Job.ok>`."""
+        good = {JobStatus.SUCCESSFUL, JobStatus.COPIED}
+        if not strict:
+            good |= {JobStatus.FAILED, JobStatus.FINISHED}
+        return self._status in good
+
+    def load(self) -> Job:
+        """The saved job, unpickled (once) from its ``.dill``, in its folder now and with its job manager.
+
+        Raises
+        ------
+        FileError, CorruptedJobFileError
+            See :func:`~plams_cli.core.pickling.read_job`.
+        """
+        if self._job is None:
+            from plams_cli.core.pickling import read_job
+
+            if self.path is None:
+                raise FileError(f"the saved job {self.name} has no folder any more")
+            job = read_job(os.path.join(self.path, self.name + _DILL))
+            job.jobmanager = self.jobmanager
+            self._job = job
+        return self._job
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy, pickle and friends probe for these: no unpickling for them
+            raise AttributeError(name)
+        return getattr(self.load(), name)
+
+    def __repr__(self) -> str:
+        return f"<{self._entry['c'].rsplit('.', 1)[-1]} {self.name!r} {self._status.value} (saved)>"
+
+
+# --- reading -------------------------------------------------------------------------------
+def _read_index(folder: str, known: dict[str, dict[str, Any]]) -> None:
+    """Add the usable entries of ``folder``'s index to ``known`` (absolute ``.dill`` path -> entry)."""
+    try:
+        with open(os.path.join(folder, INDEX), "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            # A killed writer left a torn line, which the next entry continues: keep that one.
+            start = line.rfind(b'{"v":')
+            try:
+                entry = json.loads(line[start:]) if start > 0 else None
+            except ValueError:
+                continue
+        if _valid(entry):
+            known[os.path.join(folder, entry["p"])] = entry
+
+
+def _valid(entry: Any) -> bool:
+    if not isinstance(entry, dict) or entry.get("v") != _VERSION:
+        return False
+    try:
+        return (isinstance(entry["p"], str) and isinstance(entry["n"], str) and isinstance(entry["c"], str)
+                and entry["s"] in _STATUSES and (entry["h"] is None or isinstance(entry["h"], str))
+                and (entry["x"] is None or isinstance(entry["x"], int)) and isinstance(entry["f"], list)
+                and _is_id(entry["d"]) and _is_id(entry["j"]))
+    except KeyError:
+        return False
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 3 and all(type(item) is int for item in value)
+
+
+_STATUSES = frozenset(status.value for status in JobStatus)
+
+
+def _from_summary(dill: str, dill_id: FileId, summary: str, summary_id: FileId) -> dict[str, Any] | None:
+    """The entry of the job saved as ``dill``, rebuilt from its summary, when the summary names that very file."""
+    try:
+        with open(summary, "rb") as handle:
+            data = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("saved") != dill_id or "children" in data:
+        return None
+    files = data.get("files")
+    entry = {"v": _VERSION, "p": os.path.basename(dill), "n": data.get("name"), "c": data.get("class"),
+             "s": data.get("status"), "h": data.get("hash"), "x": data.get("exit_code"),
+             "f": files if isinstance(files, list) else [], "d": dill_id, "j": summary_id}
+    return entry if _valid(entry) else None
+
+
+def _regular_id(path: str) -> FileId | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return file_id(st) if stat.S_ISREG(st.st_mode) else None
+
+
+def load_saved(path: str, jobmanager: JobManager) -> tuple[dict[str, Job | SavedJob], list[str]]:
+    """Make every job saved under ``path`` known to ``jobmanager``, unpickling only what the index cannot vouch for.
+
+    The same jobs as :func:`~plams_cli.core.pickling.load_tree` finds, by the same rules
+    (a folder with a saved job is not searched further; one without is); each is a
+    :class:`SavedJob` when an index entry or its summary matches its files, else the
+    unpickled job. Returns a dict from ``.dill`` path to job, and the unreadable files.
+
+    .. warning:: Unpickling runs code: use it only on folders you trust (see
+       :func:`~plams_cli.core.pickling.read_job`).
+
+    Raises
+    ------
+    FileError
+        ``path`` does not exist or is not a folder.
+    """
+    root = os.path.abspath(path)
+    if not os.path.exists(root):
+        raise FileError(f"cannot load jobs from {root}: it does not exist")
+    if not os.path.isdir(root):
+        raise FileError(f"cannot load jobs from {root}: it is not a folder")
+    loaded: dict[str, Job | SavedJob] = {}
+    bad: list[str] = []
+    known: dict[str, dict[str, Any]] = {}
+
+    def visit(folder: str) -> None:
+        try:
+            with os.scandir(folder) as scan:
+                entries = list(scan)
+        except OSError as exc:
+            log(f"Cannot read {folder}: {exc.strerror}", 1)
+            return
+        if any(entry.name == INDEX for entry in entries):
+            _read_index(folder, known)
+        for name in sorted(e.name for e in entries if e.is_dir(follow_symlinks=False)):
+            sub = os.path.join(folder, name)
+            dill = os.path.join(sub, name + _DILL)
+            dill_id = _regular_id(dill)
+            if dill_id is None:
+                visit(sub)
+                continue
+            job = _saved(sub, dill, dill_id, known.get(dill))
+            if job is not None:
+                job.jobmanager = jobmanager
+                jobmanager.add_saved(job)
+                loaded[dill] = job
+                continue
+            try:
+                loaded[dill] = jobmanager.load_job(dill)
+            except FileError as exc:
+                log(f"Skipping {dill}: {exc}", 1)
+                bad.append(dill)
+                visit(sub)
+
+    visit(root)
+    return loaded, bad
+
+
+def _saved(folder: str, dill: str, dill_id: FileId, entry: dict[str, Any] | None) -> SavedJob | None:
+    """The :class:`SavedJob` of the job saved as ``dill`` when its entry or summary vouches for it, else ``None``."""
+    summary = dill[: -len(_DILL)] + _SUMMARY
+    summary_id = _regular_id(summary)
+    if summary_id is None:
+        return None
+    if entry is None or entry["d"] != dill_id or entry["j"] != summary_id:
+        entry = _from_summary(dill, dill_id, summary, summary_id)
+        if entry is None:
+            return None
+    if entry.get("m") or entry["n"] != os.path.basename(folder):
+        return None
+    return SavedJob(folder, entry)
