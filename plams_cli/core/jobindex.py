@@ -100,7 +100,7 @@ def carry(workdir: str, jobs: list[SavedJob]) -> None:
     for job in jobs:
         if job.path is None or not job.path.startswith(workdir + os.sep):
             continue
-        entry = dict(job._entry)
+        entry = json.loads(job._line)
         entry["p"] = os.path.join(job.path[len(workdir) + 1:], job.name + _DILL)
         lines.append(json.dumps(entry, separators=(",", ":")))
     if lines:
@@ -143,18 +143,19 @@ class SavedJob:
         Its index entry (the fields :func:`record` writes).
     """
 
-    __slots__ = ("name", "path", "jobmanager", "_hash", "_exit_code", "_status", "_entry", "_job")
+    # Slots and the entry kept as its JSON text: no dict, and nothing for the garbage collector to trace.
+    __slots__ = ("name", "path", "jobmanager", "_hash", "_exit_code", "_status", "_line", "_job")
     #: a saved job found through the index is never a MultiJob (those are unpickled)
     children = None
 
-    def __init__(self, path: str, entry: dict[str, Any]) -> None:
+    def __init__(self, path: str, entry: dict[str, Any], line: bytes) -> None:
         self.name: str = entry["n"]
         self.path: str | None = path
         self.jobmanager: Any = None
         self._hash: str | None = entry["h"]
         self._exit_code: int | None = entry["x"]
         self._status = JobStatus(entry["s"])
-        self._entry = entry
+        self._line = line
         self._job: Job | None = None
 
     @property
@@ -208,12 +209,13 @@ class SavedJob:
         return getattr(self.load(), name)
 
     def __repr__(self) -> str:
-        return f"<{self._entry['c'].rsplit('.', 1)[-1]} {self.name!r} {self._status.value} (saved)>"
+        cls = str(json.loads(self._line)["c"]).rsplit(".", 1)[-1]
+        return f"<{cls} {self.name!r} {self._status.value} (saved)>"
 
 
 # --- reading -------------------------------------------------------------------------------
-def _read_index(folder: str, known: dict[str, dict[str, Any]]) -> None:
-    """Add the usable entries of ``folder``'s index to ``known`` (absolute ``.dill`` path -> entry)."""
+def _read_index(folder: str, known: dict[str, tuple[dict[str, Any], bytes]]) -> None:
+    """Add the usable entries of ``folder``'s index to ``known`` (absolute ``.dill`` path -> entry, line)."""
     try:
         with open(os.path.join(folder, INDEX), "rb") as handle:
             data = handle.read()
@@ -227,12 +229,13 @@ def _read_index(folder: str, known: dict[str, dict[str, Any]]) -> None:
         except ValueError:
             # A killed writer left a torn line, which the next entry continues: keep that one.
             start = line.rfind(b'{"v":')
+            line = line[start:] if start > 0 else b""
             try:
-                entry = json.loads(line[start:]) if start > 0 else None
+                entry = json.loads(line) if line else None
             except ValueError:
                 continue
         if _valid(entry):
-            known[os.path.join(folder, entry["p"])] = entry
+            known[os.path.join(folder, entry["p"])] = (entry, line)
 
 
 def _valid(entry: Any) -> bool:
@@ -254,7 +257,7 @@ def _is_id(value: Any) -> bool:
 _STATUSES = frozenset(status.value for status in JobStatus)
 
 
-def _from_summary(dill: str, dill_id: FileId, summary: str, summary_id: FileId) -> dict[str, Any] | None:
+def _from_summary(dill: str, dill_id: FileId, summary: str, summary_id: FileId) -> tuple[dict[str, Any], bytes] | None:
     """The entry of the job saved as ``dill``, rebuilt from its summary, when the summary names that very file."""
     try:
         with open(summary, "rb") as handle:
@@ -267,7 +270,7 @@ def _from_summary(dill: str, dill_id: FileId, summary: str, summary_id: FileId) 
     entry = {"v": _VERSION, "p": os.path.basename(dill), "n": data.get("name"), "c": data.get("class"),
              "s": data.get("status"), "h": data.get("hash"), "x": data.get("exit_code"),
              "f": files if isinstance(files, list) else [], "d": dill_id, "j": summary_id}
-    return entry if _valid(entry) else None
+    return (entry, json.dumps(entry, separators=(",", ":")).encode()) if _valid(entry) else None
 
 
 def _regular_id(path: str) -> FileId | None:
@@ -301,7 +304,7 @@ def load_saved(path: str, jobmanager: JobManager) -> tuple[dict[str, Job | Saved
         raise FileError(f"cannot load jobs from {root}: it is not a folder")
     loaded: dict[str, Job | SavedJob] = {}
     bad: list[str] = []
-    known: dict[str, dict[str, Any]] = {}
+    known: dict[str, tuple[dict[str, Any], bytes]] = {}
 
     def visit(folder: str) -> None:
         try:
@@ -336,16 +339,19 @@ def load_saved(path: str, jobmanager: JobManager) -> tuple[dict[str, Job | Saved
     return loaded, bad
 
 
-def _saved(folder: str, dill: str, dill_id: FileId, entry: dict[str, Any] | None) -> SavedJob | None:
+def _saved(folder: str, dill: str, dill_id: FileId, known: tuple[dict[str, Any], bytes] | None) -> SavedJob | None:
     """The :class:`SavedJob` of the job saved as ``dill`` when its entry or summary vouches for it, else ``None``."""
     summary = dill[: -len(_DILL)] + _SUMMARY
     summary_id = _regular_id(summary)
     if summary_id is None:
         return None
-    if entry is None or entry["d"] != dill_id or entry["j"] != summary_id:
-        entry = _from_summary(dill, dill_id, summary, summary_id)
-        if entry is None:
+    if known is not None and known[0]["d"] == dill_id and known[0]["j"] != summary_id:
+        return None  # the summary changed after the job was saved: only the .dill can tell
+    if known is None or known[0]["d"] != dill_id:
+        known = _from_summary(dill, dill_id, summary, summary_id)
+        if known is None:
             return None
+    entry, line = known
     if entry.get("m") or entry["n"] != os.path.basename(folder):
         return None
-    return SavedJob(folder, entry)
+    return SavedJob(folder, entry, line)

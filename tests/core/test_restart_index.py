@@ -1,0 +1,231 @@
+"""The restart index (``.plams-index``): ``-r`` and ``-l`` read it instead of unpickling, and never trust it blindly.
+
+Each job's runscript appends its name to a counter file, so a test sees exactly which
+jobs ran again. Whatever is done to the index (deleted, garbled, torn, another version)
+or to a job folder behind its back, a restart reuses exactly the jobs that are really
+finished and runs the rest once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plams_cli import ShellJob, load, load_all
+from plams_cli.core import jobindex, jobmanager, pickling
+from plams_cli.core.jobindex import INDEX, SavedJob
+from plams_cli.core.session import Session
+from plams_cli.core.status import JobStatus
+
+NAMES = ("a", "b", "c", "d", "e", "f")
+
+
+def _run(tmp_path: Path, folder: str, **options: Any) -> Session:
+    counter = tmp_path / "counter"
+    with Session(str(tmp_path), folder=folder, **options) as session:
+        for name in NAMES:
+            ShellJob(name=name, runscript=f"echo {name} >> {counter}\necho out-{name}\n").run()
+    return session
+
+
+def _ran(tmp_path: Path) -> Counter[str]:
+    counter = tmp_path / "counter"
+    return Counter(counter.read_text().split()) if counter.exists() else Counter()
+
+
+def _status(workdir: Path, name: str) -> str:
+    return str(json.loads((workdir / name / f"{name}.job.json").read_text())["status"])
+
+
+@pytest.fixture
+def unpickled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ``.dill`` files read during the test (the index's whole point is that there are none)."""
+    seen: list[str] = []
+    real = pickling.read_job
+
+    def counting(filename: str) -> Any:
+        seen.append(os.path.basename(filename))
+        return real(filename)
+
+    monkeypatch.setattr(pickling, "read_job", counting)
+    monkeypatch.setattr(jobmanager, "read_job", counting)
+    return seen
+
+
+# --- what is done to the first run's folder, and which jobs must run again -----------------
+def _rewrite_index(work: Path, change: Callable[[list[dict[str, Any]]], None]) -> None:
+    entries = [json.loads(line) for line in (work / INDEX).read_text().splitlines() if line]
+    change(entries)
+    (work / INDEX).write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+
+
+def _other_version(entries: list[dict[str, Any]]) -> None:
+    for entry in entries:
+        entry["v"] = 2
+
+
+def _torn(work: Path) -> None:
+    data = (work / INDEX).read_bytes()
+    (work / INDEX).write_bytes(data[: len(data) - 40])  # the last line cut short, as by a kill
+
+
+def _replace_dill(work: Path) -> None:
+    """``d.dill`` is rewritten in place (same inode) with ``d`` failed: ``d`` is not finished any more."""
+    job = pickling.read_job(str(work / "d" / "d.dill"))
+    job._status = JobStatus.FAILED
+    (work / "d" / "d.dill").write_bytes(pickling._dumps(job))
+
+
+def _summary_edited(work: Path) -> None:
+    """``e.job.json`` says ``failed`` now; its ``.dill`` (the truth) still holds a successful job."""
+    summary = json.loads((work / "e" / "e.job.json").read_text())
+    summary["status"] = "failed"
+    (work / "e" / "e.job.json").write_text(json.dumps(summary))
+
+
+SABOTAGE: list[tuple[Callable[[Path], None], set[str], bool]] = [
+    # (what is done to the folder, the jobs that must run again, whether no .dill may be read)
+    (lambda work: None, set(), True),
+    (lambda work: (work / INDEX).unlink(), set(), True),
+    (lambda work: (work / INDEX).write_bytes(b"\x00garbage\xff{not json\n" * 50), set(), True),
+    (_torn, set(), True),
+    (lambda work: _rewrite_index(work, _other_version), set(), True),
+    (lambda work: shutil.rmtree(work / "b"), {"b"}, True),
+    (lambda work: (work / "c" / "c.dill").unlink(), {"c"}, True),
+    (_replace_dill, {"d"}, False),
+    (_summary_edited, set(), False),
+    (lambda work: (work / "f" / "f.job.json").unlink(), set(), False),
+]
+IDS = ["intact", "index-missing", "index-garbage", "index-torn", "index-other-version",
+       "job-folder-deleted", "dill-deleted", "dill-replaced", "summary-edited", "summary-deleted"]
+
+
+@pytest.mark.parametrize(("sabotage", "again", "lazy"), SABOTAGE, ids=IDS)
+def test_restart_reuses_exactly_the_finished_jobs(tmp_path: Path, fresh_config: Any, unpickled: list[str],
+                                                  sabotage: Callable[[Path], None], again: set[str],
+                                                  lazy: bool) -> None:
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    assert (work / INDEX).is_file() and _ran(tmp_path) == Counter(NAMES)
+    sabotage(work)
+    unpickled.clear()
+    session = _run(tmp_path, "w", restart=True)
+    assert _ran(tmp_path) - Counter(NAMES) == Counter(again)  # each job that was not finished ran once more
+    assert session.counts() == {"copied": len(NAMES) - len(again), **({"successful": len(again)} if again else {})}
+    assert {name: _status(work, name) for name in NAMES} == {
+        name: "successful" if name in again else "copied" for name in NAMES}
+    assert sorted(os.listdir(tmp_path)) == ["counter", "w"]  # w.res settled and gone
+    if lazy:
+        assert unpickled == []
+    # The new index holds every job again: the next restart reads no .dill at all.
+    unpickled.clear()
+    _run(tmp_path, "w", restart=True)
+    assert _ran(tmp_path) - Counter(NAMES) == Counter(again) and unpickled == []
+    assert all(_status(work, name) == "copied" for name in NAMES)
+
+
+@pytest.mark.parametrize(("sabotage", "again", "lazy"), SABOTAGE, ids=IDS)
+def test_load_reuses_exactly_the_finished_jobs_and_leaves_the_folder_alone(
+        tmp_path: Path, fresh_config: Any, unpickled: list[str], sabotage: Callable[[Path], None], again: set[str],
+        lazy: bool) -> None:
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    sabotage(work)
+    before = {str(p.relative_to(work)): p.read_bytes() for p in work.rglob("*") if p.is_file()}
+    unpickled.clear()
+    session = _run(tmp_path, "w2", load=[str(work)])
+    assert _ran(tmp_path) - Counter(NAMES) == Counter(again)
+    assert session.counts().get("copied") == len(NAMES) - len(again)
+    assert {str(p.relative_to(work)): p.read_bytes() for p in work.rglob("*") if p.is_file()} == before
+    if lazy:
+        assert unpickled == []
+    for name in set(NAMES) - again:  # hard links of the old job's files, renamed for nothing (same names)
+        assert os.path.samefile(work / name / f"{name}.out", tmp_path / "w2" / name / f"{name}.out")
+
+
+def test_restart_moves_each_reproduced_job_folder_whole(tmp_path: Path, fresh_config: Any) -> None:
+    """``-r`` in place: the job folder itself moves (one rename), hidden leftovers of killed writes are dropped."""
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    folders = {name: os.stat(work / name).st_ino for name in NAMES}
+    (work / "a" / ".a.dill.host.1.abc.tmp").write_bytes(b"half a pickle")
+    (work / "a" / "notes.txt").write_text("mine\n")
+    _run(tmp_path, "w", restart=True)
+    assert {name: os.stat(work / name).st_ino for name in NAMES} == folders
+    assert (work / "a" / "notes.txt").read_text() == "mine\n"
+    assert not list(work.rglob(".*.tmp"))
+    again = load(str(work / "a" / "a.dill"))
+    assert again.status == JobStatus.COPIED and again.results.read_file("$JN.out") == "out-a\n"
+
+
+def test_a_reused_job_answers_the_script_and_loads(tmp_path: Path, fresh_config: Any) -> None:
+    """After ``-r`` the copied jobs read their results; ``load``/``load_all`` give them back."""
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    with Session(str(tmp_path), folder="w", restart=True):
+        job = ShellJob(name="a", runscript=f"echo a >> {tmp_path / 'counter'}\necho out-a\n")
+        job.run()
+        assert job.ok() and job.status == JobStatus.COPIED
+        assert job.results.read_file("$JN.out") == "out-a\n" and "a.out" in job.results.files
+        assert job.results.grep_output("out-") == ["out-a"]
+    loaded = load_all(str(work))
+    assert sorted(j.name for j in loaded.values()) == sorted(NAMES)
+    assert {j.name: j.status.value for j in loaded.values()} == {
+        "a": "copied", **{name: "successful" for name in NAMES[1:]}}
+    assert _ran(tmp_path) == Counter(NAMES)
+
+
+def test_a_saved_job_is_unpickled_only_when_something_needs_it(tmp_path: Path, fresh_config: Any,
+                                                             unpickled: list[str]) -> None:
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    with Session(str(tmp_path), folder="w2", load=[str(work)]) as session:
+        assert session.manager is not None
+        saved = [job for job in session.manager.hashes.values() if isinstance(job, SavedJob)]
+        assert sorted(job.name for job in saved) == sorted(NAMES) and unpickled == []
+        first = min(saved, key=lambda job: job.name)
+        assert first.ok() and first.status == JobStatus.SUCCESSFUL and first.results.done.is_set()
+        assert first.registered_hash and not first.loaded and "(saved)" in repr(first)
+        assert unpickled == []
+        assert first.results.read_file("$JN.out") == "out-a\n"  # reading results needs the object
+        assert unpickled == ["a.dill"] and first.loaded
+        assert first.settings.runscript.shebang == "#!/bin/sh"  # anything else too, from the same object
+        assert unpickled == ["a.dill"]
+
+
+def test_index_lines_are_appended_and_a_torn_line_does_not_hide_the_next(tmp_path: Path, fresh_config: Any) -> None:
+    """A killed writer leaves a line without its end; the next entry, appended to it, is still read."""
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    lines = (work / INDEX).read_bytes().splitlines(keepends=True)
+    assert len(lines) == len(NAMES) and all(json.loads(line)["v"] == 1 for line in lines)
+    (work / INDEX).write_bytes(b"".join(lines[:-1]) + lines[-1][:30] + lines[-1])  # torn, then whole again
+    known: dict[str, Any] = {}
+    jobindex._read_index(str(work), known)
+    assert sorted(os.path.basename(path) for path in known) == sorted(f"{name}.dill" for name in NAMES)
+
+
+def test_restart_after_a_killed_restart_reads_both_indexes(tmp_path: Path, fresh_config: Any,
+                                                          unpickled: list[str]) -> None:
+    """``w.res`` (the first run) with the killed restart's ``w`` nested in it: each has its index."""
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    work.rename(tmp_path / "w.res")
+    counter = tmp_path / "counter"
+    with Session(str(tmp_path), folder="w"):  # what the killed restart had finished: g
+        ShellJob(name="g", runscript=f"echo g >> {counter}\n").run()
+    unpickled.clear()
+    with Session(str(tmp_path), folder="w", restart=True) as session:
+        for name in (*NAMES, "g"):
+            ShellJob(name=name, runscript=f"echo {name} >> {counter}\n" + ("" if name == "g" else
+                                                                            f"echo out-{name}\n")).run()
+    assert _ran(tmp_path) == Counter((*NAMES, "g")) and unpickled == []
+    assert session.counts() == {"copied": len(NAMES) + 1}
+    assert sorted(os.listdir(tmp_path)) == ["counter", "w"]
