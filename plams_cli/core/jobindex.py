@@ -9,9 +9,10 @@ code and files, and the identity (inode, size, ``mtime_ns``) of the ``.dill`` an
 The index is a cache of the saved jobs, never their truth:
 
 * An entry is used only while the ``.dill`` and the ``.job.json`` in that folder are the
-  files it was written with (:func:`load_saved` stats both). A job whose files changed,
-  or that has no entry, is taken from its ``.job.json`` instead, when that summary names
-  the ``.dill`` beside it (``saved``: its identity, written by :func:`save_job
+  files it was written with (:func:`load_saved` stats both). When only the ``.job.json``
+  changed since, the job is unpickled: only the ``.dill`` can tell. A job with no entry,
+  or whose ``.dill`` changed, is taken from its ``.job.json`` when that summary names the
+  ``.dill`` beside it (``saved``: its identity, written by :func:`save_job
   <plams_cli.core.pickling.save_job>`). Otherwise the job is unpickled, as it was before
   there was an index.
 * So a missing, stale, truncated, garbled or other-version index costs time, never a wrong
