@@ -20,25 +20,47 @@ def link_or_copy_tree(
 
     ``rename(relative_name)`` gives each file's name in ``target``, or ``None`` to skip
     it. Files are hard-linked when ``link`` is set and copied where a link is impossible
-    (another file system, a file system without hard links) or not wanted.
+    (another file system, a file system without hard links) or not wanted. Symbolic
+    links to folders are not followed (as :func:`os.walk` does not).
     """
     os.makedirs(target, exist_ok=True)
-    for folder, _dirs, files in os.walk(source):
-        relative_folder = os.path.relpath(folder, source)
-        for name in files:
-            relative = name if relative_folder == "." else os.path.join(relative_folder, name)
-            new_relative = rename(relative)
-            if new_relative is None:
+    _fill(source, "", target, rename, link, {""})
+
+
+def _fill(folder: str, prefix: str, target: str, rename: Callable[[str], str | None], link: bool,
+          made: set[str]) -> None:
+    # One scandir per folder and one link per file: this is the copy path of every reused job.
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return  # as os.walk: a folder that cannot be listed is passed over
+    for entry in entries:
+        if entry.is_dir():
+            if not entry.is_symlink():
+                _fill(entry.path, prefix + entry.name + os.sep, target, rename, link, made)
+            continue
+        new_relative = rename(prefix + entry.name)
+        if new_relative is None:
+            continue
+        dst = os.path.join(target, new_relative)
+        parent = os.path.dirname(new_relative)
+        if parent not in made:
+            os.makedirs(os.path.join(target, parent), exist_ok=True)
+            made.add(parent)
+        if link:
+            try:
+                os.link(entry.path, dst)
                 continue
-            src = os.path.join(source, relative)
-            dst = os.path.join(target, new_relative)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(dst)
-            if link:
+            except FileExistsError:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(dst)
                 try:
-                    os.link(src, dst)
+                    os.link(entry.path, dst)
                     continue
                 except OSError:
                     pass
-            shutil.copy2(src, dst)
+            except OSError:
+                pass
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(dst)
+        shutil.copy2(entry.path, dst)

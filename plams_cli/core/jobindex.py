@@ -52,6 +52,7 @@ _DONE = threading.Event()
 _DONE.set()
 
 FileId = list[int]
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def file_id(st: os.stat_result) -> FileId:
@@ -90,7 +91,7 @@ def record(job: Job, dill: str, dill_id: FileId) -> None:
     if isinstance(job, MultiJob):
         entry["m"] = 1
     try:
-        _append(os.path.join(workdir, INDEX), json.dumps(entry, separators=(",", ":")))
+        _append(os.path.join(workdir, INDEX), _ENCODER.encode(entry))
     except (OSError, TypeError, ValueError):
         pass
 
@@ -103,7 +104,7 @@ def carry(workdir: str, jobs: list[SavedJob]) -> None:
             continue
         entry = json.loads(job._line)
         entry["p"] = os.path.join(job.path[len(workdir) + 1:], job.name + _DILL)
-        lines.append(json.dumps(entry, separators=(",", ":")))
+        lines.append(_ENCODER.encode(entry))
     if lines:
         try:
             _append(os.path.join(workdir, INDEX), "\n".join(lines))
@@ -271,7 +272,7 @@ def _from_summary(dill: str, dill_id: FileId, summary: str, summary_id: FileId) 
     entry = {"v": _VERSION, "p": os.path.basename(dill), "n": data.get("name"), "c": data.get("class"),
              "s": data.get("status"), "h": data.get("hash"), "x": data.get("exit_code"),
              "f": files if isinstance(files, list) else [], "d": dill_id, "j": summary_id}
-    return (entry, json.dumps(entry, separators=(",", ":")).encode()) if _valid(entry) else None
+    return (entry, _ENCODER.encode(entry).encode()) if _valid(entry) else None
 
 
 def _regular_id(path: str) -> FileId | None:
