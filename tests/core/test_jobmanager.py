@@ -296,3 +296,21 @@ def test_a_crashed_rerun_in_place_leaves_no_stale_saved_job(tmp_path: Path, fres
     finish()
     assert not (tmp_path / "stale" / "calc" / "calc.dill").exists()
     assert load_all(str(tmp_path / "stale")) == {}
+
+
+def test_finish_removes_nested_empty_folders_only(tmp_path: Path, fresh_config: object) -> None:
+    """Empty folders go deepest first (a folder holding only empty ones too); files, links and the workdir stay."""
+    from plams_cli import finish, init
+
+    manager = init(path=str(tmp_path), folder="w", quiet=True)
+    work = Path(manager.workdir)
+    (work / "a" / "b" / "c").mkdir(parents=True)
+    (work / "kept" / "empty").mkdir(parents=True)
+    (work / "kept" / "file.txt").write_text("x")
+    outside = tmp_path / "outside"
+    (outside / "empty").mkdir(parents=True)
+    (work / "link").symlink_to(outside)
+    finish()
+    assert sorted(p.name for p in work.iterdir() if p.name != "logfile") == ["kept", "link"]
+    assert sorted(p.name for p in (work / "kept").iterdir()) == ["file.txt"]
+    assert (outside / "empty").is_dir()  # not followed through the link
