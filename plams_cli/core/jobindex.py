@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -97,14 +98,21 @@ def record(job: Job, dill: str, dill_id: FileId) -> None:
 
 
 def carry(workdir: str, jobs: list[SavedJob]) -> None:
-    """Add entries to ``workdir``'s index for ``jobs``, moved into it from another working folder (a restart)."""
+    """Add entries to ``workdir``'s index for ``jobs``, moved into it from another working folder (a restart).
+
+    Each entry is made from the job's summary, when that still names its ``.dill``.
+    """
     lines = []
     for job in jobs:
         if job.path is None or not job.path.startswith(workdir + os.sep):
             continue
-        entry = json.loads(job._line)
-        entry["p"] = os.path.join(job.path[len(workdir) + 1:], job.name + _DILL)
-        lines.append(_ENCODER.encode(entry))
+        dill = job.path + os.sep + job.name + _DILL
+        summary = job.path + os.sep + job.name + _SUMMARY
+        dill_id, summary_id = _regular_id(dill), _regular_id(summary)
+        entry = _from_summary(dill, dill_id, summary, summary_id) if dill_id and summary_id else None
+        if entry is not None:
+            entry["p"] = dill[len(workdir) + 1:]
+            lines.append(_ENCODER.encode(entry))
     if lines:
         try:
             _append(os.path.join(workdir, INDEX), "\n".join(lines))
@@ -145,19 +153,19 @@ class SavedJob:
         Its index entry (the fields :func:`record` writes).
     """
 
-    # Slots and the entry kept as its JSON text: no dict, and nothing for the garbage collector to trace.
-    __slots__ = ("name", "path", "jobmanager", "_hash", "_exit_code", "_status", "_line", "_job")
+    # Slots, no dict: tens of thousands of them stand in memory during a restart.
+    __slots__ = ("name", "path", "jobmanager", "_hash", "_exit_code", "_status", "_cls", "_job")
     #: a saved job found through the index is never a MultiJob (those are unpickled)
     children = None
 
-    def __init__(self, path: str, entry: dict[str, Any], line: bytes) -> None:
+    def __init__(self, path: str, entry: dict[str, Any]) -> None:
         self.name: str = entry["n"]
         self.path: str | None = path
         self.jobmanager: Any = None
         self._hash: str | None = entry["h"]
         self._exit_code: int | None = entry["x"]
         self._status = JobStatus(entry["s"])
-        self._line = line
+        self._cls = sys.intern(str(entry.get("c")))
         self._job: Job | None = None
 
     @property
@@ -211,13 +219,12 @@ class SavedJob:
         return getattr(self.load(), name)
 
     def __repr__(self) -> str:
-        cls = str(json.loads(self._line)["c"]).rsplit(".", 1)[-1]
-        return f"<{cls} {self.name!r} {self._status.value} (saved)>"
+        return f"<{self._cls.rsplit('.', 1)[-1]} {self.name!r} {self._status.value} (saved)>"
 
 
 # --- reading -------------------------------------------------------------------------------
-def _read_index(folder: str, known: dict[str, tuple[dict[str, Any], bytes]]) -> None:
-    """Add the usable entries of ``folder``'s index to ``known`` (absolute ``.dill`` path -> entry, line)."""
+def _read_index(folder: str, known: dict[str, dict[str, Any]]) -> None:
+    """Add the usable entries of ``folder``'s index to ``known`` (absolute ``.dill`` path -> entry)."""
     try:
         with open(os.path.join(folder, INDEX), "rb") as handle:
             data = handle.read()
@@ -231,13 +238,12 @@ def _read_index(folder: str, known: dict[str, tuple[dict[str, Any], bytes]]) -> 
         except ValueError:
             # A killed writer left a torn line, which the next entry continues: keep that one.
             start = line.rfind(b'{"v":')
-            line = line[start:] if start > 0 else b""
             try:
-                entry = json.loads(line) if line else None
+                entry = json.loads(line[start:]) if start > 0 else None
             except ValueError:
                 continue
         if _valid(entry):
-            known[folder + os.sep + entry["p"]] = (entry, line)
+            known[folder + os.sep + entry["p"]] = entry
 
 
 def _valid(entry: Any) -> bool:
@@ -252,7 +258,7 @@ def _valid(entry: Any) -> bool:
 _STATUSES = frozenset(status.value for status in JobStatus)
 
 
-def _from_summary(dill: str, dill_id: FileId, summary: str, summary_id: FileId) -> tuple[dict[str, Any], bytes] | None:
+def _from_summary(dill: str, dill_id: FileId, summary: str, summary_id: FileId) -> dict[str, Any] | None:
     """The entry of the job saved as ``dill``, rebuilt from its summary, when the summary names that very file."""
     try:
         with open(summary, "rb") as handle:
@@ -265,7 +271,7 @@ def _from_summary(dill: str, dill_id: FileId, summary: str, summary_id: FileId) 
     entry = {"v": _VERSION, "p": os.path.basename(dill), "n": data.get("name"), "c": data.get("class"),
              "s": data.get("status"), "h": data.get("hash"), "x": data.get("exit_code"),
              "f": files if isinstance(files, list) else [], "d": dill_id, "j": summary_id}
-    return (entry, _ENCODER.encode(entry).encode()) if _valid(entry) else None
+    return entry if _valid(entry) else None
 
 
 def _regular_id(path: str) -> FileId | None:
@@ -299,7 +305,7 @@ def load_saved(path: str, jobmanager: JobManager) -> tuple[dict[str, Job | Saved
         raise FileError(f"cannot load jobs from {root}: it is not a folder")
     loaded: dict[str, Job | SavedJob] = {}
     bad: list[str] = []
-    known: dict[str, tuple[dict[str, Any], bytes]] = {}
+    known: dict[str, dict[str, Any]] = {}
 
     def visit(folder: str) -> None:
         try:
@@ -332,22 +338,22 @@ def load_saved(path: str, jobmanager: JobManager) -> tuple[dict[str, Job | Saved
                 visit(sub)
 
     visit(root)
+    known.clear()  # at once: visit() is a closure on itself, so only the garbage collector would free them
     return loaded, bad
 
 
-def _saved(folder: str, dill: str, dill_id: FileId, known: tuple[dict[str, Any], bytes] | None) -> SavedJob | None:
+def _saved(folder: str, dill: str, dill_id: FileId, entry: dict[str, Any] | None) -> SavedJob | None:
     """The :class:`SavedJob` of the job saved as ``dill`` when its entry or summary vouches for it, else ``None``."""
     summary = dill[: -len(_DILL)] + _SUMMARY
     summary_id = _regular_id(summary)
     if summary_id is None:
         return None
-    if known is not None and known[0]["d"] == dill_id and known[0]["j"] != summary_id:
+    if entry is not None and entry["d"] == dill_id and entry["j"] != summary_id:
         return None  # the summary changed after the job was saved: only the .dill can tell
-    if known is None or known[0]["d"] != dill_id:
-        known = _from_summary(dill, dill_id, summary, summary_id)
-        if known is None:
+    if entry is None or entry["d"] != dill_id:
+        entry = _from_summary(dill, dill_id, summary, summary_id)
+        if entry is None:
             return None
-    entry, line = known
     if entry.get("m") or entry["n"] != os.path.basename(folder):
         return None
-    return SavedJob(folder, entry, line)
+    return SavedJob(folder, entry)

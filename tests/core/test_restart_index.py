@@ -229,3 +229,20 @@ def test_restart_after_a_killed_restart_reads_both_indexes(tmp_path: Path, fresh
     assert _ran(tmp_path) == Counter((*NAMES, "g")) and unpickled == []
     assert session.counts() == {"copied": len(NAMES) + 1}
     assert sorted(os.listdir(tmp_path)) == ["counter", "w"]
+
+
+def test_jobs_a_restart_did_not_reproduce_keep_their_entries(tmp_path: Path, fresh_config: Any,
+                                                             unpickled: list[str]) -> None:
+    """Moved into the new folder when a restart ends, they get a line in its index: the next -r reads no .dill."""
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    with Session(str(tmp_path), folder="w", restart=True) as session:
+        ShellJob(name="a", runscript=f"echo a >> {tmp_path / 'counter'}\necho out-a\n").run()
+    assert session.settled is not None and len(session.settled.moved) == len(NAMES) - 1
+    entries = [json.loads(line) for line in (work / INDEX).read_text().splitlines()]
+    assert sorted(entry["p"] for entry in entries) == sorted(f"{name}/{name}.dill" for name in NAMES)
+    moved = {entry["n"]: entry for entry in entries if entry["n"] != "a"}
+    assert all(entry["s"] == "successful" and f"{name}.out" in entry["f"] for name, entry in moved.items())
+    unpickled.clear()
+    _run(tmp_path, "w", restart=True)
+    assert unpickled == [] and _ran(tmp_path) == Counter(NAMES)
