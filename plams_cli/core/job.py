@@ -273,9 +273,11 @@ class Job:
 
         assert self.path is not None and prev.path is not None
         manager = self.jobmanager
-        with getattr(manager, "folder_lock", None) or contextlib.nullcontext():
+        # Only a restart moves loaded folders: then no job may link from one while it moves.
+        moving = getattr(manager, "restart_source", None) is not None
+        with manager.folder_lock if moving else contextlib.nullcontext():
             source = prev.path
-            if getattr(manager, "move_loaded", None) is not None and manager.move_loaded(self, prev):
+            if moving and manager.move_loaded(self, prev):
                 # prev's folder (a restart's) is this job's now, saved files too until this job's replace them
                 if not self.settings.get("pickle", True):
                     for name in skip:
