@@ -1,6 +1,6 @@
 """Reading the YAML defaults: the file shipped with the package, then the user's own.
 
-A leaf module (no other plams_cli import but the errors) so that the core's ``config``
+A leaf module (no other plams_cli import but the errors and ``_fs``) so that the core's ``config``
 and the runners' grid definitions read the same files the same way.
 
 Order, later wins: ``plams_defaults.yaml`` shipped with the package, then the user file

@@ -68,7 +68,8 @@ def test_init_and_finish_load_only_the_run_machinery(tmp_path: Path, env: dict[s
     loaded = _loaded(statement, tmp_path, env)
     assert {"plams_cli.core.runtime", "plams_cli.core.jobmanager"} <= loaded
     assert _matching(loaded, HEAVY + ("plams_cli.cli", "plams_cli.jobcache", "plams_cli.workspace",
-                                      "plams_cli.runners.grid", "hashlib")) == []
+                                      "plams_cli.runners.grid", "plams_cli.runners.base", "hashlib", "socket",
+                                      "dataclasses")) == []
     # the job classes and results load with the first job, not with the run
     assert _matching(loaded, ("plams_cli.core.jobs", "plams_cli.core.singlejob", "plams_cli.core.results",
                               "plams_cli.core.lifecycle")) == []

@@ -188,6 +188,7 @@ def _multijob_class() -> type[MultiJob]:
 
 #: In a pickle, these name what only dill's unpickler resolves (its ``find_class`` cases).
 _DILL_NAMES = (b"__builtin__", b"dill.dill")
+_BUILTIN, _DILL_DILL = _DILL_NAMES
 
 
 def _unpickle(data: bytes) -> Any:
@@ -201,7 +202,7 @@ def _unpickle(data: bytes) -> Any:
     ``__main__``, which is done here as dill does it. Neither needs dill imported (it
     costs ~45 ms) nor its pure-Python ``find_class`` called for every class a job names.
     """
-    if any(name in data for name in _DILL_NAMES):
+    if _BUILTIN in data or _DILL_DILL in data:
         import dill
 
         return dill.loads(data)
