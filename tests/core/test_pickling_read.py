@@ -249,3 +249,11 @@ def test_ordinary_jobs_load_without_importing_dill(workdir: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code.replace(str(workdir), str(shutil_free))], check=True,
                          capture_output=True, text=True, env=python_env(), timeout=60)
     assert out.stdout.split(maxsplit=1) == ["3", "[]\n"]
+
+
+def test_a_read_that_stops_short_is_continued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(bytes(range(256)) * 40)
+    real_read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: real_read(fd, min(n, 1000)))  # as Linux stops at 2 GiB
+    assert pickling._read_regular(str(path)) == bytes(range(256)) * 40
