@@ -99,3 +99,6 @@ def test_star_import_still_gives_every_public_name(tmp_path: Path, env: dict[str
     assert set(dir(plams_cli.core)) >= set(plams_cli.core.__all__)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         plams_cli.core.nope  # noqa: B018
+    code = "import plams_cli.core\nprint(plams_cli.core.lifecycle.__name__)\n"  # a submodule, never imported
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "plams_cli.core.lifecycle", out.stderr
