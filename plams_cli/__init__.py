@@ -14,6 +14,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+#: the package's version (the wheel's metadata is made from it)
+__version__ = "0.1.0"
+
 _WHERE = {
     **dict.fromkeys(
         ("Settings", "config", "init", "finish", "log", "JobStatus", "Job", "SingleJob",

@@ -1,26 +1,40 @@
 """Reading the YAML defaults: the file shipped with the package, then the user's own.
 
-A leaf module (no other plams_cli import but the errors) so that the core's ``config``
+A leaf module (no other plams_cli import but the errors and ``_fs``) so that the core's ``config``
 and the runners' grid definitions read the same files the same way.
 
 Order, later wins: ``plams_defaults.yaml`` shipped with the package, then the user file
 named by ``$PLAMS_DEFAULTS`` or, without it, ``plams_defaults.yaml`` in the user config
 folder (``platformdirs.user_config_dir("plams")``), when that file exists.
+
+Parsing YAML costs a start-up more than all the rest of ``init()`` (importing PyYAML
+alone takes ~13 ms), so the merged result is kept in a cache file
+(``platformdirs.user_cache_dir("plams")/defaults.cache``, or ``$PLAMS_DEFAULTS_CACHE``;
+``off`` there turns it off) together with the exact bytes of both files it came from:
+it is used only while both files still hold those bytes, so an edit of the user's file
+is seen at once, however fast it follows the last read.
 """
 
 from __future__ import annotations
 
 import copy
+import marshal
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from plams_cli._fs import atomic_write
 from plams_cli.errors import ConfigError
 
-__all__ = ["package_defaults_path", "user_defaults_path", "load_defaults", "merge_dicts", "check_defaults"]
+__all__ = ["package_defaults_path", "user_defaults_path", "load_defaults", "merge_dicts", "check_defaults",
+           "defaults_cache_path"]
 
 _FILENAME = "plams_defaults.yaml"
-_cache: dict[tuple[str, float | None], dict[str, Any]] = {}
+#: bump when what a cache file holds, or how the files are parsed and merged, changes
+_CACHE_FORMAT = 1
+#: (package bytes, user file path, user bytes) -> merged defaults, for this process
+_cache: dict[tuple[bytes, str | None, bytes | None], dict[str, Any]] = {}
 
 
 def package_defaults_path() -> Path:
@@ -56,15 +70,20 @@ def user_defaults_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_bytes(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read defaults file {path}: {exc.strerror}") from exc
+
+
+def _parse_yaml(raw: bytes, path: Path) -> dict[str, Any]:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.load(handle, Loader=loader)
-    except OSError as exc:
-        raise ConfigError(f"cannot read defaults file {path}: {exc.strerror}") from exc
+        data = yaml.load(raw.decode("utf-8"), Loader=loader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"defaults file {path} is not valid YAML: {_yaml_problem(exc)}") from exc
     except UnicodeDecodeError as exc:
@@ -89,19 +108,72 @@ def merge_dicts(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_defaults() -> dict[str, Any]:
-    """Return the merged defaults as plain nested dicts (a fresh copy each call)."""
+    """Return the merged defaults as plain nested dicts (a fresh copy each call).
+
+    Raises
+    ------
+    ConfigError
+        A file cannot be read, is not YAML, or holds a value :func:`check_defaults` refuses.
+    """
     package = package_defaults_path()
     user = user_defaults_path()
-    key = (str(user), user.stat().st_mtime if user else None)
+    key = (_read_bytes(package), str(user) if user else None, _read_bytes(user) if user else None)
     cached = _cache.get(key)
     if cached is None:
-        cached = _read_yaml(package)
-        if user is not None:
-            merge_dicts(cached, _read_yaml(user))
-            check_defaults(cached, user)
+        cached = _read_cache(key)
+        if cached is None:
+            cached = _parse_yaml(key[0], package)
+            if user is not None and key[2] is not None:
+                merge_dicts(cached, _parse_yaml(key[2], user))
+                check_defaults(cached, user)
+            _write_cache(key, cached)
         _cache.clear()
         _cache[key] = cached
     return copy.deepcopy(cached)
+
+
+def defaults_cache_path() -> str | None:
+    """The file keeping the parsed defaults between runs (``None``: ``PLAMS_DEFAULTS_CACHE=off``)."""
+    env = os.environ.get("PLAMS_DEFAULTS_CACHE")
+    if env:
+        return None if env.strip().lower() in ("off", "0", "false", "no", "none") else os.path.expanduser(env)
+    from platformdirs import user_cache_dir
+
+    return os.path.join(user_cache_dir("plams"), "defaults.cache")
+
+
+def _cache_tag() -> tuple[int, str, tuple[int, int]]:
+    return _CACHE_FORMAT, __file__, sys.version_info[:2]
+
+
+def _read_cache(key: tuple[bytes, str | None, bytes | None]) -> dict[str, Any] | None:
+    """The merged defaults the cache file holds for exactly these files, else ``None``."""
+    path = defaults_cache_path()
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            tag, stored_key, data = marshal.loads(handle.read())
+    except Exception:  # noqa: BLE001 - none yet, or not ours (any garbage): parse
+        return None
+    if tag != _cache_tag() or stored_key != key or not isinstance(data, dict):
+        return None
+    return data
+
+
+def _write_cache(key: tuple[bytes, str | None, bytes | None], data: dict[str, Any]) -> None:
+    path = defaults_cache_path()
+    if path is None:
+        return
+    try:
+        blob = marshal.dumps((_cache_tag(), key, data))
+    except ValueError:  # a value marshal cannot keep (a YAML date): parse every time
+        return
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        atomic_write(path, blob, fsync=False)
+    except OSError:  # a read-only home only costs the next start the parsing
+        pass
 
 
 _SECTIONS = ("jobmanager", "job", "log", "gridrunner", "jobcache")

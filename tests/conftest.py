@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # (child processes inherit it); the job-cache tests point PLAMS_JOBCACHE elsewhere.
 _JOBCACHE_DIR = tempfile.mkdtemp(prefix="plams-tests-jobcache-")
 os.environ["PLAMS_JOBCACHE"] = os.path.join(_JOBCACHE_DIR, "jobcache.sqlite")
+# ... and keep their parsed defaults there too, not in the user's cache folder.
+os.environ["PLAMS_DEFAULTS_CACHE"] = os.path.join(_JOBCACHE_DIR, "defaults.cache")
 atexit.register(shutil.rmtree, _JOBCACHE_DIR, True)
 
 

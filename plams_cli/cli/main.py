@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import sys
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from plams_cli import __version__
 from plams_cli.cli._usage import OneLineUsageError
 from plams_cli.errors import PlamsError
 
@@ -30,15 +30,6 @@ LAZY_COMMANDS: dict[str, str] = {
 }
 
 DEFAULT_COMMAND = "run"
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("plams-cli")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "unknown"
 
 
 class PlamsGroup(click.Group):
@@ -76,6 +67,8 @@ class PlamsGroup(click.Group):
         if args and not self._is_root_word(ctx, args[0]):
             word = args[0]
             if word and not word.startswith("-") and not os.path.lexists(word) and not ctx.resilient_parsing:
+                import difflib
+
                 commands = self.list_commands(ctx)
                 close = difflib.get_close_matches(word, commands)
                 if close:
@@ -120,6 +113,8 @@ class PlamsGroup(click.Group):
         name = click.utils.make_str(args[0])
         command = self.get_command(ctx, name)
         if command is None and not ctx.resilient_parsing:
+            import difflib
+
             close = difflib.get_close_matches(name, self.list_commands(ctx))
             message = f"No such command {name!r}."
             if close:
@@ -152,7 +147,7 @@ class PlamsGroup(click.Group):
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.version_option(_version(), "--version", prog_name="plams", message="%(prog)s %(version)s")
+@click.version_option(__version__, "--version", prog_name="plams", message="%(prog)s %(version)s")
 def cli() -> None:
     """Run, restart and submit computational job scripts.
 

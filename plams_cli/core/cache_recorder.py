@@ -1,7 +1,8 @@
 """Every job of a run, recorded in the job cache as it goes (``plams jobs list`` shows them).
 
 :class:`CacheRecorder` is a :class:`~plams_cli.core.observers.LifecycleObserver`: the job
-thread only appends the change to a queue; a writer thread wakes every
+thread only appends the change to a queue; a writer thread, started by the first change
+(a run without jobs never starts it, nor imports the cache), wakes every
 :data:`FLUSH_INTERVAL_S`, folds the changes into one row per job (its latest state) and
 writes the burst in one transaction (:meth:`plams_cli.jobcache.JobCache.record`). So a
 job pays a few hundred nanoseconds for being recorded, and the cache one transaction per
@@ -20,7 +21,6 @@ from __future__ import annotations
 import atexit
 import collections
 import os
-import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -65,7 +65,7 @@ class CacheRecorder:
         self.option = option
         self.path: str | None = None
         self._resolved = threading.Event()
-        self.hostname = hostname or socket.gethostname()
+        self.hostname = hostname or _hostname()
         self._events: collections.deque[_Event] = collections.deque()
         self._rows: dict[int, tuple[Job, dict[str, Any]]] = {}  # id(job) -> (job, its row so far)
         self._wake = threading.Event()
@@ -81,15 +81,19 @@ class CacheRecorder:
 
     # --- the observer: cheap, in the job's thread ---------------------------------------
     def status_changed(self, job: Job, old: JobStatus, new: JobStatus, when: float) -> None:
-        """Queue the change."""
+        """Queue the change (the first one starts the writer)."""
         self._events.append((job, new, when, None))
+        if self._thread is None:
+            self.start()
 
     def job_launched(self, job: Job, launch: Launch) -> None:
         """Queue the start (a process id or a grid job id)."""
         self._events.append((job, None, time.time(), launch))
+        if self._thread is None:
+            self.start()
 
     def start(self) -> None:
-        """Start the writer thread (once)."""
+        """Start the writer thread (once; the first change calls it)."""
         with self._start_lock:
             if self._thread is not None or self._closing:
                 return
@@ -101,6 +105,7 @@ class CacheRecorder:
     # --- the writer thread -----------------------------------------------------------------
     def resolved_path(self, timeout: float = CLOSE_TIMEOUT_S) -> str | None:
         """The cache file, once the writer thread has found it (``None``: there is none)."""
+        self.start()
         self._resolved.wait(timeout)
         return self.path
 
@@ -219,7 +224,7 @@ class CacheRecorder:
             self._closing = True
             thread = self._thread
         if thread is None:
-            if self._events:  # changes seen, writer never started: write in this thread
+            if self._events and self._resolve():  # changes seen, writer never started: write in this thread
                 self.flush()
                 self._close_cache()
             return
@@ -255,6 +260,15 @@ def _static_fields(job: Job) -> dict[str, Any]:
     return fields
 
 
+def _hostname() -> str:
+    """This machine's name, as ``socket.gethostname()`` gives it (without importing socket where uname has it)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
 _recorder: CacheRecorder | None = None
 _recorder_lock = threading.Lock()
 
@@ -285,7 +299,6 @@ def start_recording(settings: Any = None) -> CacheRecorder | None:
             return _recorder
         # PLAMS_JOBCACHE wins over config.jobcache.path
         _recorder = CacheRecorder(None if env else (settings.get("path") or None))
-        _recorder.start()
         observers.subscribe(_recorder)
         return _recorder
 

@@ -22,6 +22,7 @@ import shutil
 import time
 from collections.abc import Iterable
 
+from plams_cli import __version__
 from plams_cli._fs import atomic_write, pid_alive
 from plams_cli.errors import FolderInUseError
 
@@ -86,15 +87,6 @@ def read_marker(folder: str) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("plams-cli")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "unknown"
-
-
 def mark_workdir(workdir: str, scripts: Iterable[str]) -> int | None:
     """Write the :data:`MARKER` into a working folder a run has just made, and lock it.
 
@@ -108,7 +100,7 @@ def mark_workdir(workdir: str, scripts: Iterable[str]) -> int | None:
     FileExistsError
         The folder has a marker already (it is not a fresh working folder).
     """
-    data = {"made_by": "plams-cli", "version": _version(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    data = {"made_by": "plams-cli", "version": __version__, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "pid": os.getpid(), "folder": os.path.basename(workdir), "scripts": list(scripts)}
     path = os.path.join(workdir, MARKER)
     if os.path.lexists(path):

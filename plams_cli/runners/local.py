@@ -29,10 +29,9 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plams_cli.errors import NotStartedError
-from plams_cli.runners.base import Stopped
 from plams_cli.runners.launch import Launch, LaunchCallback, launch_reports_to, report_launch
 from plams_cli.runners.processes import STOP_GRACE_S as STOP_GRACE_S
 from plams_cli.runners.processes import (
@@ -43,6 +42,9 @@ from plams_cli.runners.processes import (
 )
 from plams_cli.runners.processes import signals_to_main_thread as signals_to_main_thread
 from plams_cli.runners.processes import stop_process_groups as stop_process_groups
+
+if TYPE_CHECKING:
+    from plams_cli.runners.base import Stopped
 
 __all__ = ["JobRunner", "cancel_all", "signals_to_main_thread", "stop_process_groups", "waiting", "STOP_GRACE_S"]
 
@@ -459,6 +461,8 @@ class JobRunner:
         try:
             stop_process_groups(groups, done=done)
         finally:
+            from plams_cli.runners.base import Stopped  # here: the dataclass machinery costs every start ~4 ms
+
             for process in processes:
                 if process.pid in done:
                     how = done[process.pid]

@@ -46,6 +46,11 @@ def cli_config() -> Iterator[Any]:
 
     saved = {key: (value.copy() if hasattr(value, "copy") and key not in ("default_jobrunner", "default_jobmanager")
                    else value) for key, value in dict.items(config)}
+    # a runner of its own, as fresh_config gives: a test that cancels runs (a signal to a
+    # session, cancel_all) cancels the runner it used for good, and xdist may run it first
+    from plams_cli.runners.local import JobRunner
+
+    config.default_jobrunner = JobRunner()
     yield config
     if config.get("init"):
         finish()
