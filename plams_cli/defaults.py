@@ -104,7 +104,7 @@ def load_defaults() -> dict[str, Any]:
     return copy.deepcopy(cached)
 
 
-_SECTIONS = ("jobmanager", "job", "log", "gridrunner", "jobcache")
+_SECTIONS = ("jobmanager", "job", "log", "gridrunner", "jobcache", "daskrunner")
 _HASHING = ("input", "runscript", "input+runscript", None)
 
 
