@@ -123,6 +123,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plams_cli.errors import (
         ResultsError as ResultsError,
     )
-    from plams_cli.runners.grid import GridRunner as GridRunner
     from plams_cli.runners.dask import DaskRunner as DaskRunner
+    from plams_cli.runners.grid import GridRunner as GridRunner
     from plams_cli.runners.local import JobRunner as JobRunner

@@ -74,7 +74,7 @@ def _import_jobqueue() -> Any:
 
 def _scheduler_options(settings: DaskSettings) -> dict[str, Any]:
     options = dict(settings.cluster_kwargs.get("scheduler_options") or {})
-    options.setdefault("dashboard_address", None)  # no web server nobody asked for
+    options.setdefault("dashboard_address", ":0")  # a free port: two runs never fight over 8787
     return options
 
 
@@ -109,7 +109,7 @@ def make_cluster(settings: DaskSettings, kind: str) -> Any:
                 return LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=0, threads_per_worker=cores, processes=False, resources={"cores": cores},
                     memory_limit=local.get("memory", "auto"),
-                    dashboard_address=None, silence_logs=40)
+                    dashboard_address=":0", worker_dashboard_address=None, silence_logs=40)
             cls = getattr(_import_jobqueue(), str(CLUSTERS[kind]))
             kwargs["scheduler_options"] = _scheduler_options(settings)
             kwargs.setdefault("python", sys.executable)
