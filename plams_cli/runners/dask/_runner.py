@@ -288,7 +288,8 @@ class DaskRunner(JobRunner):
                 raise NotStartedError()
             future = client.submit(
                 run_runscript, os.path.join(workdir, runscript), workdir, out, err, key, self.dask.retries + 1,
-                self.kind if cancel else None, cancel, key=key, pure=False, resources=resources)
+                self.kind if cancel else None, cancel, key=key, pure=False, resources=resources,
+                retries=self.dask.retries)
             task = self._tasks[key] = _Task(key, runscript, future, current_callback())
         try:
             return int(self._wait(task)["exit_code"])

@@ -52,6 +52,7 @@ _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _lock = threading.Lock()
 _running: dict[str, subprocess.Popen[bytes]] = {}
 _refused: set[str] = set()
+_lost: set[str] = set()  # stopped because the worker closes: the job did not end, its worker went
 
 
 def batch_job_id() -> str | None:
@@ -168,6 +169,12 @@ def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key
     finally:
         with _lock:
             _running.pop(key, None)
+            lost = key in _lost
+            _lost.discard(key)
+    if lost:  # the record stays: a second attempt of the task counts this one
+        where = f"batch job {batch}, " if batch else ""
+        raise WorkerLostError(f"the Dask worker running it ({worker}, {where}host {host}) closed mid-job "
+                              "(its batch job cancelled or out of time?); the runscript was stopped")
     with contextlib.suppress(OSError):
         os.remove(record_path)
     return {**info, "exit_code": code, "ended": time.time()}
@@ -177,6 +184,7 @@ def stop_runscripts(keys: Iterable[str] | None = None, grace_s: float = 3.0) -> 
     """Stop the runscripts of tasks ``keys`` (all when ``None``) on this worker; refuse those not started.
 
     SIGTERM to each runscript's process group, SIGKILL to those alive ``grace_s`` later.
+    ``None`` is the worker closing: its tasks end with :class:`WorkerLostError`.
 
     Returns
     -------
@@ -188,6 +196,8 @@ def stop_runscripts(keys: Iterable[str] | None = None, grace_s: float = 3.0) -> 
         chosen = list(_running) if keys is None else list(keys)
         if keys is not None:
             _refused.update(key for key in chosen if key not in _running)
+        else:
+            _lost.update(chosen)
         processes = {key: _running[key] for key in chosen if key in _running}
     groups = {p.pid: functools.partial(process_running, p) for p in processes.values() if p.poll() is None}
     done: dict[int, str] = {}
