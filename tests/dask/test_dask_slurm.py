@@ -81,6 +81,40 @@ def test_exit_codes_and_the_worker_batch_job_recorded(run_in: object, settings: 
         assert "exited with code 3" in job.get_errormsg()
 
 
+def test_the_job_cache_records_dask_jobs_with_their_workers_batch_job(
+        fresh_config: object, settings: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plams_cli.core import cache_recorder
+    from plams_cli.core.runtime import finish, init
+    from plams_cli.jobcache import JobCache
+
+    cache = str(tmp_path / "cache.sqlite")
+    monkeypatch.setenv("PLAMS_JOBCACHE", cache)
+    init(path=str(tmp_path), folder="cached", quiet=True)
+    dr = DaskRunner(**settings)
+    job = ShellJob(name="cached", runscript="echo $SLURM_JOB_ID; sleep 3")
+    job.run(jobrunner=dr)
+
+    def row() -> dict[str, Any]:
+        recorder = cache_recorder.current_recorder()
+        if recorder is not None:
+            recorder.flush()
+        jobs = JobCache(cache, load=True)
+        try:
+            return next((j.job_spec() for server in jobs.job_servers.values() for j in server.jobs
+                         if j.path == job.path), {})
+        finally:
+            jobs.close()
+
+    wait_until(lambda: row().get("kind") == "dask", 60, "the cache to get the worker's batch job")
+    running = row()
+    job.results.wait()
+    finish()
+    batch = job.results.read_file("$JN.out").strip()
+    assert (running["kind"], running["job_id"], running["grid"]) == ("dask", batch, "slurm")
+    assert running["status"] == "running"
+    assert row()["status"] == "finished"  # the cache's name of a job that ended well
+
+
 def test_a_runscript_writing_many_files_in_a_folder_with_spaces(fresh_config: object, settings: dict[str, Any],
                                                                 tmp_path: Path) -> None:
     from plams_cli.core.runtime import finish, init

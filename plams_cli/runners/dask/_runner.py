@@ -29,14 +29,15 @@ import threading
 import uuid
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from plams_cli.errors import DaskError, JobError, NotStartedError, PlamsError, SchedulerConnectionError, WorkerLostError
 from plams_cli.runners.base import Stopped, register_closing
+from plams_cli.runners.dask._batching import Batcher
+from plams_cli.runners.dask._batching import Task as _Task
 from plams_cli.runners.dask._settings import DaskSettings
-from plams_cli.runners.dask._worker import LAUNCH_TOPIC, run_runscript, stop_runscripts
-from plams_cli.runners.launch import Launch, LaunchCallback, current_callback, report_launch
+from plams_cli.runners.dask._worker import LAUNCH_TOPIC, stop_runscripts
+from plams_cli.runners.launch import Launch, current_callback, report_launch
 from plams_cli.runners.local import STOP_GRACE_S, JobRunner, signals_to_main_thread
 
 __all__ = ["DaskRunner"]
@@ -56,15 +57,6 @@ def _batch_jobs(cluster: Any, kind: str | None) -> dict[str, str]:
         return {}
     return {str(name): str(job.job_id) for name, job in list(cluster.workers.items())
             if getattr(job, "job_id", None)}
-
-
-@dataclass(eq=False)
-class _Task:
-    key: str
-    runscript: str
-    future: Any
-    report: LaunchCallback | None
-    started: dict[str, Any] | None = None
 
 
 class DaskRunner(JobRunner):
@@ -114,6 +106,7 @@ class DaskRunner(JobRunner):
         self._given_client = client
         self._client: Any = None
         self._cluster: Any = None
+        self._batcher: Batcher | None = None
         #: the cluster kind in use (``auto`` resolved) once started
         self.kind: str | None = None
         self._start_lock = threading.Lock()
@@ -160,6 +153,7 @@ class DaskRunner(JobRunner):
                 self._close_quietly(client)
                 raise SchedulerConnectionError(f"the Dask scheduler did not take plams's worker plugin: {exc}") from exc
             self._client = client
+            self._batcher = Batcher(client, self.dask.retries, self._refusal)
             return client
 
     def _connect(self) -> Any:
@@ -209,8 +203,10 @@ class DaskRunner(JobRunner):
             One record (kind ``"grid"``) per worker batch job that was still held.
         """
         with self._start_lock:
-            client, cluster = self._client, self._cluster
-            self._client = self._cluster = None
+            client, cluster, batcher = self._client, self._cluster, self._batcher
+            self._client = self._cluster = self._batcher = None
+        if batcher is not None:
+            batcher.close()
         if client is None and cluster is None:
             return []
         batch = _batch_jobs(cluster, self.kind)
@@ -279,47 +275,55 @@ class DaskRunner(JobRunner):
             raise NotStartedError()
         flags = dict(runflags or {})
         resources = self._resources(flags)
-        client = self._start()
+        self._start()
         workdir = os.path.abspath(workdir)
         key = f"plams-{runscript}-{uuid.uuid4().hex}"
         cancel = _CANCEL.get(self.kind or "") if self.own_cluster else None
+        args = (os.path.join(workdir, runscript), workdir, out, err, key, self.dask.retries + 1,
+                self.kind if cancel else None, cancel)
+        task = _Task(key, runscript, args, resources, current_callback())
         with self._lock:
             if self._cancelled:
                 raise NotStartedError()
-            future = client.submit(
-                run_runscript, os.path.join(workdir, runscript), workdir, out, err, key, self.dask.retries + 1,
-                self.kind if cancel else None, cancel, key=key, pure=False, resources=resources,
-                retries=self.dask.retries)
-            task = self._tasks[key] = _Task(key, runscript, future, current_callback())
+            batcher = self._batcher
+            if batcher is None:  # closed meanwhile (finish() of another thread's run)
+                raise NotStartedError("not started: the Dask cluster was closed")
+            self._tasks[key] = task
         try:
+            batcher.submit(task)
             return int(self._wait(task)["exit_code"])
         finally:
             with self._lock:
                 self._tasks.pop(key, None)
 
+    def _refusal(self) -> BaseException | None:
+        """What a task not submitted yet ends with: the run was cancelled, or nothing."""
+        return NotStartedError() if self._cancelled else None
+
     def _wait(self, task: _Task) -> dict[str, Any]:
         from distributed import KilledWorker
 
-        while True:
-            try:
-                outcome: dict[str, Any] = task.future.result(timeout=_POLL_S)
-                return outcome
-            except TimeoutError:
-                if task.future.status in ("pending", "processing", "finished", "error"):
-                    status = getattr(self._client, "status", "closed")
-                    if status in ("running", "connecting", "newly-created"):
-                        continue
-                    if self._cancelled:
-                        raise self._interrupted(task) from None
-                    raise SchedulerConnectionError(f"lost the Dask scheduler (client {status})") from None
-            except KilledWorker as exc:
-                raise WorkerLostError(f"the Dask worker running it{self._where(task)} was lost mid-job: {exc}") from exc
-            except concurrent.futures.CancelledError:
-                raise self._interrupted(task) from None
-            except PlamsError:
-                raise
-            except Exception as exc:
-                raise JobError(f"cannot run {task.runscript} on a Dask worker: {type(exc).__name__}: {exc}") from exc
+        while not task.done.wait(_POLL_S):
+            status = getattr(self._client, "status", "closed")
+            if status not in ("running", "connecting", "newly-created"):
+                if self._cancelled:
+                    raise self._interrupted(task)
+                raise SchedulerConnectionError(f"lost the Dask scheduler (client {status})")
+        if task.outcome is not None:
+            return task.outcome
+        try:
+            if task.error is not None:
+                raise task.error
+            outcome: dict[str, Any] = task.future.result()
+            return outcome
+        except KilledWorker as exc:
+            raise WorkerLostError(f"the Dask worker running it{self._where(task)} was lost mid-job: {exc}") from exc
+        except concurrent.futures.CancelledError:
+            raise self._interrupted(task) from None
+        except PlamsError:
+            raise
+        except Exception as exc:
+            raise JobError(f"cannot run {task.runscript} on a Dask worker: {type(exc).__name__}: {exc}") from exc
 
     def _interrupted(self, task: _Task) -> JobError:
         if task.started is None:
@@ -373,7 +377,7 @@ class DaskRunner(JobRunner):
         names = {task.key: task.runscript for task in tasks}
         try:
             answers = client.run(stop_runscripts, list(names), STOP_GRACE_S, on_error="return")
-            client.cancel([task.future for task in tasks])
+            client.cancel([task.future for task in tasks if task.future is not None])
         except Exception as exc:  # noqa: BLE001 - the cluster's close below still ends them
             return [Stopped("dask", "?", "runscripts on the Dask workers", detail=f"could not reach them: {exc}",
                             ok=False)]
