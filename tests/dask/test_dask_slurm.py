@@ -7,7 +7,6 @@ whatever is left of them (only its own) at the end.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -170,7 +169,8 @@ def test_with_retries_a_job_whose_worker_was_killed_runs_again_elsewhere(run_in:
 def _defaults(tmp_path: Path, settings: dict[str, Any]) -> dict[str, str]:
     """An environment whose YAML defaults make every job of a plain PLAMS script run on Dask."""
     lines = ["default_jobrunner: dask", "daskrunner:"]
-    lines += [f"  {key}: {value!r}" if isinstance(value, str) else f"  {key}: {value}" for key, value in settings.items()]
+    lines += [f"  {key}: {value!r}" if isinstance(value, str) else f"  {key}: {value}"
+              for key, value in settings.items()]
     path = tmp_path / "defaults.yaml"
     path.write_text("\n".join(lines).replace("'", '"') + "\n")
     return {**python_env(), "PLAMS_DEFAULTS": str(path)}
