@@ -44,7 +44,8 @@ def test_exit_code_and_output_as_with_the_local_runner(run_in: object, code: int
     assert job.results.read_file("$JN.err").strip() == "err"
     if code:
         assert f"exited with code {code}" in job.get_errormsg()
-    assert not os.path.exists(os.path.join(str(job.path), "echo.run.jobid"))  # the worker's record is gone
+    assert not os.path.exists(os.path.join(str(job.path), "echo.run.jobid"))  # no record a restart would act on
+    assert not os.path.exists(os.path.join(str(job.path), "echo.run.dask"))  # the worker's record is gone
 
 
 def test_rerun_prevention_and_pickling(run_in: object) -> None:
@@ -101,7 +102,10 @@ def test_jobs_taking_all_cores_of_a_worker_run_one_at_a_time(run_in: object, tmp
     log = tmp_path / "spans"
     jobs = [ShellJob(name="wide", runscript=f"date +%s.%N >> '{log}'; sleep 0.5; date +%s.%N >> '{log}'; echo {i}")
             for i in range(2)]
-    narrow = [ShellJob(name="narrow", runscript=f"sleep 0.5; echo {i}") for i in range(2)]
+    narrow_log = tmp_path / "narrow"
+    narrow = [ShellJob(name="narrow", runscript=f"echo start $(date +%s.%N) >> '{narrow_log}'; sleep 0.5; "
+                                                 f"echo end $(date +%s.%N) >> '{narrow_log}'; echo {i}")
+              for i in range(2)]
     for job in jobs:
         job.run(jobrunner=dr, cores=2)
     for job in jobs:
@@ -110,10 +114,13 @@ def test_jobs_taking_all_cores_of_a_worker_run_one_at_a_time(run_in: object, tmp
     assert end_a <= start_b, "two 2-core jobs overlapped on a 2-core worker"
     for job in narrow:
         job.run(jobrunner=dr)
-    started = time.monotonic()
     for job in narrow:
         job.results.wait()
-    assert time.monotonic() - started < 0.95, "two 1-core jobs did not share the 2-core worker"
+    marks = [line.split() for line in narrow_log.read_text().splitlines()]
+    starts = [float(t) for what, t in marks if what == "start"]
+    ends = [float(t) for what, t in marks if what == "end"]
+    assert len(starts) == len(ends) == 2
+    assert max(starts) < min(ends), "two 1-core jobs did not share the 2-core worker"
 
 
 def test_maxjobs_bounds_runscripts_at_once(run_in: object, tmp_path: Path) -> None:

@@ -199,7 +199,9 @@ ShellJob(name="last", runscript=f"echo last $SLURM_JOB_ID >> '{COUNTER}'").run()
 """
 
 
-def test_ctrl_c_stops_the_jobs_and_leaves_no_batch_job(settings: dict[str, Any], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_jobs_and_leaves_no_batch_job(settings: dict[str, Any], tmp_path: Path, sig: int,
+                                                       status: int) -> None:
     counter, script = tmp_path / "counter", tmp_path / "s.plms"
     script.write_text(CTRL_C_SCRIPT)
     env = _defaults(tmp_path, {**settings, "cores": 1})
@@ -211,12 +213,12 @@ def test_ctrl_c_stops_the_jobs_and_leaves_no_batch_job(settings: dict[str, Any],
         time.sleep(0.5)
         [[name, batch]] = _lines(counter)
         assert name == "long" and my_batch_jobs(settings["job_name"]) == [batch]
-        live.send_signal(signal.SIGINT)
+        live.send_signal(sig)
         out, err = live.communicate(timeout=60)
     finally:
         if live.poll() is None:
             live.kill()
-    assert live.returncode == 130, err
+    assert live.returncode == status, err
     assert "stopped runscript long.run (pid " in err and f"batch job {batch}" in err, err
     assert f"cancelled slurm job {batch}" in err, err
     assert _lines(counter) == [["long", batch]]

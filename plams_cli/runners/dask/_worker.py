@@ -13,7 +13,8 @@ Invariants
   in the plams process) the runscript starts with them unblocked and dies with the thread
   that waits for it (``PR_SET_PDEATHSIG``).
 * Before the runscript starts, the job folder gets ``<runscript>.jobid`` (the worker's
-  batch job id, host and the task's key, as a grid job's record): a restart after a kill
+  batch job id, host and the task's key, as a grid job's record; ``<runscript>.dask`` on a
+  worker that is not a batch job of the runner's own cluster): a restart after a kill
   finds and cancels a worker batch job still queued or running, and a second attempt of
   the same task (its worker was lost) knows it is one. The record goes when the runscript
   ends.
@@ -40,12 +41,15 @@ from plams_cli._fs import atomic_write
 from plams_cli.errors import NotStartedError, WorkerLostError
 from plams_cli.runners.processes import output_fd, process_running, stop_process_groups
 
-__all__ = ["run_runscript", "stop_runscripts", "batch_job_id", "LAUNCH_TOPIC", "JOB_RECORD_SUFFIX"]
+__all__ = ["run_runscript", "stop_runscripts", "batch_job_id", "LAUNCH_TOPIC", "JOB_RECORD_SUFFIX",
+           "ATTEMPT_RECORD_SUFFIX"]
 
 #: the Dask event topic a worker announces each runscript start on
 LAUNCH_TOPIC = "plams-launch"
 #: the record of a running task in its job folder (the grid's file name: a restart reads both alike)
 JOB_RECORD_SUFFIX = ".jobid"
+#: the same record for a worker a restart must not cancel (a LocalCluster's, or the user's)
+ATTEMPT_RECORD_SUFFIX = ".dask"
 #: environment variables holding the batch job id (SLURM, PBS, Grid Engine)
 _BATCH_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID")
 _PR_SET_PDEATHSIG = 1
@@ -149,9 +153,12 @@ def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key
         ``batch_id``, ``worker``, ``started`` and ``ended`` (``time.time()``).
     """
     runscript = os.path.basename(path)
-    record_path = os.path.join(workdir, runscript + JOB_RECORD_SUFFIX)
-    attempt = _check_attempt(record_path, key, attempts)
     batch, host, worker = batch_job_id(), socket.gethostname(), _worker_name()
+    # Only the batch job of a cluster the runner made goes where a restart cancels it from
+    # (``.jobid``); a worker of the user's own cluster is never cancelled.
+    suffix = JOB_RECORD_SUFFIX if cancel and batch else ATTEMPT_RECORD_SUFFIX
+    record_path = os.path.join(workdir, runscript + suffix)
+    attempt = _check_attempt(record_path, key, attempts)
     record = {"job_id": batch or str(os.getpid()), "batch": batch is not None, "grid": grid if batch else None,
               "host": host, "name": runscript, "worker": worker, "dask_key": key, "attempt": attempt,
               "cancel": " ".join(cancel + [batch]) if cancel and batch else None}
