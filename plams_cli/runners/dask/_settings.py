@@ -4,18 +4,19 @@ Keys of the branch (``daskrunner:`` in ``plams_defaults.yaml`` or the user's fil
 runner's keyword arguments win key by key:
 
 ``cluster``
-    ``local`` (worker processes on this machine, ``distributed.LocalCluster``), ``slurm``,
+    ``local`` (``distributed.LocalCluster``: workers are threads of this process, each
+    runscript a process of its own), ``slurm``,
     ``pbs``, ``sge`` (``dask_jobqueue``'s ``SLURMCluster``, ``PBSCluster``,
     ``SGECluster``: each worker is a batch job) or ``auto`` (the queueing system
     ``plams grid detect`` finds).
 ``jobs``
-    Worker batch jobs (``local``: worker processes) started with the first job.
+    Worker batch jobs (``local``: workers) started with the first job.
 ``adaptive``
     ``{minimum: 0, maximum: 10}`` scales the workers with the load instead of ``jobs``.
 ``cores``, ``processes``, ``memory``, ``walltime``, ``queue``, ``account``, ``job_extra_directives``, ``interface``, …
     Passed to the cluster class as they are (``None`` values are left out): one batch job
     has ``cores`` cores, shared by its ``processes`` worker processes. ``local`` takes
-    ``cores`` (threads per worker), ``memory`` and ``interface`` and ignores the batch keys.
+    ``cores`` (threads per worker) and ``memory`` and ignores the batch keys.
 ``retries``
     How often a job whose worker was lost mid-job is run again (default 0: it crashes).
 ``connect_timeout_s``
