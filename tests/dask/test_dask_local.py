@@ -295,3 +295,33 @@ def test_jobs_from_threads_share_one_cluster(tmp_path: Path, runscript: Script) 
     finally:
         dr.close()
     assert sorted(codes) == [0, 0, 0, 0, 3, 3, 3, 3]
+
+
+@pytest.mark.parametrize(("kind", "directive"), [("slurm", "#SBATCH -p short"), ("pbs", "#PBS -q short"),
+                                                 ("sge", "#$ -q short")], ids=["slurm", "pbs", "sge"])
+def test_batch_clusters_get_the_settings_and_the_cores_resource(kind: str, directive: str, tmp_path: Path) -> None:
+    from plams_cli.runners.dask._cluster import make_cluster
+    from plams_cli.runners.dask._settings import DaskSettings
+
+    settings = DaskSettings.resolve({"cluster": kind, "cores": 4, "processes": 2, "memory": "8GB", "queue": "short",
+                                     "walltime": "00:20:00", "interface": "lo", "log_directory": str(tmp_path),
+                                     "job_extra_directives": ["--extra-flag"]})
+    cluster = make_cluster(settings, kind)  # no batch job yet: scale() submits them
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert directive in script and "--extra-flag" in script
+    assert f"{sys.executable} -m distributed.cli.dask_worker" in script
+    assert "--resources cores=2" in script  # 4 cores shared by 2 worker processes
+    assert "--interface lo" in script
+
+
+def test_unknown_cluster_settings_are_config_errors(tmp_path: Path) -> None:
+    from plams_cli.runners.dask._cluster import make_cluster
+    from plams_cli.runners.dask._settings import DaskSettings
+
+    settings = DaskSettings.resolve({"cluster": "slurm", "no_such_setting": 1})
+    with pytest.raises(ConfigError, match="the slurm cluster refused its settings: .*no_such_setting") as caught:
+        make_cluster(settings, "slurm")
+    assert "\n" not in str(caught.value)  # one line for the user

@@ -118,10 +118,9 @@ def make_cluster(settings: DaskSettings, kind: str) -> Any:
             kwargs.setdefault("cores", 1)
             kwargs.setdefault("memory", "2GB")
             return cls(**kwargs)
-        except TypeError as exc:
-            raise ConfigError(f"daskrunner: the {kind} cluster refused its settings: {exc}") from exc
-        except ValueError as exc:
-            raise ConfigError(f"daskrunner: bad {kind} cluster settings: {exc}") from exc
+        except (TypeError, ValueError) as exc:  # an unknown key, a value Dask cannot parse
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"daskrunner: the {kind} cluster refused its settings: {first}") from exc
 
 
 def connect(address: Any, timeout_s: float) -> Any:
