@@ -6,11 +6,16 @@ It is imported when a runner starts its workers (the first job), never with
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import gc
 import importlib
 import importlib.util
+import inspect
 import signal
 import sys
 import threading
+import warnings
 from typing import Any
 
 from plams_cli.errors import ConfigError, DaskNotInstalledError, SchedulerConnectionError
@@ -100,27 +105,64 @@ def make_cluster(settings: DaskSettings, kind: str) -> Any:
     cores = settings.worker_cores
     with dask.config.set({"distributed.scheduler.allowed-failures": settings.retries}):
         try:
-            if kind == "local":
-                from distributed import LocalCluster
-
-                local = {key: kwargs[key] for key in LOCAL_KEYS & set(kwargs)}
-                # Workers in this process (the runscripts are processes anyway): worker processes
-                # would be started by multiprocessing, which re-imports the script run as __main__.
-                return LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=0, threads_per_worker=cores, processes=False, resources={"cores": cores},
-                    memory_limit=local.get("memory", "auto"),
-                    dashboard_address=":0", worker_dashboard_address=None, silence_logs=40)
-            cls = getattr(_import_jobqueue(), str(CLUSTERS[kind]))
-            kwargs["scheduler_options"] = _scheduler_options(settings)
-            kwargs.setdefault("python", sys.executable)
-            extra = list(kwargs.pop("worker_extra_args", None) or [])
-            kwargs["worker_extra_args"] = [*extra, "--resources", f"cores={cores}"]
-            kwargs.setdefault("cores", 1)
-            kwargs.setdefault("memory", "2GB")
-            return cls(**kwargs)
+            return _build(kind, kwargs, cores, settings)
+        except ConfigError:
+            raise
         except (TypeError, ValueError) as exc:  # an unknown key, a value Dask cannot parse
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"daskrunner: the {kind} cluster refused its settings: {first}") from exc
+            refused = f"daskrunner: the {kind} cluster refused its settings: {first}"
+    # The half-made cluster goes now (its frames went with the exception), without the
+    # "unclosed cluster" ResourceWarning its __del__ would print at some later moment.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    raise ConfigError(refused)
+
+
+def _accepted(cls: Any) -> set[str]:
+    """The keyword arguments a dask-jobqueue cluster class takes (its own and its job class's)."""
+    names: set[str] = set()
+    for owner in (*cls.__mro__, *cls.job_cls.__mro__):
+        init = owner.__dict__.get("__init__")
+        if init is None:
+            continue
+        with contextlib.suppress(TypeError, ValueError):
+            names |= {p.name for p in inspect.signature(init).parameters.values()
+                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
+    return names
+
+
+def _check_keys(kind: str, cls: Any, kwargs: dict[str, Any]) -> None:
+    """Refuse a setting the cluster class does not take before making one (a half-made one lingers)."""
+    accepted = _accepted(cls)
+    for key in sorted(kwargs):
+        if key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted))
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"daskrunner: the {kind} cluster has no setting {key!r}{hint}; "
+                              f"it takes: {', '.join(sorted(accepted))}")
+
+
+def _build(kind: str, kwargs: dict[str, Any], cores: int, settings: DaskSettings) -> Any:
+    if kind == "local":
+        from distributed import LocalCluster
+
+        local = {key: kwargs[key] for key in LOCAL_KEYS & set(kwargs)}
+        # Workers in this process (the runscripts are processes anyway): worker processes
+        # would be started by multiprocessing, which re-imports the script run as __main__.
+        return LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=0, threads_per_worker=cores, processes=False, resources={"cores": cores},
+            memory_limit=local.get("memory", "auto"),
+            dashboard_address=":0", worker_dashboard_address=None, silence_logs=40)
+    cls = getattr(_import_jobqueue(), str(CLUSTERS[kind]))
+    _check_keys(kind, cls, kwargs)
+    kwargs["scheduler_options"] = _scheduler_options(settings)
+    kwargs.setdefault("python", sys.executable)
+    extra = list(kwargs.pop("worker_extra_args", None) or [])
+    kwargs["worker_extra_args"] = [*extra, "--resources", f"cores={cores}"]
+    kwargs.setdefault("cores", 1)
+    kwargs.setdefault("memory", "2GB")
+    return cls(**kwargs)
 
 
 def connect(address: Any, timeout_s: float) -> Any:
