@@ -3,7 +3,7 @@
 ``from plams_cli import *`` gives the job layer of PLAMS (Settings, config, init, finish,
 log, JobStatus, Job, SingleJob, MultiJob, Results, JobManager, load, load_all,
 add_to_class, add_to_instance), the
-runners (JobRunner, GridRunner) and the errors.
+runners (JobRunner, GridRunner, DaskRunner) and the errors.
 
 Names load on first use (PEP 562), so ``import plams_cli.workspace`` does not pay for
 the job layer, nor a job script for the grid code it never touches.
@@ -26,6 +26,7 @@ _WHERE = {
     ),
     "JobRunner": "plams_cli.runners.local",
     "GridRunner": "plams_cli.runners.grid",
+    "DaskRunner": "plams_cli.runners.dask",
     **dict.fromkeys(
         ("PlamsError", "FileError", "CorruptedJobFileError", "JobError", "ResultsError",
          "ResultFileNotFoundError", "JobClassMismatchError", "GridError", "ConfigError"),
@@ -125,5 +126,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plams_cli.errors import (
         ResultsError as ResultsError,
     )
+    from plams_cli.runners.dask import DaskRunner as DaskRunner
     from plams_cli.runners.grid import GridRunner as GridRunner
     from plams_cli.runners.local import JobRunner as JobRunner

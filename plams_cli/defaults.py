@@ -176,7 +176,7 @@ def _write_cache(key: tuple[bytes, str | None, bytes | None], data: dict[str, An
         pass
 
 
-_SECTIONS = ("jobmanager", "job", "log", "gridrunner", "jobcache")
+_SECTIONS = ("jobmanager", "job", "log", "gridrunner", "jobcache", "daskrunner")
 _HASHING = ("input", "runscript", "input+runscript", None)
 
 

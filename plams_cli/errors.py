@@ -39,6 +39,10 @@ __all__ = [
     "NotRestartableError",
     "FolderInUseError",
     "SessionError",
+    "DaskError",
+    "DaskNotInstalledError",
+    "SchedulerConnectionError",
+    "WorkerLostError",
 ]
 
 
@@ -203,3 +207,19 @@ class FolderInUseError(NotRestartableError):
 
 class SessionError(PlamsError, RuntimeError):
     """A :class:`~plams_cli.core.session.Session` was used out of turn (e.g. started while a run goes on)."""
+
+
+class DaskError(PlamsError, RuntimeError):
+    """A Dask cluster could not be used by :class:`~plams_cli.runners.dask.DaskRunner`."""
+
+
+class DaskNotInstalledError(DaskError, ImportError):
+    """``DaskRunner`` was asked for, and the extra ``plams-cli[dask]`` is not installed."""
+
+
+class SchedulerConnectionError(DaskError, ConnectionError):
+    """The Dask scheduler did not answer in time (``scheduler_address``, or a cluster that did not start)."""
+
+
+class WorkerLostError(DaskError):
+    """The Dask worker running a job was lost mid-job (its batch job killed, its process died)."""

@@ -35,8 +35,9 @@ def detect_command(as_json: bool) -> None:
     from plams_cli.runners.detect import detect
 
     found = detect()
+    dask = _dask_extra()
     if as_json:
-        print_json(found.as_dict())
+        print_json({**found.as_dict(), "dask": dask})
     else:
         if found.grid:
             version = f" {found.version}" if found.version else ""
@@ -50,9 +51,20 @@ def detect_command(as_json: bool) -> None:
                 cand.name, "yes" if cand.chosen else "no", cand.version or "-", commands, cand.reason
             )
         err.print(table)
+        versions = ", ".join(f"{name} {version}" for name, version in dask["versions"].items() if version)
+        err.print(f"DaskRunner: {'installed' if dask['installed'] else 'not installed'} "
+                  f"({versions or 'pip install ' + repr(dask['extra'])})")
     if found.grid is None:
         reasons = "; ".join(f"{cand.name}: {cand.reason}" for cand in found.candidates) or "no candidates"
         raise SchedulerNotFoundError(f"no queueing system found ({reasons})")
+
+
+def _dask_extra() -> dict[str, Any]:
+    """Whether the extra ``plams-cli[dask]`` (DaskRunner) is installed, without importing Dask."""
+    from plams_cli.runners.dask import dask_installed
+
+    versions = dask_installed()
+    return {"installed": all(versions.values()), "extra": "plams-cli[dask]", "versions": versions}
 
 
 def _sources() -> dict[str, str]:

@@ -19,6 +19,8 @@ from plams_cli.core.logger import log
 from plams_cli.core.settings import Settings
 from plams_cli.core.status import in_report_order
 from plams_cli.defaults import load_defaults
+from plams_cli.runners import runner_from_defaults
+from plams_cli.runners.base import close_runners
 from plams_cli.runners.local import JobRunner
 
 if TYPE_CHECKING:
@@ -61,9 +63,11 @@ class _Config(Settings):
 def _load_config() -> _Config:
     data = load_defaults()
     data.pop("gridrunner", None)  # grid definitions are the runners' business
+    data.pop("daskrunner", None)
+    runner = data.pop("default_jobrunner", None)
     cfg = _Config(data)
     cfg.log = cfg.get("log") or {}
-    cfg.default_jobrunner = JobRunner()
+    cfg.default_jobrunner = JobRunner() if runner in (None, "local") else runner_from_defaults(runner)
     cfg.default_jobmanager = None
     cfg.init = False
     return cfg
@@ -159,6 +163,7 @@ def finish(otherJM: list[JobManager] | None = None) -> None:  # noqa: N803 - PLA
         manager.clean()
         for status, number in manager.status_counts().items():
             counts[status] = counts.get(status, 0) + number
+    close_runners()  # a DaskRunner's cluster and its batch jobs end with the run
     stop_recording()  # the job cache gets the last changes
     summary = ", ".join(f"{number} {status}" for status, number in in_report_order(counts)) or "no jobs"
     log(f"Finished: {summary}", 1)

@@ -78,8 +78,9 @@ class Job:
     status
         A :class:`JobStatus` or its name; ``None`` is ``unknown``.
     kind, grid, pid_start
-        How :meth:`auto_update` checks the job: ``"local"`` (a process) or ``"grid"``
-        (a queued job on the grid named ``grid``), and the start time of the process.
+        How :meth:`auto_update` checks the job: ``"local"`` (a process), ``"grid"``
+        (a queued job on the grid named ``grid``) or ``"dask"`` (a job on a Dask worker;
+        ``job_id`` is the worker's batch job on ``grid``), and the start time of the process.
     mtime
         The modification time (seconds since the epoch); now when not given.
 

@@ -148,12 +148,14 @@ class JobServer:
         one is newer; a job that is not here is copied.
 
         A job is "also here" when it has the same folder, or else the same job id —
-        except for local jobs, whose PIDs are reused for unrelated jobs over time.
+        except for local jobs, whose PIDs are reused for unrelated jobs over time, and
+        Dask jobs, whose id is that of a worker's batch job, shared by many jobs.
         """
         for theirs in other.jobs:
             mine = self.find(theirs.path)
-            if mine is None and theirs.job_id is not None and theirs.kind != "local":
-                mine = next((j for j in self.jobs if j.job_id == theirs.job_id and j.kind != "local"), None)
+            if mine is None and theirs.job_id is not None and theirs.kind not in ("local", "dask"):
+                mine = next((j for j in self.jobs if j.job_id == theirs.job_id and j.kind not in ("local", "dask")),
+                            None)
             if mine is None:
                 new = copy.copy(theirs)
                 new._saved, new._edited, new._auto = None, False, False

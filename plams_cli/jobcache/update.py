@@ -117,7 +117,8 @@ def queue_status(state: str, current: JobStatus) -> JobStatus:
 
 
 def _is_grid(job: Job) -> bool:
-    return job.kind == "grid" or (job.kind is None and bool(job.grid))
+    # a Dask job is asked about through the batch job of its worker: gone, the job is over
+    return job.kind == "grid" or (job.kind in (None, "dask") and bool(job.grid))
 
 
 def update_jobs(jobs: Sequence[Job], hostname: str = "localhost") -> UpdateReport:

@@ -9,12 +9,13 @@ command prints) and never parse text back.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["Runner", "ThreadedRunner", "Stopped"]
+__all__ = ["Runner", "ThreadedRunner", "Stopped", "register_closing", "close_runners"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class Stopped:
     Attributes
     ----------
     kind
-        ``"local"`` (a process group of this machine) or ``"grid"`` (a batch job).
+        ``"local"`` (a process group of this machine), ``"grid"`` (a batch job) or
+        ``"dask"`` (a runscript's process group on a Dask worker).
     job_id
         The process id (the leader of the runscript's process group) or the grid job id.
     runscript
@@ -40,7 +42,7 @@ class Stopped:
         The grid's name for grid jobs.
     """
 
-    kind: Literal["local", "grid"]
+    kind: Literal["local", "grid", "dask"]
     job_id: str
     runscript: str
     signals: tuple[str, ...] = field(default=())
@@ -50,6 +52,10 @@ class Stopped:
 
     def __str__(self) -> str:
         if self.kind == "local":
+            return f"stopped runscript {self.runscript} (pid {self.job_id}): {self.detail}"
+        if self.kind == "dask":
+            if not self.ok:
+                return f"could not stop {self.runscript}: {self.detail}"
             return f"stopped runscript {self.runscript} (pid {self.job_id}): {self.detail}"
         if self.ok:
             return f"cancelled {self.grid} job {self.job_id} ({self.runscript}, {self.detail})"
@@ -98,3 +104,21 @@ class ThreadedRunner(Runner, Protocol):
         """A turn to run one runscript (the ``maxjobs`` limit); ``call()`` is made inside it."""
         ...
 
+
+
+class _Closing(Protocol):
+    def close(self) -> Any: ...
+
+
+_closing: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def register_closing(runner: _Closing) -> None:
+    """Have ``finish()`` call ``runner.close()`` (a runner holding a cluster, e.g. ``DaskRunner``)."""
+    _closing.add(runner)
+
+
+def close_runners() -> None:
+    """Close every runner registered with :func:`register_closing` (``finish()`` calls it)."""
+    for runner in list(_closing):
+        runner.close()

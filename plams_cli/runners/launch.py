@@ -24,9 +24,10 @@ class Launch(NamedTuple):
     Attributes
     ----------
     kind
-        ``"local"`` (a process of this machine) or ``"grid"`` (a batch job).
+        ``"local"`` (a process of this machine), ``"grid"`` (a batch job) or ``"dask"``
+        (a runscript on a Dask worker held by a batch job).
     job_id
-        The process id, or the scheduler's job id.
+        The process id, or the scheduler's job id (for ``"dask"``: the worker's batch job).
     started
         Wall-clock time (``time.time()``) of the start or submission.
     grid
@@ -35,7 +36,7 @@ class Launch(NamedTuple):
         ``True`` once the runscript runs; a grid job is ``False`` while it is queued.
     """
 
-    kind: Literal["local", "grid"]
+    kind: Literal["local", "grid", "dask"]
     job_id: str
     started: float
     grid: str | None = None

@@ -1,0 +1,221 @@
+"""What runs on a Dask worker: a job's runscript in its folder, and stopping runscripts.
+
+Dask pickles these functions by name, so the workers import this module (the same
+plams-cli, the same Python). It imports no Dask at the top: the runner's own process
+imports it too.
+
+Invariants
+----------
+* A runscript leads a process group of its own (as with the local runner), so a stop
+  reaches everything it started. A worker that closes (its cluster closed, its batch job
+  cancelled or out of time: SIGTERM) stops its runscripts first (the worker plugin of
+  :mod:`._cluster`); on a worker thread that blocks Ctrl-C and SIGTERM (a LocalCluster's,
+  in the plams process) the runscript starts with them unblocked and dies with the thread
+  that waits for it (``PR_SET_PDEATHSIG``).
+* Before the runscript starts, the job folder gets ``<runscript>.jobid`` (the worker's
+  batch job id, host and the task's key, as a grid job's record; ``<runscript>.dask`` on a
+  worker that is not a batch job of the runner's own cluster): a restart after a kill
+  finds and cancels a worker batch job still queued or running, and a second attempt of
+  the same task (its worker was lost) knows it is one. The record goes when the runscript
+  ends.
+* A task stopped by :func:`stop_runscripts` before its runscript started never starts it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import functools
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from plams_cli._fs import atomic_write
+from plams_cli.errors import NotStartedError, WorkerLostError
+from plams_cli.runners.processes import output_fd, process_running, stop_process_groups
+
+__all__ = ["run_runscript", "stop_runscripts", "batch_job_id", "LAUNCH_TOPIC", "JOB_RECORD_SUFFIX",
+           "ATTEMPT_RECORD_SUFFIX"]
+
+#: the Dask event topic a worker announces each runscript start on
+LAUNCH_TOPIC = "plams-launch"
+#: the record of a running task in its job folder (the grid's file name: a restart reads both alike)
+JOB_RECORD_SUFFIX = ".jobid"
+#: the same record for a worker a restart must not cancel (a LocalCluster's, or the user's)
+ATTEMPT_RECORD_SUFFIX = ".dask"
+#: environment variables holding the batch job id (SLURM, PBS, Grid Engine)
+_BATCH_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID")
+_PR_SET_PDEATHSIG = 1
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+_lock = threading.Lock()
+_running: dict[str, subprocess.Popen[bytes]] = {}
+_refused: set[str] = set()
+_lost: set[str] = set()  # stopped because the worker closes: the job did not end, its worker went
+
+
+def batch_job_id() -> str | None:
+    """The batch job id this worker runs in, or ``None`` outside a batch job (a LocalCluster)."""
+    for name in _BATCH_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):
+        return f"pid {os.getpid()}"
+
+
+def _announce(message: dict[str, Any]) -> None:
+    """Tell the runner the runscript started (a Dask event); it is bookkeeping, so it never fails."""
+    with contextlib.suppress(Exception):
+        from distributed import get_worker
+
+        get_worker().log_event(LAUNCH_TOPIC, message)
+
+
+def _child_setup() -> None:  # pragma: no cover - runs in the forked child
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+def _spawn(path: str, workdir: str, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
+    # A preexec_fn makes every start a full fork of the worker (about 10 ms, against 1 ms):
+    # only a worker thread that blocks Ctrl-C and SIGTERM (the workers of a LocalCluster,
+    # threads of the plams process) pays for it, so that its runscripts can be stopped.
+    blocked = bool(_SIGNALS & signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+    delay = 0.001
+    while True:
+        try:
+            return subprocess.Popen([path], cwd=workdir, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, preexec_fn=_child_setup if blocked else None)
+        except OSError as exc:  # another process may still hold the fresh runscript open for writing
+            if exc.errno == errno.ETXTBSY and delay < 2.0:
+                time.sleep(delay)
+                delay *= 2
+                continue
+            raise
+
+
+def _check_attempt(record_path: str, key: str, attempts: int) -> int:
+    """This task's attempt number; raise when an earlier attempt's worker was lost and no retry is left."""
+    try:
+        with open(record_path, encoding="utf-8") as handle:
+            earlier = json.load(handle)
+    except (OSError, ValueError):
+        return 1
+    if not isinstance(earlier, dict) or earlier.get("dask_key") != key:
+        return 1  # a record of another run of the folder
+    attempt = int(earlier.get("attempt", 1)) + 1
+    if attempt > attempts:
+        where = f"batch job {earlier['job_id']}, " if earlier.get("batch") else ""
+        raise WorkerLostError(
+            f"the Dask worker running it ({earlier.get('worker')}, {where}host {earlier.get('host')}) was lost "
+            f"mid-job; not run again ({attempts - 1} retries allowed)")
+    return attempt
+
+
+def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key: str, attempts: int,
+                  grid: str | None, cancel: list[str] | None) -> dict[str, Any]:
+    """Run the runscript ``path`` in ``workdir`` on this worker; return its exit code and where it ran.
+
+    Parameters
+    ----------
+    path, workdir, out, err
+        As for :meth:`JobRunner.call <plams_cli.runners.local.JobRunner.call>` (``path``
+        absolute).
+    key
+        The task's key: :func:`stop_runscripts` stops it by this name.
+    attempts
+        Most attempts of this task (1 + retries); one more raises :class:`WorkerLostError`.
+    grid, cancel
+        The queueing system's name and the command that cancels this worker's batch job,
+        for the job record.
+
+    Returns
+    -------
+    dict
+        ``exit_code`` (minus the signal number when killed), ``pid``, ``host``,
+        ``batch_id``, ``worker``, ``started`` and ``ended`` (``time.time()``).
+    """
+    runscript = os.path.basename(path)
+    batch, host, worker = batch_job_id(), socket.gethostname(), _worker_name()
+    # Only the batch job of a cluster the runner made goes where a restart cancels it from
+    # (``.jobid``); a worker of the user's own cluster is never cancelled.
+    suffix = JOB_RECORD_SUFFIX if cancel and batch else ATTEMPT_RECORD_SUFFIX
+    record_path = os.path.join(workdir, runscript + suffix)
+    attempt = _check_attempt(record_path, key, attempts)
+    record = {"job_id": batch or str(os.getpid()), "batch": batch is not None, "grid": grid if batch else None,
+              "host": host, "name": runscript, "worker": worker, "dask_key": key, "attempt": attempt,
+              "cancel": " ".join(cancel + [batch]) if cancel and batch else None}
+    atomic_write(record_path, (json.dumps(record) + "\n").encode("utf-8"), fsync=False)
+    opened: list[int] = []
+    with _lock:
+        if key in _refused:
+            _refused.discard(key)
+            raise NotStartedError()
+        try:
+            process = _spawn(path, workdir, output_fd(workdir, out, opened), output_fd(workdir, err, opened))
+        finally:
+            for fd in opened:
+                os.close(fd)
+        _running[key] = process
+    started = time.time()
+    info = {"key": key, "pid": process.pid, "host": host, "batch_id": batch, "worker": worker, "started": started}
+    _announce(info)
+    try:
+        code = process.wait()
+    finally:
+        with _lock:
+            _running.pop(key, None)
+            lost = key in _lost
+            _lost.discard(key)
+    if lost:  # the record stays: a second attempt of the task counts this one
+        where = f"batch job {batch}, " if batch else ""
+        raise WorkerLostError(f"the Dask worker running it ({worker}, {where}host {host}) closed mid-job "
+                              "(its batch job cancelled or out of time?); the runscript was stopped")
+    with contextlib.suppress(OSError):
+        os.remove(record_path)
+    return {**info, "exit_code": code, "ended": time.time()}
+
+
+def stop_runscripts(keys: Iterable[str] | None = None, grace_s: float = 3.0) -> list[dict[str, Any]]:
+    """Stop the runscripts of tasks ``keys`` (all when ``None``) on this worker; refuse those not started.
+
+    SIGTERM to each runscript's process group, SIGKILL to those alive ``grace_s`` later.
+    ``None`` is the worker closing: its tasks end with :class:`WorkerLostError`.
+
+    Returns
+    -------
+    list of dict
+        One per runscript stopped: ``key``, ``pid``, ``how`` (the signals), ``worker``,
+        ``batch_id``, ``host``.
+    """
+    with _lock:
+        chosen = list(_running) if keys is None else list(keys)
+        if keys is not None:
+            _refused.update(key for key in chosen if key not in _running)
+        else:
+            _lost.update(chosen)
+        processes = {key: _running[key] for key in chosen if key in _running}
+    groups = {p.pid: functools.partial(process_running, p) for p in processes.values() if p.poll() is None}
+    done: dict[int, str] = {}
+    if groups:
+        stop_process_groups(groups, grace_s=grace_s, done=done)
+    batch, host, worker = batch_job_id(), socket.gethostname(), _worker_name()
+    return [{"key": key, "pid": p.pid, "how": done[p.pid], "worker": worker, "batch_id": batch, "host": host}
+            for key, p in processes.items() if p.pid in done]
