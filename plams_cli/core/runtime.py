@@ -20,7 +20,7 @@ from plams_cli.core.settings import Settings
 from plams_cli.core.status import in_report_order
 from plams_cli.defaults import load_defaults
 from plams_cli.runners import runner_from_defaults
-from plams_cli.runners.base import close_runners
+from plams_cli.runners.closing import close_runners
 from plams_cli.runners.local import JobRunner
 
 if TYPE_CHECKING:

@@ -9,13 +9,12 @@ command prints) and never parse text back.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["Runner", "ThreadedRunner", "Stopped", "register_closing", "close_runners"]
+__all__ = ["Runner", "ThreadedRunner", "Stopped"]
 
 
 @dataclass(frozen=True)
@@ -103,22 +102,3 @@ class ThreadedRunner(Runner, Protocol):
     def slot(self) -> AbstractContextManager[None]:
         """A turn to run one runscript (the ``maxjobs`` limit); ``call()`` is made inside it."""
         ...
-
-
-
-class _Closing(Protocol):
-    def close(self) -> Any: ...
-
-
-_closing: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def register_closing(runner: _Closing) -> None:
-    """Have ``finish()`` call ``runner.close()`` (a runner holding a cluster, e.g. ``DaskRunner``)."""
-    _closing.add(runner)
-
-
-def close_runners() -> None:
-    """Close every runner registered with :func:`register_closing` (``finish()`` calls it)."""
-    for runner in list(_closing):
-        runner.close()

@@ -32,7 +32,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from plams_cli.errors import DaskError, JobError, NotStartedError, PlamsError, SchedulerConnectionError, WorkerLostError
-from plams_cli.runners.base import Stopped, register_closing
+from plams_cli.runners.base import Stopped
+from plams_cli.runners.closing import register_closing
 from plams_cli.runners.dask._batching import Batcher
 from plams_cli.runners.dask._batching import Task as _Task
 from plams_cli.runners.dask._settings import DaskSettings
