@@ -133,6 +133,10 @@ class _SavedResults:
     def wait(self) -> None:
         """Return at once: a saved job has ended."""
 
+    def is_done(self) -> bool:
+        """True: a saved job has ended."""
+        return True
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._saved.load().results, name)
 

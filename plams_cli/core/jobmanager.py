@@ -206,7 +206,7 @@ class JobManager:
                     self.hashes[digest] = job
                     found = None
                     break
-                if prev.results.done.is_set():
+                if prev.results.is_done():
                     reusable = prev.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED)
                     if reusable and prev.path and os.path.isdir(prev.path):
                         found = prev
@@ -258,7 +258,7 @@ class JobManager:
                 digest = getattr(item, "_hash", None)
                 if digest and item.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED):
                     current = self.hashes.get(digest)
-                    if current is None or not current.results.done.is_set() or not current.ok():
+                    if current is None or not current.results.is_done() or not current.ok():
                         self.hashes.setdefault(digest, item)
 
     def add_saved(self, job: Job | SavedJob) -> None:

@@ -221,7 +221,7 @@ def crash(job: Job, exc: BaseException) -> None:
         _withdraw(job, str(exc))
         return
     job.record_error(_reason(exc))
-    if job.status.is_final and job.results.done.is_set():
+    if job.status.is_final and job.results.is_done():
         return
     try:
         job.status = JobStatus.CRASHED
@@ -268,7 +268,7 @@ def _withdraw(job: Job, message: str) -> None:
 
 def end(job: Job) -> None:
     """Step 8: wake everyone waiting for ``job``, then tell its job manager and its parent."""
-    job.results.done.set()
+    job.results.mark_done()
     if job.jobmanager is not None:
         job.jobmanager.job_ended(job)
     parent = job.parent
