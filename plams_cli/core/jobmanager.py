@@ -140,6 +140,31 @@ class JobManager:
     # --- names and folders -----------------------------------------------------------
     def register(self, job: Job) -> None:
         """Give ``job`` a unique name and its folder (inside its parent's, if any)."""
+        with self._lock:
+            base = job.name
+            parent_folder = job.parent.path if job.parent is not None and job.parent.path else self.workdir
+            if base not in self.names:
+                # The common case, in one system call: the name is new and its folder can be
+                # made (or is a folder already, as in a restart in place).
+                path = parent_folder + os.sep + base
+                try:
+                    os.mkdir(path)
+                    made = True
+                except OSError:
+                    made = False
+                if made or os.path.isdir(path):
+                    self.names[base] = 1
+                    job.assign_name(base)
+                    job.path = path
+                    job.jobmanager = self
+                    self.jobs.append(job)
+                    if made:
+                        self._made.add(path)
+                    return
+        self._register_renamed(job)
+
+    def _register_renamed(self, job: Job) -> None:
+        """:meth:`register` when the name is taken: by an earlier job, or by a file of that name."""
         counter_len = int(self.settings.get("counter_len", 3))
         with self._lock:
             base = job.name
