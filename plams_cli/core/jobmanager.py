@@ -303,7 +303,8 @@ class JobManager:
         restarted and its folder belongs where ``job``'s is (same name, same place); say whether it moved.
 
         The folder moves whole, ``prev``'s saved files with it until ``job`` is saved over
-        them; hidden files (left by a killed write, or a batch job's records) are deleted,
+        them; its hidden files (left by a killed write, or a batch job's records) are
+        ``job``'s to delete as it lists its files (``results.collect(drop_hidden=True)``),
         as a copy would leave them out. ``prev`` then lives in ``job``'s folder. Call it
         holding :attr:`folder_lock`.
         """

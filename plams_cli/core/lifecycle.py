@@ -140,8 +140,8 @@ def _prepare(job: Job, jobrunner: Any, jobmanager: JobManager) -> bool:
 
 def _reuse(job: Job, prev: Job) -> None:
     """End ``job`` ``copied`` with the files of ``prev``."""
-    job.reuse_files(prev)
-    job.results.collect()
+    moved = job.reuse_files(prev)
+    job.results.collect(drop_hidden=bool(moved))  # a folder moved in whole may hold a killed write's temporary files
     job.status = JobStatus.COPIED
     job.results.mark_collected()
     if job.settings.get("pickle", True):

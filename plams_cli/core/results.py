@@ -7,6 +7,7 @@ files are collected. ``$JN`` in a file name stands for the job's name, as in PLA
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import os
@@ -46,12 +47,14 @@ def _needs_files(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _list_files(folder: str, prefix: str, skip: set[str], found: list[str], own: str = "") -> None:
+def _list_files(folder: str, prefix: str, skip: set[str], found: list[str], own: str = "",
+                drop: bool = False) -> None:
     """Add the files under ``folder`` (names relative to the job folder) to ``found``.
 
     Hidden files (temporary files of atomic writes, exit-code records) are left out, but
     not the job's own files when its name starts with a dot (``own`` is ``"<name>."``),
-    and so are the folders named in ``skip``.
+    and so are the folders named in ``skip``. With ``drop`` the hidden files are deleted
+    (those in hidden folders too).
     """
     try:
         entries = list(os.scandir(folder))
@@ -59,12 +62,32 @@ def _list_files(folder: str, prefix: str, skip: set[str], found: list[str], own:
         return
     for entry in entries:
         if entry.name.startswith(".") and not (own and entry.name.startswith(own)):
+            if drop:
+                if entry.is_dir(follow_symlinks=False):
+                    _drop_hidden_files(entry.path)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
             continue
         if entry.is_dir(follow_symlinks=False):
             if entry.name not in skip:
-                _list_files(entry.path, prefix + entry.name + os.sep, set(), found)
+                _list_files(entry.path, prefix + entry.name + os.sep, set(), found, drop=drop)
         else:
             found.append(prefix + entry.name)
+
+
+def _drop_hidden_files(folder: str) -> None:
+    """Delete the hidden files under ``folder`` (in every subfolder)."""
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    _drop_hidden_files(entry.path)
+                elif entry.name.startswith("."):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+    except OSError:
+        pass
 
 
 def saferun(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
@@ -217,13 +240,17 @@ class Results:
         self.wait()
         return bool(self.job.ok())
 
-    def collect(self) -> None:
-        """Refresh :attr:`files` from the job folder (names relative to it, sorted)."""
+    def collect(self, drop_hidden: bool = False) -> None:
+        """Refresh :attr:`files` from the job folder (names relative to it, sorted).
+
+        Hidden files are not the job's; with ``drop_hidden`` they are deleted (a folder
+        moved in whole from a killed run may hold the temporary files of its writes).
+        """
         path = self.job.path
         found: list[str] = []
         if path:
             skip = self._child_names()  # a MultiJob's children hold their own results
-            _list_files(path, "", skip, found, own=self.job.name + ".")
+            _list_files(path, "", skip, found, own=self.job.name + ".", drop=drop_hidden)
         self.files = sorted(found)
 
     def _child_names(self) -> set[str]:
