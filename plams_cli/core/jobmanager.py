@@ -384,9 +384,9 @@ class JobManager:
     def clean(self) -> None:
         """Apply each job's ``save`` setting and remove empty folders if configured (``finish()`` calls it)."""
         for job in list(self.jobs):
-            if job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and job.path and os.path.isdir(job.path):
+            if job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and job.path:
                 save = job.settings.get("save", "all")
-                if save not in (None, "all"):
+                if save not in (None, "all") and os.path.isdir(job.path):  # the setting first: no stat per job
                     try:
                         job.results.clean(save)
                     except (OSError, PlamsError) as exc:
