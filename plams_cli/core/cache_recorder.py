@@ -5,7 +5,10 @@ thread only appends the change to a queue; a writer thread wakes every
 :data:`FLUSH_INTERVAL_S`, folds the changes into one row per job (its latest state) and
 writes the burst in one transaction (:meth:`plams_cli.jobcache.JobCache.record`). So a
 job pays a few hundred nanoseconds for being recorded, and the cache one transaction per
-burst, however many jobs end in it.
+burst, however many jobs end in it. While jobs change faster than :data:`BURST_EVENTS`
+per interval (a restart reusing thousands of jobs), the writer holds its write until the
+burst ends, :data:`MAX_LAG_S` at most: writing row by row meanwhile would slow the
+thread that runs the jobs (both need the GIL).
 
 A cache that cannot be written (read-only, full, corrupt, locked too long) costs one
 warning line on the log; the run goes on and is never slower for it: the writer backs off,
@@ -40,6 +43,10 @@ __all__ = ["CacheRecorder", "start_recording", "stop_recording", "current_record
 
 #: seconds between two writes of a burst of changes
 FLUSH_INTERVAL_S = 0.2
+#: changes arriving within one interval that make a burst: its writes wait until it ends …
+BURST_EVENTS = 100
+#: … or until the oldest change held has waited this long
+MAX_LAG_S = 10.0
 #: after a failed write, seconds before the next try
 RETRY_INTERVAL_S = 2.0
 #: longest wait of ``finish()`` for the last write
@@ -123,11 +130,25 @@ class CacheRecorder:
         if not self._resolve():
             return
         pause = FLUSH_INTERVAL_S
+        seen = 0  # changes queued at the last look
+        held_since: float | None = None
         while True:
             self._wake.wait(pause)
             self._wake.clear()
             closing = self._closing
+            queued = len(self._events)
+            if not closing and queued - seen >= BURST_EVENTS:
+                # Jobs end faster than one every few milliseconds (a restart reusing them):
+                # writing now would take the GIL from the thread that runs them, row after
+                # row. Hold the burst until it ends, or for MAX_LAG_S at most.
+                now = time.monotonic()
+                held_since = now if held_since is None else held_since
+                if now - held_since < MAX_LAG_S:
+                    seen = queued
+                    continue
+            held_since = None
             pause = FLUSH_INTERVAL_S if self.flush() else RETRY_INTERVAL_S
+            seen = len(self._events)
             if closing:
                 self._close_cache()
                 return
