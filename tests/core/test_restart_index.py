@@ -307,3 +307,16 @@ def test_index_entries_are_written_in_batches_and_at_finish(tmp_path: Path, fres
             lines = index.read_text().splitlines() if index.exists() else []
             assert len(lines) == (4 if number >= 4 else 0)  # a full batch goes out at once
     assert sorted(json.loads(line)["n"] for line in index.read_text().splitlines()) == sorted(NAMES)
+
+
+def test_loaded_jobs_are_frozen_for_the_garbage_collector_while_the_session_lasts(tmp_path: Path,
+                                                                                 fresh_config: Any) -> None:
+    import gc
+
+    _run(tmp_path, "w")
+    before = gc.get_freeze_count()
+    with Session(str(tmp_path), folder="w2", load=[str(tmp_path / "w")]) as session:
+        assert session.manager is not None
+        saved = [job for job in session.manager.hashes.values() if isinstance(job, SavedJob)]
+        assert len(saved) == len(NAMES) and gc.get_freeze_count() > before
+    assert gc.get_freeze_count() == 0  # all of it is back in view
