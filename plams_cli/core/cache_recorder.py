@@ -47,6 +47,8 @@ FLUSH_INTERVAL_S = 0.2
 BURST_EVENTS = 100
 #: … or until the oldest change held has waited this long
 MAX_LAG_S = 10.0
+#: changes folded into rows and written per transaction
+CHUNK_EVENTS = 3000
 #: after a failed write, seconds before the next try
 RETRY_INTERVAL_S = 2.0
 #: longest wait of ``finish()`` for the last write
@@ -163,7 +165,7 @@ class CacheRecorder:
                 pass
 
     def flush(self) -> bool:
-        """Write what is queued now, in one transaction; ``False`` when the write failed.
+        """Write what is queued now (one transaction per :data:`CHUNK_EVENTS` changes); ``False`` when a write failed.
 
         Safe to call from any thread (the writer thread calls it every
         :data:`FLUSH_INTERVAL_S`).
@@ -174,9 +176,21 @@ class CacheRecorder:
     def _flush(self) -> bool:
         if self.path is None:
             return True
-        self._fold()
+        # In chunks: a burst held until its end (tens of thousands of changes) never has
+        # all its rows in memory at once.
+        todo = len(self._events)
+        while True:
+            self._fold(CHUNK_EVENTS)
+            if not self._write_ready():
+                return False
+            todo -= CHUNK_EVENTS
+            if todo <= 0 or not self._events:
+                return True
+
+    def _write_ready(self) -> bool:
+        """Write the rows folded so far that have a path, in one transaction; ``False`` when that failed."""
         ready = [(key, row) for key, (job, row) in self._rows.items() if row.get("path")]
-        if not ready:
+        if not ready or self.path is None:
             return True
         try:
             if self._cache is None:
@@ -198,14 +212,14 @@ class CacheRecorder:
         self.written += len(ready)
         return True
 
-    def _fold(self) -> None:
-        """Move the queued changes into one row per job, the latest state winning."""
+    def _fold(self, limit: int) -> None:
+        """Move the first ``limit`` queued changes into one row per job, the latest state winning."""
         events, rows = self._events, self._rows
         if not events:
             return
         statuses = _cache_statuses()
         popleft = events.popleft
-        while events:
+        for _ in range(min(limit, len(events))):
             job, status, when, launch = popleft()
             key = id(job)
             entry = rows.get(key)

@@ -189,3 +189,24 @@ def test_a_burst_of_changes_is_written_when_it_ends(tmp_path: Path, monkeypatch:
     rows = _rows(str(tmp_path / "cache.sqlite"))
     assert sorted(str(row["path"]) for row in rows) == sorted(str(job.path) for job in jobs)
     assert {row["status"] for row in rows} == {"finished"}
+
+
+def test_a_long_queue_is_written_in_chunks_each_job_ending_with_its_last_status(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plams_cli.core.status import JobStatus
+
+    monkeypatch.setattr(cache_recorder, "CHUNK_EVENTS", 7)  # a job's changes fall into different chunks
+    recorder = cache_recorder.CacheRecorder(str(tmp_path / "cache.sqlite"))
+    assert recorder._resolve()
+    jobs = [ShellJob(name=f"j{i}") for i in range(40)]
+    for job in jobs:
+        job.path = str(tmp_path / job.name)
+    for status in (JobStatus.STARTED, JobStatus.RUNNING, JobStatus.SUCCESSFUL):
+        for job in jobs:
+            recorder.status_changed(job, JobStatus.CREATED, status, time.time())
+    assert recorder.flush() and not recorder._events
+    assert recorder.written > len(jobs)  # rows of jobs split over chunks are written once per chunk
+    recorder.close()
+    rows = _rows(str(tmp_path / "cache.sqlite"))
+    assert sorted(str(row["path"]) for row in rows) == sorted(str(job.path) for job in jobs)
+    assert {row["status"] for row in rows} == {"finished"}
