@@ -24,6 +24,9 @@ __all__ = ["atomic_write", "unique_tag", "tag_writer", "Writer", "pid_alive"]
 _TAG_RE = re.compile(r"\.(\d+)\.[0-9a-f]{12}(?:\.tmp)?\Z")
 
 
+_writer: list[str] = []  # "<host>.<pid>." of this process, made once (again in a forked child)
+
+
 def unique_tag() -> str:
     """A short tag unique to this writer: ``<host>.<pid>.<12 hex digits>``.
 
@@ -32,7 +35,14 @@ def unique_tag() -> str:
     str
         Host name, process id and 48 random bits; no other call on any host returns it.
     """
-    return f"{_host()}.{os.getpid()}.{os.urandom(6).hex()}"
+    # Every atomic write names a temporary file with one: host and pid are looked up once.
+    if not _writer:
+        _writer.append(f"{_host()}.{os.getpid()}.")
+    return _writer[0] + os.urandom(6).hex()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_writer.clear)
 
 
 def _host() -> str:
@@ -79,7 +89,7 @@ def tag_writer(name: str) -> Writer | None:
     return Writer(int(match.group(1)), here)
 
 
-def atomic_write(path: str, data: bytes, *, fsync: bool = True, mode: int = 0o644) -> None:
+def atomic_write(path: str, data: bytes, *, fsync: bool = True, mode: int = 0o644) -> os.stat_result:
     """Replace the file ``path`` by ``data`` so that readers see the old or the new file.
 
     Parameters
@@ -94,6 +104,12 @@ def atomic_write(path: str, data: bytes, *, fsync: bool = True, mode: int = 0o64
     mode
         Permissions of a new file (before the umask).
 
+    Returns
+    -------
+    os.stat_result
+        The status of the file written (taken before the move, which changes neither its
+        inode, its size nor its modification time).
+
     Raises
     ------
     OSError
@@ -104,11 +120,14 @@ def atomic_write(path: str, data: bytes, *, fsync: bool = True, mode: int = 0o64
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            written = os.write(fd, data)
+            if written < len(data):
+                view = memoryview(data)[written:]
+                while view:
+                    view = view[os.write(fd, view):]
             if fsync:
                 os.fsync(fd)
+            status = os.fstat(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -116,6 +135,7 @@ def atomic_write(path: str, data: bytes, *, fsync: bool = True, mode: int = 0o64
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return status
 
 
 def pid_alive(pid: int) -> bool:

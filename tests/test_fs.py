@@ -23,6 +23,31 @@ def test_atomic_write_replaces_the_file_and_leaves_nothing_else(tmp_path: Path) 
     assert os.listdir(tmp_path) == ["f.json"]
 
 
+def test_atomic_write_returns_the_status_of_the_file_it_wrote(tmp_path: Path) -> None:
+    """Callers (saving a job) take the file's identity from the write instead of a stat after it."""
+    target = tmp_path / "f.dill"
+    target.write_bytes(b"old")
+    written = atomic_write(str(target), b"new content")
+    now = os.stat(target)
+    assert (written.st_ino, written.st_size, written.st_mtime_ns) == (now.st_ino, now.st_size, now.st_mtime_ns)
+    assert now.st_size == len(b"new content")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_tags_with_its_own_pid(tmp_path: Path) -> None:
+    unique_tag()  # the parent's host and pid are known now
+    out = tmp_path / "child"
+    pid = os.fork()
+    if pid == 0:  # the child: write its tag and leave at once
+        try:
+            out.write_text(unique_tag())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert int(out.read_text().rsplit(".", 2)[1]) == pid
+    assert int(unique_tag().rsplit(".", 2)[1]) == os.getpid()
+
+
 def test_atomic_write_mode_follows_the_umask(tmp_path: Path) -> None:
     old = os.umask(0o002)
     try:

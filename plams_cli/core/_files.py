@@ -23,7 +23,8 @@ def link_or_copy_tree(
     (another file system, a file system without hard links) or not wanted. Symbolic
     links to folders are not followed (as :func:`os.walk` does not).
     """
-    os.makedirs(target, exist_ok=True)
+    if not os.path.isdir(target):  # (a job's folder is there already: makedirs would raise and catch)
+        os.makedirs(target, exist_ok=True)
     _fill(source, "", target, rename, link, {""})
 
 
@@ -42,8 +43,8 @@ def _fill(folder: str, prefix: str, target: str, rename: Callable[[str], str | N
         new_relative = rename(prefix + entry.name)
         if new_relative is None:
             continue
-        dst = os.path.join(target, new_relative)
-        parent = os.path.dirname(new_relative)
+        dst = target + os.sep + new_relative
+        parent = os.path.dirname(new_relative) if os.sep in new_relative else ""
         if parent not in made:
             os.makedirs(os.path.join(target, parent), exist_ok=True)
             made.add(parent)

@@ -6,7 +6,10 @@ thread only appends the change to a queue; a writer thread, started by the first
 :data:`FLUSH_INTERVAL_S`, folds the changes into one row per job (its latest state) and
 writes the burst in one transaction (:meth:`plams_cli.jobcache.JobCache.record`). So a
 job pays a few hundred nanoseconds for being recorded, and the cache one transaction per
-burst, however many jobs end in it.
+burst, however many jobs end in it. While jobs change faster than :data:`BURST_EVENTS`
+per interval (a restart reusing thousands of jobs), the writer holds its write until the
+burst ends, :data:`MAX_LAG_S` at most: writing row by row meanwhile would slow the
+thread that runs the jobs (both need the GIL).
 
 A cache that cannot be written (read-only, full, corrupt, locked too long) costs one
 warning line on the log; the run goes on and is never slower for it: the writer backs off,
@@ -40,6 +43,12 @@ __all__ = ["CacheRecorder", "start_recording", "stop_recording", "current_record
 
 #: seconds between two writes of a burst of changes
 FLUSH_INTERVAL_S = 0.2
+#: changes arriving within one interval that make a burst: its writes wait until it ends …
+BURST_EVENTS = 100
+#: … or until the oldest change held has waited this long
+MAX_LAG_S = 10.0
+#: changes folded into rows and written per transaction
+CHUNK_EVENTS = 3000
 #: after a failed write, seconds before the next try
 RETRY_INTERVAL_S = 2.0
 #: longest wait of ``finish()`` for the last write
@@ -128,11 +137,25 @@ class CacheRecorder:
         if not self._resolve():
             return
         pause = FLUSH_INTERVAL_S
+        seen = 0  # changes queued at the last look
+        held_since: float | None = None
         while True:
             self._wake.wait(pause)
             self._wake.clear()
             closing = self._closing
+            queued = len(self._events)
+            if not closing and queued - seen >= BURST_EVENTS:
+                # Jobs end faster than one every few milliseconds (a restart reusing them):
+                # writing now would take the GIL from the thread that runs them, row after
+                # row. Hold the burst until it ends, or for MAX_LAG_S at most.
+                now = time.monotonic()
+                held_since = now if held_since is None else held_since
+                if now - held_since < MAX_LAG_S:
+                    seen = queued
+                    continue
+            held_since = None
             pause = FLUSH_INTERVAL_S if self.flush() else RETRY_INTERVAL_S
+            seen = len(self._events)
             if closing:
                 self._close_cache()
                 return
@@ -147,7 +170,7 @@ class CacheRecorder:
                 pass
 
     def flush(self) -> bool:
-        """Write what is queued now, in one transaction; ``False`` when the write failed.
+        """Write what is queued now (one transaction per :data:`CHUNK_EVENTS` changes); ``False`` when a write failed.
 
         Safe to call from any thread (the writer thread calls it every
         :data:`FLUSH_INTERVAL_S`).
@@ -158,9 +181,21 @@ class CacheRecorder:
     def _flush(self) -> bool:
         if self.path is None:
             return True
-        self._fold()
+        # In chunks: a burst held until its end (tens of thousands of changes) never has
+        # all its rows in memory at once.
+        todo = len(self._events)
+        while True:
+            self._fold(CHUNK_EVENTS)
+            if not self._write_ready():
+                return False
+            todo -= CHUNK_EVENTS
+            if todo <= 0 or not self._events:
+                return True
+
+    def _write_ready(self) -> bool:
+        """Write the rows folded so far that have a path, in one transaction; ``False`` when that failed."""
         ready = [(key, row) for key, (job, row) in self._rows.items() if row.get("path")]
-        if not ready:
+        if not ready or self.path is None:
             return True
         try:
             if self._cache is None:
@@ -182,14 +217,14 @@ class CacheRecorder:
         self.written += len(ready)
         return True
 
-    def _fold(self) -> None:
-        """Move the queued changes into one row per job, the latest state winning."""
+    def _fold(self, limit: int) -> None:
+        """Move the first ``limit`` queued changes into one row per job, the latest state winning."""
         events, rows = self._events, self._rows
         if not events:
             return
         statuses = _cache_statuses()
         popleft = events.popleft
-        while events:
+        for _ in range(min(limit, len(events))):
             job, status, when, launch = popleft()
             key = id(job)
             entry = rows.get(key)

@@ -255,11 +255,14 @@ class Job:
         """
         raise NotImplementedError(f"{type(self).__name__} defines neither runscript_call() nor execute()")
 
-    def reuse_files(self, prev: Job) -> None:
+    def reuse_files(self, prev: Job) -> bool:
         """Take the files of ``prev``, an identical job that ended well, as this job's own.
 
         Files named after ``prev`` are renamed after this job; saved jobs and hidden files
-        are left out. They are hard links unless ``settings.link_files`` is false.
+        are left out. They are hard links unless ``settings.link_files`` is false. In a
+        restart, ``prev``'s folder becomes this job's with one rename when it belongs in the
+        same place; then True is returned: its hidden files are still there, for
+        ``results.collect(drop_hidden=True)`` to delete.
         """
         old, new = prev.name, self.name
         skip = {f"{old}.dill", f"{old}.job.json"}
@@ -275,9 +278,11 @@ class Job:
         manager = self.jobmanager
         # Only a restart moves loaded folders: then no job may link from one while it moves.
         moving = getattr(manager, "restart_source", None) is not None
+        moved = False
         with manager.folder_lock if moving else contextlib.nullcontext():
             source = prev.path
             if moving and manager.move_loaded(self, prev):
+                moved = True
                 # prev's folder (a restart's) is this job's now, saved files too until this job's replace them
                 if not self.settings.get("pickle", True):
                     for name in skip:
@@ -288,6 +293,7 @@ class Job:
                 link_or_copy_tree(source, self.path, rename, link=bool(self.settings.get("link_files", True)))
         self._copied_from = source
         self._exit_code = getattr(prev, "_exit_code", 0)
+        return moved
 
     # --- pickling --------------------------------------------------------------------
     def pickle(self, filename: str | None = None) -> None:

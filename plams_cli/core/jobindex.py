@@ -1,10 +1,12 @@
 """The index of a working folder's saved jobs, which ``-r`` and ``-l`` read instead of unpickling.
 
 ``<workdir>/.plams-index`` (beside the ``logfile``) holds one JSON line per saved job. A line
-is added with a single ``O_APPEND`` write each time a job is saved (:func:`record`). It gives
-the job's ``.dill`` path (relative to the index's folder), name, class, status, hash, exit
-code and files, and the identity (inode, size, ``mtime_ns``) of the ``.dill`` and
-``.job.json`` it was written with.
+is made each time a job is saved (:func:`record`); lines are appended in batches, each with a
+single ``O_APPEND`` write (:func:`flush`: every :data:`BATCH` lines, at ``finish()`` and at
+exit). A line gives the job's ``.dill`` path (relative to the index's folder), name, class,
+status, hash, exit code and files, and the identity (inode, size, ``mtime_ns``) of the
+``.dill`` and ``.job.json`` it was written with. A killed run loses its last lines: the
+summaries of those jobs vouch for them instead.
 
 The index is a cache of the saved jobs, never their truth:
 
@@ -28,6 +30,7 @@ saved job the first time anything else is asked of it.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import stat
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
     from plams_cli.core.jobmanager import JobManager
     from plams_cli.core.jobs import Job
 
-__all__ = ["INDEX", "SavedJob", "carry", "file_id", "load_saved", "record"]
+__all__ = ["INDEX", "SavedJob", "carry", "file_id", "flush", "load_saved", "record"]
 
 #: the index file, in the working folder
 INDEX = ".plams-index"
@@ -62,39 +65,89 @@ def file_id(st: os.stat_result) -> FileId:
 
 
 # --- writing ---------------------------------------------------------------------------
-def _append(index: str, line: str) -> None:
-    fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
+# Entries wait here and go out in batches, one append per index file: a kill loses the
+# last ones, and the summaries beside the .dill files vouch for those jobs instead.
+_pending: dict[str, list[str]] = {}  # index file -> its lines not written yet
+_pending_lock = threading.Lock()
+_pending_count = 0
+#: entries kept before they are written (all are written by :func:`flush`, at ``finish()`` and at exit)
+BATCH = 500
 
 
-def record(job: Job, dill: str, dill_id: FileId) -> None:
-    """Add the entry of ``job``, just saved as ``dill`` (with its summary), to its working folder's index.
+def _queue(index: str, line: str) -> None:
+    global _pending_count
+    with _pending_lock:
+        _pending.setdefault(index, []).append(line)
+        _pending_count += 1
+        if _pending_count >= BATCH:
+            _write_pending()
 
-    Jobs saved outside their job manager's working folder are not indexed. A failed write
-    is ignored: the index is a cache, and the saved files are whole.
+
+def flush() -> None:
+    """Write the entries :func:`record` and :func:`carry` keep, one append per index file.
+
+    ``finish()`` calls it, and so does the end of the process. A failed write is ignored:
+    the index is a cache, and the saved files are whole.
+    """
+    with _pending_lock:
+        _write_pending()
+
+
+def _write_pending() -> None:
+    """Write the pending entries (called holding ``_pending_lock``: batches go out in order)."""
+    global _pending_count
+    pending = list(_pending.items())
+    _pending.clear()
+    _pending_count = 0
+    for index, lines in pending:
+        try:
+            fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            continue
+        try:
+            os.write(fd, "".join(line + "\n" for line in lines).encode())
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+atexit.register(flush)
+if hasattr(os, "register_at_fork"):  # a forked child must not write its parent's entries again
+    os.register_at_fork(after_in_child=_pending.clear)
+
+_multijob_class: list[type] = []  # MultiJob, imported on first use (it imports the job classes, which import us)
+
+
+def _is_multijob(job: Job) -> bool:
+    if not _multijob_class:
+        from plams_cli.core.multijob import MultiJob
+
+        _multijob_class.append(MultiJob)
+    return isinstance(job, _multijob_class[0])
+
+
+def record(job: Job, dill: str, dill_id: FileId, summary_id: FileId) -> None:
+    """Add the entry of ``job``, just saved as ``dill`` beside its summary, to its working folder's index.
+
+    ``dill_id`` and ``summary_id`` are the :func:`file_id` of the two files as written.
+    Jobs saved outside their job manager's working folder are not indexed. The entry
+    is written with the next batch (see :func:`flush`).
     """
     workdir = getattr(job.jobmanager, "workdir", None)
     if not workdir or not dill.startswith(workdir + os.sep):
         return
-    from plams_cli.core.multijob import MultiJob
-
-    try:
-        summary = file_id(os.stat(dill[: -len(_DILL)] + _SUMMARY))
-    except OSError:
-        return
     cls = type(job)
     entry = {"v": _VERSION, "p": dill[len(workdir) + 1:], "n": job.name, "c": f"{cls.__module__}.{cls.__qualname__}",
              "s": job.status.value, "h": job._hash, "x": getattr(job, "_exit_code", None), "f": list(job.results.files),
-             "d": dill_id, "j": summary}
-    if isinstance(job, MultiJob):
+             "d": dill_id, "j": summary_id}
+    if _is_multijob(job):
         entry["m"] = 1
     try:
-        _append(os.path.join(workdir, INDEX), _ENCODER.encode(entry))
-    except (OSError, TypeError, ValueError):
-        pass
+        line = _ENCODER.encode(entry)
+    except (TypeError, ValueError):
+        return
+    _queue(workdir + os.sep + INDEX, line)
 
 
 def carry(workdir: str, jobs: list[SavedJob]) -> None:
@@ -113,11 +166,8 @@ def carry(workdir: str, jobs: list[SavedJob]) -> None:
         if entry is not None:
             entry["p"] = dill[len(workdir) + 1:]
             lines.append(_ENCODER.encode(entry))
-    if lines:
-        try:
-            _append(os.path.join(workdir, INDEX), "\n".join(lines))
-        except OSError:
-            pass
+    for line in lines:
+        _queue(workdir + os.sep + INDEX, line)
 
 
 # --- the stand-in of a saved job ---------------------------------------------------------
@@ -132,6 +182,10 @@ class _SavedResults:
 
     def wait(self) -> None:
         """Return at once: a saved job has ended."""
+
+    def is_done(self) -> bool:
+        """True: a saved job has ended."""
+        return True
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._saved.load().results, name)
@@ -225,6 +279,8 @@ class SavedJob:
 # --- reading -------------------------------------------------------------------------------
 def _read_index(folder: str, known: dict[str, dict[str, Any]]) -> None:
     """Add the usable entries of ``folder``'s index to ``known`` (absolute ``.dill`` path -> entry)."""
+    if _pending:
+        flush()  # this process may have entries of that very index waiting
     try:
         with open(os.path.join(folder, INDEX), "rb") as handle:
             data = handle.read()

@@ -140,6 +140,31 @@ class JobManager:
     # --- names and folders -----------------------------------------------------------
     def register(self, job: Job) -> None:
         """Give ``job`` a unique name and its folder (inside its parent's, if any)."""
+        with self._lock:
+            base = job.name
+            parent_folder = job.parent.path if job.parent is not None and job.parent.path else self.workdir
+            if base not in self.names:
+                # The common case, in one system call: the name is new and its folder can be
+                # made (or is a folder already, as in a restart in place).
+                path = parent_folder + os.sep + base
+                try:
+                    os.mkdir(path)
+                    made = True
+                except OSError:
+                    made = False
+                if made or os.path.isdir(path):
+                    self.names[base] = 1
+                    job.assign_name(base)
+                    job.path = path
+                    job.jobmanager = self
+                    self.jobs.append(job)
+                    if made:
+                        self._made.add(path)
+                    return
+        self._register_renamed(job)
+
+    def _register_renamed(self, job: Job) -> None:
+        """:meth:`register` when the name is taken: by an earlier job, or by a file of that name."""
         counter_len = int(self.settings.get("counter_len", 3))
         with self._lock:
             base = job.name
@@ -206,7 +231,7 @@ class JobManager:
                     self.hashes[digest] = job
                     found = None
                     break
-                if prev.results.done.is_set():
+                if prev.results.is_done():
                     reusable = prev.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED)
                     if reusable and prev.path and os.path.isdir(prev.path):
                         found = prev
@@ -258,7 +283,7 @@ class JobManager:
                 digest = getattr(item, "_hash", None)
                 if digest and item.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED):
                     current = self.hashes.get(digest)
-                    if current is None or not current.results.done.is_set() or not current.ok():
+                    if current is None or not current.results.is_done() or not current.ok():
                         self.hashes.setdefault(digest, item)
 
     def add_saved(self, job: Job | SavedJob) -> None:
@@ -278,7 +303,8 @@ class JobManager:
         restarted and its folder belongs where ``job``'s is (same name, same place); say whether it moved.
 
         The folder moves whole, ``prev``'s saved files with it until ``job`` is saved over
-        them; hidden files (left by a killed write, or a batch job's records) are deleted,
+        them; its hidden files (left by a killed write, or a batch job's records) are
+        ``job``'s to delete as it lists its files (``results.collect(drop_hidden=True)``),
         as a copy would leave them out. ``prev`` then lives in ``job``'s folder. Call it
         holding :attr:`folder_lock`.
         """
@@ -358,9 +384,9 @@ class JobManager:
     def clean(self) -> None:
         """Apply each job's ``save`` setting and remove empty folders if configured (``finish()`` calls it)."""
         for job in list(self.jobs):
-            if job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and job.path and os.path.isdir(job.path):
+            if job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and job.path:
                 save = job.settings.get("save", "all")
-                if save not in (None, "all"):
+                if save not in (None, "all") and os.path.isdir(job.path):  # the setting first: no stat per job
                     try:
                         job.results.clean(save)
                     except (OSError, PlamsError) as exc:

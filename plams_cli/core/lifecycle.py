@@ -140,8 +140,8 @@ def _prepare(job: Job, jobrunner: Any, jobmanager: JobManager) -> bool:
 
 def _reuse(job: Job, prev: Job) -> None:
     """End ``job`` ``copied`` with the files of ``prev``."""
-    job.reuse_files(prev)
-    job.results.collect()
+    moved = job.reuse_files(prev)
+    job.results.collect(drop_hidden=bool(moved))  # a folder moved in whole may hold a killed write's temporary files
     job.status = JobStatus.COPIED
     job.results.mark_collected()
     if job.settings.get("pickle", True):
@@ -221,7 +221,7 @@ def crash(job: Job, exc: BaseException) -> None:
         _withdraw(job, str(exc))
         return
     job.record_error(_reason(exc))
-    if job.status.is_final and job.results.done.is_set():
+    if job.status.is_final and job.results.is_done():
         return
     try:
         job.status = JobStatus.CRASHED
@@ -268,7 +268,7 @@ def _withdraw(job: Job, message: str) -> None:
 
 def end(job: Job) -> None:
     """Step 8: wake everyone waiting for ``job``, then tell its job manager and its parent."""
-    job.results.done.set()
+    job.results.mark_done()
     if job.jobmanager is not None:
         job.jobmanager.job_ended(job)
     parent = job.parent

@@ -121,6 +121,11 @@ STATUS_LOG_LEVEL = {
 }
 
 
+_CREATED, _DELETED = JobStatus.CREATED, JobStatus.DELETED
+_VALUES = {status: status.value for status in JobStatus}
+_UPPER = {status: status.value.upper() for status in JobStatus}
+
+
 class StatusLog:
     """Logs ``JOB name STATUS`` lines, at the level of :data:`STATUS_LOG_LEVEL`."""
 
@@ -128,7 +133,7 @@ class StatusLog:
         """Log the change when its level is shown anywhere."""
         level = STATUS_LOG_LEVEL[new]
         if level <= logger_threshold():
-            log(f"JOB {job.full_name()} {new.value.upper()}", level)
+            log(f"JOB {job.full_name()} {_UPPER[new]}", level)
 
     def job_launched(self, job: Job, launch: Launch) -> None:
         """Nothing: starts are said by the RUNNING line."""
@@ -148,12 +153,16 @@ class StatusTally:
 
     def status_changed(self, job: Job, old: JobStatus, new: JobStatus, when: float) -> None:
         """Move one job from ``old`` to ``new``."""
+        # (str(status) and JobStatus.X are Python-level lookups: once per job change adds up)
         with self._lock:
             counts = self._counts
-            if old is not JobStatus.CREATED and counts.get(old.value, 0) > 0:
-                counts[old.value] -= 1
-            if new is not JobStatus.DELETED:
-                counts[new.value] = counts.get(new.value, 0) + 1
+            if old is not _CREATED:
+                key = _VALUES[old]
+                if counts.get(key, 0) > 0:
+                    counts[key] -= 1
+            if new is not _DELETED:
+                key = _VALUES[new]
+                counts[key] = counts.get(key, 0) + 1
 
     def job_launched(self, job: Job, launch: Launch) -> None:
         """Nothing: a start is a status change too."""

@@ -25,6 +25,7 @@ from plams_cli._fs import atomic_write
 from plams_cli.core import jobindex
 from plams_cli.core import runtime as _config_module
 from plams_cli.core.logger import log
+from plams_cli.core.status import JobStatus
 from plams_cli.errors import CorruptedJobFileError, FileError
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ __all__ = ["save_job", "write_summary", "read_job", "load", "load_all", "load_tr
 
 SUMMARY_SUFFIX = ".job.json"
 _SUMMARY_FORMAT = 1
+# json.dumps(data, default=repr, sort_keys=True), without making an encoder at each call
+_SUMMARY_ENCODER = json.JSONEncoder(default=repr, sort_keys=True)
+_COPIED = JobStatus.COPIED
 _dump_lock = threading.Lock()
 _blobs: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
 _classes: dict[bytes, Any] = {}
@@ -111,14 +115,15 @@ def save_job(job: Job, filename: str | None = None) -> None:
         log(f"Pickling of {job.name} failed: {type(exc).__name__}: {exc}; add the attribute to "
             f"job._dont_pickle or set settings.pickle = False", 1)
         return
-    atomic_write(filename, data)
-    saved = jobindex.file_id(os.stat(filename))
+    # A copied job is not fsynced: a machine crash may lose it, and then a restart copies it again.
+    saved = jobindex.file_id(atomic_write(filename, data, fsync=job.status is not _COPIED))
     try:
-        write_summary(job, os.path.dirname(filename), saved=saved)
+        summary = write_summary(job, os.path.dirname(filename), saved=saved)
     except (TypeError, ValueError) as exc:  # a summary is a convenience; the pickle is saved
         log(f"Could not write the summary of {job.name}: {type(exc).__name__}: {exc}", 1)
         return
-    jobindex.record(job, filename, saved)
+    if summary is not None:
+        jobindex.record(job, filename, saved, jobindex.file_id(summary))
 
 
 def _json_plain(value: Any) -> Any:
@@ -155,24 +160,25 @@ def summary_of(job: Job) -> dict[str, Any]:
     return data
 
 
-def write_summary(job: Job, folder: str | None = None, saved: list[int] | None = None) -> None:
+def write_summary(job: Job, folder: str | None = None, saved: list[int] | None = None) -> os.stat_result | None:
     """Write ``<name>.job.json`` in ``folder`` (default: the job's folder), atomically.
 
     ``saved`` is the :func:`~plams_cli.core.jobindex.file_id` of the ``.dill`` just
     written beside it: it tells later readers that the summary describes that very file.
+    Returns the status of the summary written (``None``: the job has no folder).
     """
     folder = folder or job.path
     if not folder:
-        return
+        return None
     data = summary_of(job)
     if saved is not None:
         data["saved"] = saved
     try:
-        text = json.dumps(data, default=repr, sort_keys=True)
+        text = _SUMMARY_ENCODER.encode(data)
     except TypeError:  # keys JSON cannot sort or hold (1 and "x", tuples): make them strings
         data["settings"] = _json_plain(data["settings"])
-        text = json.dumps(data, default=repr, sort_keys=True)
-    atomic_write(os.path.join(folder, job.name + SUMMARY_SUFFIX), text.encode(), fsync=False)
+        text = _SUMMARY_ENCODER.encode(data)
+    return atomic_write(folder + os.sep + job.name + SUMMARY_SUFFIX, text.encode(), fsync=False)
 
 
 def _restore(job: Job, path: str, parent: Job | None = None) -> None:

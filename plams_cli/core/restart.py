@@ -28,7 +28,6 @@ are, the marker, its lock and the trash are in :mod:`plams_cli.core.workdir`.
 
 from __future__ import annotations
 
-import contextlib
 import filecmp
 import os
 import re
@@ -203,9 +202,10 @@ def move_job_folder(source: str, target: str, workdir: str, res: str) -> bool:
 
     Step 2 for a job the new run reproduces where it was: ``target`` is the (empty)
     folder the new job was given. Hidden files in the moved folder (temporary files of a
-    killed write, a batch job's records) are deleted, as a copy leaves them out. Returns
-    whether it moved; ``False`` (nothing changed) when ``target`` is not where ``source``
-    belongs or the rename fails (``target`` is not empty, another file system).
+    killed write, a batch job's records) are the caller's to delete, as a copy leaves them
+    out: the job does it as it lists its files (``results.collect(drop_hidden=True)``).
+    Returns whether it moved; ``False`` (nothing changed) when ``target`` is not where
+    ``source`` belongs or the rename fails (``target`` is not empty, another file system).
     """
     res, source = os.path.normpath(res), os.path.normpath(source)
     if not source.startswith(res + os.sep):
@@ -216,21 +216,7 @@ def move_job_folder(source: str, target: str, workdir: str, res: str) -> bool:
         os.rename(source, target)
     except OSError:
         return False
-    _drop_hidden_files(target)
     return True
-
-
-def _drop_hidden_files(folder: str) -> None:
-    try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    _drop_hidden_files(entry.path)
-                elif entry.name.startswith("."):
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
-    except OSError:
-        pass
 
 
 def settle(manager: JobManager, res: str, loaded: Iterable[Job | SavedJob], unreadable: Iterable[str]) -> SettleReport:

@@ -7,6 +7,7 @@ files are collected. ``$JN`` in a file name stands for the job's name, as in PLA
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import os
@@ -31,6 +32,9 @@ __all__ = ["Results", "saferun"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: guards the making of every Results' events against their setting (both rare and short)
+_EVENTS_LOCK = threading.Lock()
+
 
 def _needs_files(method: F) -> F:
     """Make ``method`` wait for the job's files (and fail clearly on a job that never ran)."""
@@ -43,12 +47,14 @@ def _needs_files(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _list_files(folder: str, prefix: str, skip: set[str], found: list[str], own: str = "") -> None:
+def _list_files(folder: str, prefix: str, skip: set[str], found: list[str], own: str = "",
+                drop: bool = False) -> None:
     """Add the files under ``folder`` (names relative to the job folder) to ``found``.
 
     Hidden files (temporary files of atomic writes, exit-code records) are left out, but
     not the job's own files when its name starts with a dot (``own`` is ``"<name>."``),
-    and so are the folders named in ``skip``.
+    and so are the folders named in ``skip``. With ``drop`` the hidden files are deleted
+    (those in hidden folders too).
     """
     try:
         entries = list(os.scandir(folder))
@@ -56,12 +62,32 @@ def _list_files(folder: str, prefix: str, skip: set[str], found: list[str], own:
         return
     for entry in entries:
         if entry.name.startswith(".") and not (own and entry.name.startswith(own)):
+            if drop:
+                if entry.is_dir(follow_symlinks=False):
+                    _drop_hidden_files(entry.path)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
             continue
         if entry.is_dir(follow_symlinks=False):
             if entry.name not in skip:
-                _list_files(entry.path, prefix + entry.name + os.sep, set(), found)
+                _list_files(entry.path, prefix + entry.name + os.sep, set(), found, drop=drop)
         else:
             found.append(prefix + entry.name)
+
+
+def _drop_hidden_files(folder: str) -> None:
+    """Delete the hidden files under ``folder`` (in every subfolder)."""
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    _drop_hidden_files(entry.path)
+                elif entry.name.startswith("."):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+    except OSError:
+        pass
 
 
 def saferun(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
@@ -95,34 +121,90 @@ class Results:
         The job these results belong to.
     """
 
+    # The two events are made on first use (a waiter, or a script asking for them): until
+    # then a flag stands for each. Tens of thousands of jobs of a run mostly never wait,
+    # and two Events are 12 of the 24 objects a job brings to the garbage collector.
+    _finished_event: threading.Event | None = None
+    _done_event: threading.Event | None = None
+    _finished_flag = False
+    _done_flag = False
+
     def __init__(self, job: Job) -> None:
         self.job = job
         self.files: list[str] = []
-        self.finished = threading.Event()  # files collected: postrun() may read them
-        self.done = threading.Event()  # job fully ended (postrun and pickle included)
 
-    # --- pickling: events and the job back-reference are rebuilt on load -------------
+    # --- the events: PLAMS's ``finished`` and ``done``, made when first asked for ---------
+    @property
+    def finished(self) -> threading.Event:
+        """Set once the files are collected (``check()`` and ``postrun()`` may read them)."""
+        event = self._finished_event
+        return event if event is not None else self._make_event("_finished_event", "_finished_flag")
+
+    @finished.setter
+    def finished(self, event: threading.Event) -> None:
+        self._finished_event = event
+
+    @property
+    def done(self) -> threading.Event:
+        """Set once the job has ended completely (``postrun()`` and saving included)."""
+        event = self._done_event
+        return event if event is not None else self._make_event("_done_event", "_done_flag")
+
+    @done.setter
+    def done(self, event: threading.Event) -> None:
+        self._done_event = event
+
+    def _make_event(self, attribute: str, flag: str) -> threading.Event:
+        with _EVENTS_LOCK:
+            event: threading.Event | None = getattr(self, attribute)
+            if event is None:
+                event = threading.Event()
+                if getattr(self, flag):
+                    event.set()
+                setattr(self, attribute, event)
+        return event
+
+    def _set(self, attribute: str, flag: str) -> None:
+        with _EVENTS_LOCK:  # so an event made meanwhile is made set, or is set here
+            event: threading.Event | None = getattr(self, attribute)
+            if event is None:
+                setattr(self, flag, True)
+                return
+        event.set()
+
+    def is_done(self) -> bool:
+        """Whether the job has ended completely (:attr:`done` is set), without waiting."""
+        event = self._done_event
+        return event.is_set() if event is not None else self._done_flag
+
+    def is_finished(self) -> bool:
+        """Whether the job's files are collected (:attr:`finished` is set), without waiting."""
+        event = self._finished_event
+        return event.is_set() if event is not None else self._finished_flag
+
+    def mark_done(self) -> None:
+        """The job has ended: wake everyone waiting for it (sets :attr:`done`)."""
+        self._set("_done_event", "_done_flag")
+
+    # --- pickling: the job back-reference is rebuilt on load; a loaded job has ended -----
     def __getstate__(self) -> dict[str, Any]:
         return {"files": self.files}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.files = state.get("files", [])
         self.job = None  # type: ignore[assignment]
-        self.finished = threading.Event()
-        self.done = threading.Event()
-        self.finished.set()
-        self.done.set()
+        self._finished_flag = self._done_flag = True
 
     # --- waiting ---------------------------------------------------------------------
     def mark_collected(self) -> None:
         """The files are collected: the calling thread (which runs ``check()`` and
         ``postrun()``) may read them from now on; everyone else waits for the end."""
         self._collector = threading.get_ident()
-        self.finished.set()
+        self._set("_finished_event", "_finished_flag")
 
     def _wait_collected(self) -> None:
-        if not self.done.is_set():
-            if self.finished.is_set() and getattr(self, "_collector", None) == threading.get_ident():
+        if not self.is_done():
+            if self.is_finished() and getattr(self, "_collector", None) == threading.get_ident():
                 return  # the job's own check() or postrun()
             if self.job is not None and self.job.status == "created":
                 raise ResultsError(
@@ -148,7 +230,7 @@ class Results:
 
     def wait(self) -> Results:
         """Block until the job has ended completely; return these results."""
-        if not self.done.is_set():
+        if not self.is_done():
             with waiting():
                 self.done.wait()
         return self
@@ -158,13 +240,17 @@ class Results:
         self.wait()
         return bool(self.job.ok())
 
-    def collect(self) -> None:
-        """Refresh :attr:`files` from the job folder (names relative to it, sorted)."""
+    def collect(self, drop_hidden: bool = False) -> None:
+        """Refresh :attr:`files` from the job folder (names relative to it, sorted).
+
+        Hidden files are not the job's; with ``drop_hidden`` they are deleted (a folder
+        moved in whole from a killed run may hold the temporary files of its writes).
+        """
         path = self.job.path
         found: list[str] = []
         if path:
             skip = self._child_names()  # a MultiJob's children hold their own results
-            _list_files(path, "", skip, found, own=self.job.name + ".")
+            _list_files(path, "", skip, found, own=self.job.name + ".", drop=drop_hidden)
         self.files = sorted(found)
 
     def _child_names(self) -> set[str]:

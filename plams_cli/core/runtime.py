@@ -164,6 +164,9 @@ def finish(otherJM: list[JobManager] | None = None) -> None:  # noqa: N803 - PLA
         for status, number in manager.status_counts().items():
             counts[status] = counts.get(status, 0) + number
     close_runners()  # a DaskRunner's cluster and its batch jobs end with the run
+    from plams_cli.core import jobindex
+
+    jobindex.flush()  # the index entries of the jobs saved last
     stop_recording()  # the job cache gets the last changes
     summary = ", ".join(f"{number} {status}" for status, number in in_report_order(counts)) or "no jobs"
     log(f"Finished: {summary}", 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,62 @@ def test_an_interrupted_run_still_records_how_its_jobs_ended(tmp_path: Path, sig
     assert process.returncode == (130 if signame == "SIGINT" else 143)
     statuses = {os.path.basename(str(row["path"])): row["status"] for row in _rows(cache)}
     assert statuses == {"quick": "finished", "slow": "failed"}
+
+
+def _burst(recorder: cache_recorder.CacheRecorder, jobs: list[ShellJob], seconds: float) -> int:
+    """Changes far faster than BURST_EVENTS per interval for ``seconds``; the rows written meanwhile."""
+    from plams_cli.core.status import JobStatus
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for job in jobs:
+            recorder.status_changed(job, JobStatus.STARTED, JobStatus.SUCCESSFUL, time.time())
+        time.sleep(0.001)
+    return recorder.written
+
+
+@pytest.mark.parametrize(("max_lag_s", "held"), [(60.0, True), (0.1, False)], ids=["held-to-its-end", "lag-capped"])
+def test_a_burst_of_changes_is_written_when_it_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    max_lag_s: float, held: bool) -> None:
+    monkeypatch.setattr(cache_recorder, "FLUSH_INTERVAL_S", 0.02)
+    monkeypatch.setattr(cache_recorder, "BURST_EVENTS", 20)
+    monkeypatch.setattr(cache_recorder, "MAX_LAG_S", max_lag_s)
+    recorder = cache_recorder.CacheRecorder(str(tmp_path / "cache.sqlite"))
+    jobs = [ShellJob(name=f"j{i}") for i in range(50)]
+    for job in jobs:
+        job.path = str(tmp_path / job.name)
+    recorder.start()
+    try:
+        assert recorder.resolved_path() is not None
+        during = _burst(recorder, jobs, 0.6)
+        assert (during == 0) == held  # held: nothing written while the burst goes on; capped: written meanwhile
+        deadline = time.monotonic() + 10
+        while recorder.written < len(jobs) and time.monotonic() < deadline:
+            time.sleep(0.02)  # the burst is over: the next look writes it
+        assert recorder.written >= len(jobs) and recorder.failures == 0
+    finally:
+        recorder.close()
+    rows = _rows(str(tmp_path / "cache.sqlite"))
+    assert sorted(str(row["path"]) for row in rows) == sorted(str(job.path) for job in jobs)
+    assert {row["status"] for row in rows} == {"finished"}
+
+
+def test_a_long_queue_is_written_in_chunks_each_job_ending_with_its_last_status(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plams_cli.core.status import JobStatus
+
+    monkeypatch.setattr(cache_recorder, "CHUNK_EVENTS", 7)  # a job's changes fall into different chunks
+    recorder = cache_recorder.CacheRecorder(str(tmp_path / "cache.sqlite"))
+    assert recorder._resolve()
+    jobs = [ShellJob(name=f"j{i}") for i in range(40)]
+    for job in jobs:
+        job.path = str(tmp_path / job.name)
+    for status in (JobStatus.STARTED, JobStatus.RUNNING, JobStatus.SUCCESSFUL):
+        for job in jobs:
+            recorder.status_changed(job, JobStatus.CREATED, status, time.time())
+    assert recorder.flush() and not recorder._events
+    assert recorder.written > len(jobs)  # rows of jobs split over chunks are written once per chunk
+    recorder.close()
+    rows = _rows(str(tmp_path / "cache.sqlite"))
+    assert sorted(str(row["path"]) for row in rows) == sorted(str(job.path) for job in jobs)
+    assert {row["status"] for row in rows} == {"finished"}

@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +26,7 @@ from plams_cli.core import jobindex, jobmanager, pickling
 from plams_cli.core.jobindex import INDEX, SavedJob
 from plams_cli.core.session import Session
 from plams_cli.core.status import JobStatus
+from tests.conftest import python_env
 
 NAMES = ("a", "b", "c", "d", "e", "f")
 
@@ -246,3 +250,73 @@ def test_jobs_a_restart_did_not_reproduce_keep_their_entries(tmp_path: Path, fre
     unpickled.clear()
     _run(tmp_path, "w", restart=True)
     assert unpickled == [] and _ran(tmp_path) == Counter(NAMES)
+
+
+_KILLED_RESTART = """
+import os, signal, sys
+from plams_cli import ShellJob, config
+from plams_cli.core.session import Session
+
+path, counter, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+session = Session(path, folder="w", restart=True)
+session.__enter__()
+config.log.stdout = 0
+for name in names:
+    ShellJob(name=name, runscript=f"echo {name} >> {counter}\\necho out-{name}\\n").run()
+os.kill(os.getpid(), signal.SIGKILL)  # the jobs are copied and saved; the index batch is not written yet
+"""
+
+
+def test_a_restart_killed_before_its_index_batch_loses_nothing(tmp_path: Path, fresh_config: Any,
+                                                               unpickled: list[str]) -> None:
+    """Index entries of saved jobs go out in batches; a kill loses the batch, never a finished job.
+
+    The killed restart leaves whole files only (no temporary file, every ``.dill`` loads as the
+    copied job it saved), an index without their entries, and the next ``-r`` reuses every
+    job from the summaries, reading no ``.dill`` and running nothing again.
+    """
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    first_index = (work / INDEX).read_bytes()
+    assert len(first_index.splitlines()) == len(NAMES) and len(NAMES) < jobindex.BATCH
+    done = subprocess.run([sys.executable, "-c", _KILLED_RESTART, str(tmp_path), str(tmp_path / "counter"),
+                           ",".join(NAMES)], env=python_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert (tmp_path / "w.res").is_dir() and not (work / INDEX).exists()  # the batch died with the process
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    for name in NAMES:
+        assert _status(work, name) == "copied"
+        assert pickling.read_job(str(work / name / f"{name}.dill")).status == JobStatus.COPIED
+    unpickled.clear()
+    session = _run(tmp_path, "w", restart=True)
+    assert _ran(tmp_path) == Counter(NAMES) and unpickled == []
+    assert session.counts() == {"copied": len(NAMES)}
+    assert sorted(os.listdir(tmp_path)) == ["counter", "w"]
+    assert sorted(json.loads(line)["n"] for line in (work / INDEX).read_text().splitlines()) == sorted(NAMES)
+
+
+def test_index_entries_are_written_in_batches_and_at_finish(tmp_path: Path, fresh_config: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobindex, "BATCH", 4)
+    counter = tmp_path / "counter"
+    with Session(str(tmp_path), folder="w") as session:
+        assert session.manager is not None
+        index = Path(session.manager.workdir) / INDEX
+        for number, name in enumerate(NAMES, 1):
+            ShellJob(name=name, runscript=f"echo {name} >> {counter}\n").run()
+            lines = index.read_text().splitlines() if index.exists() else []
+            assert len(lines) == (4 if number >= 4 else 0)  # a full batch goes out at once
+    assert sorted(json.loads(line)["n"] for line in index.read_text().splitlines()) == sorted(NAMES)
+
+
+def test_loaded_jobs_are_frozen_for_the_garbage_collector_while_the_session_lasts(tmp_path: Path,
+                                                                                 fresh_config: Any) -> None:
+    import gc
+
+    _run(tmp_path, "w")
+    before = gc.get_freeze_count()
+    with Session(str(tmp_path), folder="w2", load=[str(tmp_path / "w")]) as session:
+        assert session.manager is not None
+        saved = [job for job in session.manager.hashes.values() if isinstance(job, SavedJob)]
+        assert len(saved) == len(NAMES) and gc.get_freeze_count() > before
+    assert gc.get_freeze_count() == 0  # all of it is back in view

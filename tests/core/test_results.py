@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from plams_cli import ShellJob
+from plams_cli import Results, ShellJob
 from plams_cli.errors import FileError
 
 OUTPUT = """header
@@ -73,3 +75,90 @@ def test_rename(done: ShellJob) -> None:
 
 def test_wait_returns_the_results(done: ShellJob) -> None:
     assert done.results.wait() is done.results
+
+
+# --- the events of Results, made on first use -------------------------------------------
+def _waiter(results: Results, how: str, woken: list[str]) -> threading.Thread:
+    def wait() -> None:
+        if how == "wait":
+            results.wait()
+        elif how == "done":
+            assert results.done.wait(30)
+        else:
+            assert results.finished.wait(30)
+        woken.append(how)
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("how", ["wait", "done", "finished"], ids=["wait()", "done.wait", "finished.wait"])
+def test_a_waiter_in_another_thread_is_woken(how: str) -> None:
+    results = Results(ShellJob(name="lazy"))
+    woken: list[str] = []
+    thread = _waiter(results, how, woken)
+    time.sleep(0.05)  # the waiter is blocked by now (or about to be: it must still wake)
+    assert woken == [] and thread.is_alive()
+    results.mark_collected()
+    if how != "finished":
+        time.sleep(0.05)
+        assert woken == []  # collected only: a waiter for the end still waits
+        results.mark_done()
+    thread.join(30)
+    assert woken == [how]
+    assert results.is_finished() and results.done.is_set() == (how != "finished")
+
+
+def test_events_asked_for_after_the_end_are_set() -> None:
+    results = Results(ShellJob(name="lazy"))
+    assert not results.is_done() and not results.is_finished()
+    results.mark_collected()
+    results.mark_done()
+    assert results.is_done() and results.is_finished()
+    assert results.done.is_set() and results.finished.is_set()  # made now, already set
+    assert results.done is results.done  # one event, made once
+
+
+def test_an_event_asked_for_before_the_end_is_set_by_it() -> None:
+    results = Results(ShellJob(name="lazy"))
+    done, finished = results.done, results.finished
+    assert not done.is_set() and not finished.is_set()
+    results.mark_collected()
+    assert finished.is_set() and not done.is_set()
+    results.mark_done()
+    assert done.is_set() and results.is_done()
+
+
+def test_an_event_set_directly_counts_as_the_end() -> None:
+    """Scripts written for PLAMS may set (or replace) the events themselves."""
+    results = Results(ShellJob(name="lazy"))
+    results.done.set()
+    assert results.is_done()
+    other = Results(ShellJob(name="other"))
+    replacement = threading.Event()
+    other.done = replacement
+    assert other.done is replacement and not other.is_done()
+    replacement.set()
+    assert other.is_done()
+
+
+def test_many_racing_waiters_all_wake() -> None:
+    """Making an event and ending the job race; no waiter is ever left behind."""
+    for _ in range(200):
+        results = Results(ShellJob(name="race"))
+        woken: list[str] = []
+        threads = [_waiter(results, how, woken) for how in ("wait", "done", "finished")]
+        results.mark_collected()
+        results.mark_done()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(woken) == ["done", "finished", "wait"]
+
+
+def test_a_job_brings_no_events_until_asked(run_in: object) -> None:
+    job = ShellJob(name="quiet", runscript="true")
+    job.run()
+    assert job.ok()
+    assert "_done_event" not in vars(job.results) and "_finished_event" not in vars(job.results)
+    assert not any(isinstance(value, threading.Event) for value in vars(job.results).values())

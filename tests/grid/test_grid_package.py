@@ -184,6 +184,21 @@ def test_job_record_round_trip_and_leftovers(tmp_path: Path) -> None:
     assert list(done.iterdir()) == []
 
 
+def test_leftovers_walk_what_os_walk_walks(tmp_path: Path) -> None:
+    """The walk behind find_leftovers: os.walk's folders and files, in its order, links not followed."""
+    for folder in ("a/x", "a/y/deep", "b", ".hidden/z"):
+        (tmp_path / folder).mkdir(parents=True)
+    for file in ("top.txt", "a/x/job.run.jobid", "a/y/f", "a/y/deep/g", ".hidden/z/h", "b/.dot"):
+        (tmp_path / file).write_text("x")
+    (tmp_path / "link-to-a").symlink_to(tmp_path / "a", target_is_directory=True)
+    (tmp_path / "link-to-file").symlink_to(tmp_path / "top.txt")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    expected = [(folder, sorted(files)) for folder, _dirs, files in os.walk(tmp_path)]
+    walked = [(folder, sorted(files)) for folder, files in records._files_by_folder(str(tmp_path))]
+    assert [folder for folder, _ in walked] == [str(folder) for folder, _ in expected]
+    assert walked == [(str(folder), files) for folder, files in expected]
+
+
 def test_cli_asks_the_grid_for_leftovers() -> None:
     from plams_cli.cli import _grid_leftovers
 

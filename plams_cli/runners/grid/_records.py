@@ -175,9 +175,39 @@ class LeftoverJob:
         return self.cancel or f"the scheduler's cancel command for job {self.job_id}"
 
 
+def _files_by_folder(root: str) -> Iterator[tuple[str, list[str]]]:
+    """``(folder, names of its non-folder entries)`` for ``root`` and each folder under it.
+
+    What ``os.walk(root)`` yields (top-down, links to folders not followed, unreadable
+    folders passed over), with one ``scandir`` per folder and nothing more: ``os.walk``
+    adds an ``lstat`` per folder, and a restart walks tens of thousands of job folders.
+    """
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as scan:
+                entries = list(scan)
+        except OSError:
+            continue
+        files: list[str] = []
+        folders: list[str] = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                files.append(entry.name)
+            elif not entry.is_symlink():
+                folders.append(entry.path)
+        yield folder, files
+        stack.extend(reversed(folders))
+
+
 def find_leftovers(root: str) -> Iterator[LeftoverJob]:
     """The job records under ``root`` whose job has no exit-code record."""
-    for folder, _dirs, files in os.walk(root):
+    for folder, files in _files_by_folder(root):
         for name in files:
             if not name.endswith(JOB_RECORD_SUFFIX) or name.startswith("."):
                 continue
