@@ -34,10 +34,10 @@ from typing import Any
 from plams_cli.errors import DaskError, JobError, NotStartedError, PlamsError, SchedulerConnectionError, WorkerLostError
 from plams_cli.runners.base import Stopped
 from plams_cli.runners.closing import register_closing
-from plams_cli.runners.dask._batching import Batcher
+from plams_cli.runners.dask._batching import Batcher, settle
 from plams_cli.runners.dask._batching import Task as _Task
 from plams_cli.runners.dask._settings import DaskSettings
-from plams_cli.runners.dask._worker import LAUNCH_TOPIC, stop_runscripts
+from plams_cli.runners.dask._worker import END_TOPIC, LAUNCH_TOPIC, stop_runscripts
 from plams_cli.runners.launch import Launch, current_callback, report_launch
 from plams_cli.runners.local import STOP_GRACE_S, JobRunner, signals_to_main_thread
 
@@ -113,6 +113,8 @@ class DaskRunner(JobRunner):
         self._start_lock = threading.Lock()
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
+        #: runscripts and Dask tasks handed to Dask so far (several short runscripts go in one task)
+        self.submitted = {"runscripts": 0, "tasks": 0}
         _live.add(self)
         register_closing(self)
 
@@ -150,11 +152,12 @@ class DaskRunner(JobRunner):
 
                 client.register_plugin(worker_plugin())
                 client.subscribe_topic(LAUNCH_TOPIC, self._on_launch)
+                client.subscribe_topic(END_TOPIC, self._on_end)
             except Exception as exc:
                 self._close_quietly(client)
                 raise SchedulerConnectionError(f"the Dask scheduler did not take plams's worker plugin: {exc}") from exc
             self._client = client
-            self._batcher = Batcher(client, self.dask.retries, self._refusal)
+            self._batcher = Batcher(client, self.dask.retries, self._refusal, self.submitted)
             return client
 
     def _connect(self) -> Any:
@@ -346,12 +349,24 @@ class DaskRunner(JobRunner):
         if task is None:
             return
         task.started = info
+        if self._batcher is not None:
+            self._batcher.started(info)
         if info.get("batch_id"):
             launch = Launch("dask", str(info["batch_id"]), float(info["started"]), self.kind if self.own_cluster
                             and self.kind != "local" else None)
         else:
             launch = Launch("local", str(info["pid"]), float(info["started"]))
         report_launch(launch, task.report)
+
+    def _on_end(self, event: Any) -> None:
+        """A runscript of a batch ended on its worker (runs in the client's event loop)."""
+        _, answer = event
+        task = self._tasks.get(str(answer.get("key"))) if isinstance(answer, dict) else None
+        if task is None or task.done.is_set():
+            return
+        if self._batcher is not None:
+            self._batcher.ended(answer)
+        settle(task, answer)
 
     # --- cancelling -----------------------------------------------------------------
     def cancel(self) -> list[Stopped]:
