@@ -125,3 +125,23 @@ def test_cancel_stops_batches_and_refuses_what_they_did_not_start(run_in: object
             else:  # stopped while it ran (perhaps before its first line)
                 assert "SIGTERM" in job.get_errormsg() or "cancelled" in job.get_errormsg(), job.get_errormsg()
     assert any(job.not_started for job in jobs)
+
+
+def test_before_any_runscript_ended_only_twice_what_the_workers_run_goes_to_dask(run_in: object,
+                                                                                 tmp_path: Path) -> None:
+    dr = DaskRunner("local", jobs=1, cores=1)
+    pidfile = tmp_path / "pid"
+    jobs = [ShellJob(name="w", runscript=f"echo $$ >> '{pidfile}'; sleep 60; echo {i}") for i in range(10)]
+    for job in jobs:
+        job.run(jobrunner=dr)
+    _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the first runscript to start")
+    time.sleep(0.3)
+    assert dr.submitted == {"runscripts": 2, "tasks": 2}  # the rest wait for a duration to batch by
+    records = dr.cancel()
+    for job in jobs:
+        job.results.wait()
+    [record] = [r for r in records if r.kind == "dask"]
+    [ran] = [job for job in jobs if not job.not_started]  # the one the only core took
+    assert record.runscript == f"{ran.name}.run" and ran.status == JobStatus.CRASHED
+    assert all(job.status == JobStatus.CRASHED for job in jobs)
+    assert len(pidfile.read_text().split()) == 1

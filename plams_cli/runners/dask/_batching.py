@@ -21,8 +21,7 @@ its own exit code, output files and status, as a job of its own task would. Neve
 ``retries``: Dask would run a batch lost mid-way again, its ended runscripts included.
 A batch whose worker was lost crashes its runscripts not ended with
 :class:`~plams_cli.errors.WorkerLostError` (the worker's last events, a start among them,
-may be lost with it, so running them again could run one twice); those a worker that
-closes says it did not start go to Dask again (once).
+may be lost with it, so running them again could run one twice).
 """
 
 from __future__ import annotations
@@ -48,6 +47,7 @@ MAX_BATCH = 32
 #: longest wait for more runscripts to fill a batch, while the workers are busy anyway
 _LINGER_S = 0.02
 _settle_lock = threading.Lock()
+_WAKE = object()  # to the submit thread: a runscript ended, look at what is held back
 
 
 @dataclass(eq=False)
@@ -63,8 +63,6 @@ class Task:
     future: Any = None
     #: handed to Dask in a batch: ``future`` is the batch's
     batched: bool = False
-    #: handed to Dask again, its batch's worker having closed before it started
-    resubmitted: bool = False
     started: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     error: BaseException | None = None
@@ -110,9 +108,16 @@ class Batcher:
     refuse
         Called for each task before it is submitted; an exception it returns ends the task
         unsubmitted (the run was cancelled).
+    counts
+        The dict to count ``runscripts`` and ``tasks`` handed to Dask in.
+    window
+        Most runscripts handed to Dask before any has ended (about twice what the workers
+        run at once), or ``None`` (no limit: an adaptive cluster scales by what waits at
+        the scheduler). Those held back go once durations are known, batched if short.
     """
 
-    def __init__(self, client: Any, retries: int, refuse: Any, counts: dict[str, int] | None = None) -> None:
+    def __init__(self, client: Any, retries: int, refuse: Any, counts: dict[str, int] | None = None,
+                 window: int | None = None) -> None:
         self.client = client
         #: ``runscripts`` and ``tasks`` handed to Dask (a batch is one task)
         self.counts = counts if counts is not None else {"runscripts": 0, "tasks": 0}
@@ -124,7 +129,9 @@ class Batcher:
         self._queued = 0  # runscripts submitted and not ended
         self._threads: dict[str, int] = {}  # worker -> its threads, of the workers seen running runscripts
         self._slots = 1  # their sum: the workers' capacity as far as known
-        self._incoming: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._window = window
+        self._held: list[Task] = []  # accepted, not handed to Dask yet (see window)
+        self._incoming: queue.SimpleQueue[Task | object | None] = queue.SimpleQueue()
         self._ended: queue.SimpleQueue[list[Task] | None] = queue.SimpleQueue()
         with signals_to_main_thread():
             for target, name in ((self._submit_loop, "submit"), (self._collect_loop, "collect")):
@@ -154,6 +161,8 @@ class Batcher:
                 return
             seconds = max(0.0, float(answer["ended"]) - float(answer["started"]))
             self._mean_s = seconds if self._mean_s is None else 0.8 * self._mean_s + 0.2 * seconds
+        if self._held:
+            self._incoming.put(_WAKE)
 
     def _batch_size(self, ready: int) -> int:
         """How many of ``ready`` runscripts go in one Dask task (1: each its own)."""
@@ -168,25 +177,35 @@ class Batcher:
     def _submit_loop(self) -> None:
         while True:
             items = _drain(self._incoming)
-            if None not in items and self._batch_size(len(items)) > len(items):
+            closing = None in items
+            fresh = [item for item in items if isinstance(item, Task)]
+            if fresh and not closing and self._batch_size(len(fresh)) > len(fresh):
                 with self._stats:
                     busy = self._queued > 2 * self._slots
                 if busy:  # the workers have queued work: these would not start sooner
                     time.sleep(_LINGER_S)
-                    items += _drain(self._incoming, first=False)
-            groups: dict[tuple[tuple[str, Any], ...], list[Task]] = {}
-            for task in items:
-                if task is None:
-                    continue
-                refused = self._refuse()
+                    more = _drain(self._incoming, first=False)
+                    closing = None in more
+                    fresh += [item for item in more if isinstance(item, Task)]
+            accepted: list[Task] = []
+            for task in self._held + fresh:
+                refused = self._refuse() or (NotStartedError("not started: the Dask cluster was closed")
+                                             if closing else None)
                 if refused is not None:
                     task.error = refused
                     task.done.set()
-                    continue
+                else:
+                    accepted.append(task)
+            with self._stats:
+                room = len(accepted) if self._window is None or self._mean_s is not None \
+                    else max(0, self._window - self._queued)
+            self._held = accepted[room:]
+            groups: dict[tuple[tuple[str, Any], ...], list[Task]] = {}
+            for task in accepted[:room]:
                 groups.setdefault(tuple(sorted((task.resources or {}).items())), []).append(task)
             for resources, tasks in groups.items():
                 self._submit(tasks, dict(resources) or None)
-            if None in items:
+            if closing:
                 return
 
     def _submit(self, tasks: list[Task], resources: dict[str, Any] | None) -> None:
@@ -242,47 +261,31 @@ class Batcher:
             for chunk in chunks:
                 if chunk[0].batched:
                     self._batch_ended(chunk)
+                # Let go of the future of an answered task at once: while a future is held, its
+                # result stays on the worker, and a worker lost then would make Dask compute it
+                # (run the runscripts) again. (It and its done callback hold each other.)
+                for task in chunk:
+                    if task.outcome is not None or task.error is not None:
+                        task.future = None
             if None in items:
                 return
 
-    def _again(self, task: Task) -> bool:
-        """Hand ``task`` to Dask again (once), its batch having ended before the worker started it."""
-        if task.started is not None or task.resubmitted or self._refuse() is not None:
-            return False
-        task.resubmitted, task.batched, task.future = True, False, None
-        with self._stats:
-            self._queued -= 1
-        self._incoming.put(task)
-        return True
-
     def _batch_ended(self, chunk: list[Task]) -> None:
-        """A batch's Dask task ended: end its runscripts that no worker event ended."""
-        left = [task for task in chunk if not task.done.is_set()]
-        if not left:
-            return
+        """A batch's Dask task ended: end its runscripts that no worker event ended.
+
+        Its worker's events come before its end: a runscript left is one whose worker was
+        lost (or closed) meanwhile. The batch's own answers are not asked for: they are on
+        that worker, and asking for a result Dask lost makes it compute it (run the
+        runscripts) again. Neither is it run again: its start may have been among the
+        worker's last words, lost with it; so it crashes, never silently.
+        """
         future = chunk[0].future
-        answers: dict[str, dict[str, Any]] = {}
-        if future.status == "finished":
-            try:
-                answers = {answer["key"]: answer for answer in future.result()}
-            except Exception:  # noqa: BLE001, S110 - those left get the reason below
-                pass
-        for task in left:
-            answer = answers.get(task.key)
-            if answer is not None:
-                self.ended(answer)
-                settle(task, answer)
-            elif future.status == "finished" and self._again(task):
-                # The worker closes (its answers say it never started this one): elsewhere.
+        for task in chunk:
+            if task.done.is_set():
                 continue
-            else:
-                self.ended(None)
-                if future.status == "finished":  # started, and no answer: the worker closed meanwhile
-                    task.error = WorkerLostError(f"the Dask worker running {task.runscript} closed mid-job")
-                elif future.status == "error" and task.started is None:
-                    # Lost with the batch. Its start may have been the worker's last words, lost
-                    # with it: run again, it could run twice; it crashes instead, never silently.
-                    task.error = WorkerLostError(
-                        f"the Dask worker holding it in a batch was lost before it was known to have started "
-                        f"it; not run again: {future.exception(timeout=10)}")
-                task.done.set()
+            self.ended(None)
+            if future.status == "finished" or (future.status == "error" and task.started is None):
+                reason = "running it closed mid-job" if task.started is not None else \
+                    "holding it in a batch was lost (or closed) before it was known to have started it"
+                task.error = WorkerLostError(f"the Dask worker {reason}; not run again")
+            task.done.set()

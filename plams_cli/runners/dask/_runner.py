@@ -157,8 +157,15 @@ class DaskRunner(JobRunner):
                 self._close_quietly(client)
                 raise SchedulerConnectionError(f"the Dask scheduler did not take plams's worker plugin: {exc}") from exc
             self._client = client
-            self._batcher = Batcher(client, self.dask.retries, self._refusal, self.submitted)
+            self._batcher = Batcher(client, self.dask.retries, self._refusal, self.submitted, self._window())
             return client
+
+    def _window(self) -> int | None:
+        """Runscripts to hand Dask before one has ended: twice what the workers of our fixed cluster run."""
+        if not self.own_cluster or self.dask.adaptive is not None or self.dask.jobs == 0:
+            return None
+        processes = int(self.dask.cluster_kwargs.get("processes", 1)) if self.kind != "local" else 1
+        return 2 * self.dask.jobs * max(1, processes) * self.dask.worker_cores
 
     def _connect(self) -> Any:
         from plams_cli.runners.dask._cluster import connect, make_cluster
