@@ -16,6 +16,8 @@ restarts are the local runner's, unchanged. What it guarantees:
   ``retries`` times; it never counts as done.
 * A scheduler that does not answer within ``connect_timeout_s`` crashes the jobs with
   :class:`~plams_cli.errors.SchedulerConnectionError`; nothing waits for ever on it.
+* Short runscripts, many queued, share Dask tasks (:mod:`._batching`); each job still
+  ends when its own runscript does, with its own exit code and files.
 * Each start is announced (:func:`~plams_cli.runners.launch.report_launch`): a local
   process for a ``LocalCluster``, else kind ``"dask"`` with the batch job id of the worker.
 """
@@ -400,7 +402,8 @@ class DaskRunner(JobRunner):
         names = {task.key: task.runscript for task in tasks}
         try:
             answers = client.run(stop_runscripts, list(names), STOP_GRACE_S, on_error="return")
-            client.cancel([task.future for task in tasks if task.future is not None])
+            # (read once: the collect thread lets go of answered tasks' futures meanwhile)
+            client.cancel([future for future in (task.future for task in tasks) if future is not None])
         except Exception as exc:  # noqa: BLE001 - the cluster's close below still ends them
             return [Stopped("dask", "?", "runscripts on the Dask workers", detail=f"could not reach them: {exc}",
                             ok=False)]
