@@ -5,7 +5,8 @@ one process, once per runner, each in a fresh working folder; the wall time runs
 first ``job.run()`` to the end of ``finish()``:
 
 * ``DaskRunner("slurm", jobs=1, cores=2)``: one worker batch job holds both cores; its
-  start (the sbatch, the worker connecting) is part of the time, as in a real run;
+  start (the sbatch, the worker connecting) is part of the time, as in a real run; the
+  output says how many Dask tasks the runscripts took (short ones share a task);
 * ``GridRunner("slurm")``: one batch job per job;
 * ``JobRunner(parallel=True, maxjobs=2)``: this machine, two at a time (the reference).
 
@@ -92,6 +93,8 @@ def main() -> int:
         for label, runner, jobs in contenders:
             print(f"{label}: {jobs} jobs ...", file=sys.stderr, flush=True)
             results[label] = run_jobs(folder, label, runner, jobs)
+            if label == "dask":  # short runscripts share Dask tasks: how many it took
+                results[label]["dask_tasks"] = dask.submitted["tasks"]
             print(f"{label}: {results[label]['seconds']:.1f} s ({results[label]['statuses']})",
                   file=sys.stderr, flush=True)
         left = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i %t"], capture_output=True, text=True).stdout
@@ -117,6 +120,7 @@ def main() -> int:
     print(f"GridRunner / DaskRunner: {figures['grid_over_dask_per_job']:.1f}x{same} (target >= 20x)")
     print(f"DaskRunner / local parallel: {figures['dask_over_local']:.2f}x (target <= 3x); "
           f"after the worker's start: {figures['dask_after_start_over_local']:.2f}x")
+    print(f"DaskRunner: {results['dask']['jobs']} runscripts in {results['dask']['dask_tasks']} Dask tasks")
     print(f"worker batch jobs left in the queue: {len(figures['worker_batch_jobs_left']) // 2}")
     return 0
 

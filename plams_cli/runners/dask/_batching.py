@@ -7,20 +7,47 @@ on a busy machine is most of a trivial job's time. Here one thread submits whate
 arrived meanwhile in one ``client.map`` per set of resources, and another reads the results
 of whatever tasks ended meanwhile in one ``client.gather``. A job thread only waits for its
 task's event.
+
+Several runscripts in one Dask task
+-----------------------------------
+Even so, each Dask task costs the scheduler, the client and the worker a few
+milliseconds, more than a trivial runscript. Once the runscripts seen so far were short
+(their mean under :data:`BATCH_TARGET_S`) and more are queued than the workers take,
+runscripts that arrive together go to Dask as one task (:func:`~._worker.run_batch`) that
+runs them one after another, so that a batch takes about :data:`BATCH_TARGET_S`, at most
+:data:`MAX_BATCH` of them, and every worker slot seen still gets two batches of the
+backlog. Each job ends when its runscript does (the worker announces it, an event), with
+its own exit code, output files and status, as a job of its own task would. Never with
+``retries``: Dask would run a batch lost mid-way again, its ended runscripts included.
+A batch whose worker was lost crashes its runscripts not ended with
+:class:`~plams_cli.errors.WorkerLostError` (the worker's last events, a start among them,
+may be lost with it, so running them again could run one twice).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from plams_cli.runners.dask._worker import run_runscript
+from plams_cli.errors import JobError, NotStartedError, WorkerLostError
+from plams_cli.runners.dask._worker import run_batch, run_runscript
 from plams_cli.runners.launch import LaunchCallback
 from plams_cli.runners.local import signals_to_main_thread
 
-__all__ = ["Task", "Batcher"]
+__all__ = ["Task", "Batcher", "settle", "BATCH_TARGET_S", "MAX_BATCH"]
+
+#: about how long one batch of runscripts should take on its worker
+BATCH_TARGET_S = 0.1
+#: most runscripts in one Dask task
+MAX_BATCH = 32
+#: longest wait for more runscripts to fill a batch, while the workers are busy anyway
+_LINGER_S = 0.02
+_settle_lock = threading.Lock()
+_WAKE = object()  # to the submit thread: a runscript ended, look at what is held back
 
 
 @dataclass(eq=False)
@@ -34,14 +61,33 @@ class Task:
     resources: dict[str, Any] | None
     report: LaunchCallback | None
     future: Any = None
+    #: handed to Dask in a batch: ``future`` is the batch's
+    batched: bool = False
     started: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def _drain(source: queue.SimpleQueue[Task | None]) -> list[Task | None]:
-    items = [source.get()]
+def settle(task: Task, answer: dict[str, Any]) -> None:
+    """End ``task`` with its worker's ``answer`` (see :func:`~._worker.run_batch`); a second answer is ignored."""
+    with _settle_lock:
+        if task.done.is_set():
+            return
+        error = answer.get("error")
+        if error is None:
+            task.outcome = answer
+        elif error == "NotStartedError":
+            task.error = NotStartedError()
+        elif error == "WorkerLostError":
+            task.error = WorkerLostError(str(answer.get("message")))
+        else:
+            task.error = JobError(f"cannot run {task.runscript} on a Dask worker: {error}: {answer.get('message')}")
+        task.done.set()
+
+
+def _drain(source: queue.SimpleQueue[Any], first: bool = True) -> list[Any]:
+    items = [source.get()] if first else []
     while True:
         try:
             items.append(source.get_nowait())
@@ -57,18 +103,36 @@ class Batcher:
     client
         The ``distributed.Client``.
     retries
-        Dask's retries of a task that raised (a worker that closed mid-job).
+        Dask's retries of a task that raised (a worker that closed mid-job); with any,
+        each runscript is a task of its own.
     refuse
         Called for each task before it is submitted; an exception it returns ends the task
         unsubmitted (the run was cancelled).
+    counts
+        The dict to count ``runscripts`` and ``tasks`` handed to Dask in.
+    window
+        Most runscripts handed to Dask before any has ended (about twice what the workers
+        run at once), or ``None`` (no limit: an adaptive cluster scales by what waits at
+        the scheduler). Those held back go once durations are known, batched if short.
     """
 
-    def __init__(self, client: Any, retries: int, refuse: Any) -> None:
+    def __init__(self, client: Any, retries: int, refuse: Any, counts: dict[str, int] | None = None,
+                 window: int | None = None) -> None:
         self.client = client
+        #: ``runscripts`` and ``tasks`` handed to Dask (a batch is one task)
+        self.counts = counts if counts is not None else {"runscripts": 0, "tasks": 0}
         self.retries = retries
         self._refuse = refuse
-        self._incoming: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
-        self._ended: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._batching = retries == 0
+        self._stats = threading.Lock()
+        self._mean_s: float | None = None  # runscripts' mean duration, recent ones weighing most
+        self._queued = 0  # runscripts submitted and not ended
+        self._threads: dict[str, int] = {}  # worker -> its threads, of the workers seen running runscripts
+        self._slots = 1  # their sum: the workers' capacity as far as known
+        self._window = window
+        self._held: list[Task] = []  # accepted, not handed to Dask yet (see window)
+        self._incoming: queue.SimpleQueue[Task | object | None] = queue.SimpleQueue()
+        self._ended: queue.SimpleQueue[list[Task] | None] = queue.SimpleQueue()
         with signals_to_main_thread():
             for target, name in ((self._submit_loop, "submit"), (self._collect_loop, "collect")):
                 threading.Thread(target=target, name=f"plams-dask-{name}", daemon=True).start()
@@ -82,43 +146,108 @@ class Batcher:
         self._incoming.put(None)
         self._ended.put(None)
 
+    # --- what the workers say (the runner forwards their events) ----------------------
+    def started(self, info: dict[str, Any]) -> None:
+        """A runscript started on a worker (``info``: what the worker said)."""
+        with self._stats:
+            self._threads[str(info.get("worker"))] = int(info.get("threads") or 1)
+            self._slots = max(1, sum(self._threads.values()))
+
+    def ended(self, answer: dict[str, Any] | None) -> None:
+        """A runscript ended (``answer``: what its worker said, with ``started`` and ``ended``)."""
+        with self._stats:
+            self._queued -= 1
+            if answer is None or "ended" not in answer:
+                return
+            seconds = max(0.0, float(answer["ended"]) - float(answer["started"]))
+            self._mean_s = seconds if self._mean_s is None else 0.8 * self._mean_s + 0.2 * seconds
+        if self._held:
+            self._incoming.put(_WAKE)
+
+    def _batch_size(self, ready: int) -> int:
+        """How many of ``ready`` runscripts go in one Dask task (1: each its own)."""
+        with self._stats:
+            mean, backlog, slots = self._mean_s, self._queued + ready, self._slots
+        if not self._batching or mean is None:
+            return 1
+        size = min(MAX_BATCH, int(BATCH_TARGET_S / max(mean, 1e-4)), backlog // (2 * slots))
+        return max(1, size)
+
+    # --- submitting ---------------------------------------------------------------------
     def _submit_loop(self) -> None:
         while True:
             items = _drain(self._incoming)
-            groups: dict[tuple[tuple[str, Any], ...], list[Task]] = {}
-            for task in items:
-                if task is None:
-                    continue
-                refused = self._refuse()
+            closing = None in items
+            fresh = [item for item in items if isinstance(item, Task)]
+            if fresh and not closing and self._batch_size(len(fresh)) > len(fresh):
+                with self._stats:
+                    busy = self._queued > 2 * self._slots
+                if busy:  # the workers have queued work: these would not start sooner
+                    time.sleep(_LINGER_S)
+                    more = _drain(self._incoming, first=False)
+                    closing = None in more
+                    fresh += [item for item in more if isinstance(item, Task)]
+            accepted: list[Task] = []
+            for task in self._held + fresh:
+                refused = self._refuse() or (NotStartedError("not started: the Dask cluster was closed")
+                                             if closing else None)
                 if refused is not None:
                     task.error = refused
                     task.done.set()
-                    continue
+                else:
+                    accepted.append(task)
+            with self._stats:
+                room = len(accepted) if self._window is None or self._mean_s is not None \
+                    else max(0, self._window - self._queued)
+            self._held = accepted[room:]
+            groups: dict[tuple[tuple[str, Any], ...], list[Task]] = {}
+            for task in accepted[:room]:
                 groups.setdefault(tuple(sorted((task.resources or {}).items())), []).append(task)
             for resources, tasks in groups.items():
                 self._submit(tasks, dict(resources) or None)
-            if None in items:
+            if closing:
                 return
 
     def _submit(self, tasks: list[Task], resources: dict[str, Any] | None) -> None:
-        columns = list(zip(*(task.args for task in tasks), strict=True))
+        size = self._batch_size(len(tasks))
+        chunks = [tasks[start:start + size] for start in range(0, len(tasks), size)]
+        singles = [chunk[0] for chunk in chunks if len(chunk) == 1]
+        batches = [chunk for chunk in chunks if len(chunk) > 1]
+        with self._stats:
+            self._queued += len(tasks)
+            self.counts["runscripts"] += len(tasks)
+            self.counts["tasks"] += len(singles) + len(batches)
         try:
-            futures = self.client.map(run_runscript, *columns, key=[task.key for task in tasks], pure=False,
-                                      resources=resources, retries=self.retries)
+            if singles:
+                columns = list(zip(*(task.args for task in singles), strict=True))
+                futures = self.client.map(run_runscript, *columns, key=[task.key for task in singles], pure=False,
+                                          resources=resources, retries=self.retries)
+                self._watch([[task] for task in singles], futures)
+            if batches:
+                futures = self.client.map(run_batch, [[task.args for task in chunk] for chunk in batches],
+                                          key=[f"plams-batch-{uuid.uuid4().hex}" for _ in batches], pure=False,
+                                          resources=resources)
+                self._watch(batches, futures, batched=True)
         except Exception as exc:  # noqa: BLE001 - each job crashes with the reason
             for task in tasks:
-                task.error = exc
-                task.done.set()
-            return
-        for task, future in zip(tasks, futures, strict=True):
-            task.future = future
-            future.add_done_callback(lambda _, task=task: self._ended.put(task))
+                if task.future is None:
+                    task.error = exc
+                    task.done.set()
+                    self.ended(None)
 
+    def _watch(self, chunks: list[list[Task]], futures: list[Any], batched: bool = False) -> None:
+        for chunk, future in zip(chunks, futures, strict=True):
+            for task in chunk:
+                task.future, task.batched = future, batched
+            future.add_done_callback(lambda _, chunk=chunk: self._ended.put(chunk))
+
+    # --- collecting -----------------------------------------------------------------------
     def _collect_loop(self) -> None:
         while True:
             items = _drain(self._ended)
-            tasks = [task for task in items if task is not None]
-            finished = [task for task in tasks if task.future.status == "finished"]
+            chunks = [chunk for chunk in items if chunk is not None]
+            singles = [chunk[0] for chunk in chunks if not chunk[0].batched]
+            finished = [task for task in singles if task.future.status == "finished"]
             if finished:
                 try:
                     results = self.client.gather([task.future for task in finished])
@@ -126,7 +255,37 @@ class Batcher:
                     results = [None] * len(finished)
                 for task, result in zip(finished, results, strict=True):
                     task.outcome = result
-            for task in tasks:
+            for task in singles:
+                self.ended(task.outcome)
                 task.done.set()
+            for chunk in chunks:
+                if chunk[0].batched:
+                    self._batch_ended(chunk)
+                # Let go of the future of an answered task at once: while a future is held, its
+                # result stays on the worker, and a worker lost then would make Dask compute it
+                # (run the runscripts) again. (It and its done callback hold each other.)
+                for task in chunk:
+                    if task.outcome is not None or task.error is not None:
+                        task.future = None
             if None in items:
                 return
+
+    def _batch_ended(self, chunk: list[Task]) -> None:
+        """A batch's Dask task ended: end its runscripts that no worker event ended.
+
+        Its worker's events come before its end: a runscript left is one whose worker was
+        lost (or closed) meanwhile. The batch's own answers are not asked for: they are on
+        that worker, and asking for a result Dask lost makes it compute it (run the
+        runscripts) again. Neither is it run again: its start may have been among the
+        worker's last words, lost with it; so it crashes, never silently.
+        """
+        future = chunk[0].future
+        for task in chunk:
+            if task.done.is_set():
+                continue
+            self.ended(None)
+            if future.status == "finished" or (future.status == "error" and task.started is None):
+                reason = "running it closed mid-job" if task.started is not None else \
+                    "holding it in a batch was lost (or closed) before it was known to have started it"
+                task.error = WorkerLostError(f"the Dask worker {reason}; not run again")
+            task.done.set()

@@ -16,6 +16,8 @@ restarts are the local runner's, unchanged. What it guarantees:
   ``retries`` times; it never counts as done.
 * A scheduler that does not answer within ``connect_timeout_s`` crashes the jobs with
   :class:`~plams_cli.errors.SchedulerConnectionError`; nothing waits for ever on it.
+* Short runscripts, many queued, share Dask tasks (:mod:`._batching`); each job still
+  ends when its own runscript does, with its own exit code and files.
 * Each start is announced (:func:`~plams_cli.runners.launch.report_launch`): a local
   process for a ``LocalCluster``, else kind ``"dask"`` with the batch job id of the worker.
 """
@@ -34,10 +36,10 @@ from typing import Any
 from plams_cli.errors import DaskError, JobError, NotStartedError, PlamsError, SchedulerConnectionError, WorkerLostError
 from plams_cli.runners.base import Stopped
 from plams_cli.runners.closing import register_closing
-from plams_cli.runners.dask._batching import Batcher
+from plams_cli.runners.dask._batching import Batcher, settle
 from plams_cli.runners.dask._batching import Task as _Task
 from plams_cli.runners.dask._settings import DaskSettings
-from plams_cli.runners.dask._worker import LAUNCH_TOPIC, stop_runscripts
+from plams_cli.runners.dask._worker import END_TOPIC, LAUNCH_TOPIC, stop_runscripts
 from plams_cli.runners.launch import Launch, current_callback, report_launch
 from plams_cli.runners.local import STOP_GRACE_S, JobRunner, signals_to_main_thread
 
@@ -113,6 +115,8 @@ class DaskRunner(JobRunner):
         self._start_lock = threading.Lock()
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
+        #: runscripts and Dask tasks handed to Dask so far (several short runscripts go in one task)
+        self.submitted = {"runscripts": 0, "tasks": 0}
         _live.add(self)
         register_closing(self)
 
@@ -150,12 +154,20 @@ class DaskRunner(JobRunner):
 
                 client.register_plugin(worker_plugin())
                 client.subscribe_topic(LAUNCH_TOPIC, self._on_launch)
+                client.subscribe_topic(END_TOPIC, self._on_end)
             except Exception as exc:
                 self._close_quietly(client)
                 raise SchedulerConnectionError(f"the Dask scheduler did not take plams's worker plugin: {exc}") from exc
             self._client = client
-            self._batcher = Batcher(client, self.dask.retries, self._refusal)
+            self._batcher = Batcher(client, self.dask.retries, self._refusal, self.submitted, self._window())
             return client
+
+    def _window(self) -> int | None:
+        """Runscripts to hand Dask before one has ended: twice what the workers of our fixed cluster run."""
+        if not self.own_cluster or self.dask.adaptive is not None or self.dask.jobs == 0:
+            return None
+        processes = int(self.dask.cluster_kwargs.get("processes", 1)) if self.kind != "local" else 1
+        return 2 * self.dask.jobs * max(1, processes) * self.dask.worker_cores
 
     def _connect(self) -> Any:
         from plams_cli.runners.dask._cluster import connect, make_cluster
@@ -346,12 +358,24 @@ class DaskRunner(JobRunner):
         if task is None:
             return
         task.started = info
+        if self._batcher is not None:
+            self._batcher.started(info)
         if info.get("batch_id"):
             launch = Launch("dask", str(info["batch_id"]), float(info["started"]), self.kind if self.own_cluster
                             and self.kind != "local" else None)
         else:
             launch = Launch("local", str(info["pid"]), float(info["started"]))
         report_launch(launch, task.report)
+
+    def _on_end(self, event: Any) -> None:
+        """A runscript of a batch ended on its worker (runs in the client's event loop)."""
+        _, answer = event
+        task = self._tasks.get(str(answer.get("key"))) if isinstance(answer, dict) else None
+        if task is None or task.done.is_set():
+            return
+        if self._batcher is not None:
+            self._batcher.ended(answer)
+        settle(task, answer)
 
     # --- cancelling -----------------------------------------------------------------
     def cancel(self) -> list[Stopped]:
@@ -378,7 +402,8 @@ class DaskRunner(JobRunner):
         names = {task.key: task.runscript for task in tasks}
         try:
             answers = client.run(stop_runscripts, list(names), STOP_GRACE_S, on_error="return")
-            client.cancel([task.future for task in tasks if task.future is not None])
+            # (read once: the collect thread lets go of answered tasks' futures meanwhile)
+            client.cancel([future for future in (task.future for task in tasks) if future is not None])
         except Exception as exc:  # noqa: BLE001 - the cluster's close below still ends them
             return [Stopped("dask", "?", "runscripts on the Dask workers", detail=f"could not reach them: {exc}",
                             ok=False)]

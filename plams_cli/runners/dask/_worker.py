@@ -41,11 +41,13 @@ from plams_cli._fs import atomic_write
 from plams_cli.errors import NotStartedError, WorkerLostError
 from plams_cli.runners.processes import output_fd, process_running, stop_process_groups
 
-__all__ = ["run_runscript", "stop_runscripts", "batch_job_id", "LAUNCH_TOPIC", "JOB_RECORD_SUFFIX",
-           "ATTEMPT_RECORD_SUFFIX"]
+__all__ = ["run_runscript", "run_batch", "stop_runscripts", "batch_job_id", "LAUNCH_TOPIC", "END_TOPIC",
+           "JOB_RECORD_SUFFIX", "ATTEMPT_RECORD_SUFFIX"]
 
 #: the Dask event topic a worker announces each runscript start on
 LAUNCH_TOPIC = "plams-launch"
+#: the Dask event topic a worker announces the end of each runscript of a batch on
+END_TOPIC = "plams-ended"
 #: the record of a running task in its job folder (the grid's file name: a restart reads both alike)
 JOB_RECORD_SUFFIX = ".jobid"
 #: the same record for a worker a restart must not cancel (a LocalCluster's, or the user's)
@@ -79,12 +81,31 @@ def _worker_name() -> str:
         return f"pid {os.getpid()}"
 
 
-def _announce(message: dict[str, Any]) -> None:
-    """Tell the runner the runscript started (a Dask event); it is bookkeeping, so it never fails."""
+def _worker_threads() -> int:
+    try:
+        from distributed import get_worker
+
+        return int(get_worker().state.nthreads)
+    except (ImportError, ValueError, AttributeError):
+        return 1
+
+
+def _announce(message: dict[str, Any], topic: str = LAUNCH_TOPIC) -> None:
+    """Tell the runner a runscript started or ended (a Dask event); it never fails."""
     with contextlib.suppress(Exception):
         from distributed import get_worker
 
-        get_worker().log_event(LAUNCH_TOPIC, message)
+        get_worker().log_event(topic, message)
+
+
+def _worker_closing() -> bool:
+    try:
+        from distributed import get_worker
+        from distributed.core import Status
+
+        return get_worker().status not in (Status.running, Status.paused)
+    except (ImportError, ValueError):
+        return False
 
 
 def _child_setup() -> None:  # pragma: no cover - runs in the forked child
@@ -175,7 +196,8 @@ def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key
                 os.close(fd)
         _running[key] = process
     started = time.time()
-    info = {"key": key, "pid": process.pid, "host": host, "batch_id": batch, "worker": worker, "started": started}
+    info = {"key": key, "pid": process.pid, "host": host, "batch_id": batch, "worker": worker, "started": started,
+            "threads": _worker_threads()}
     _announce(info)
     try:
         code = process.wait()
@@ -191,6 +213,37 @@ def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key
     with contextlib.suppress(OSError):
         os.remove(record_path)
     return {**info, "exit_code": code, "ended": time.time()}
+
+
+def run_batch(specs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Run several runscripts one after another (one Dask task for many short jobs).
+
+    Each one's end is announced on :data:`END_TOPIC` at once (its job ends then, not with
+    the batch): what :func:`run_runscript` returns, or ``key``, ``error`` (the exception's
+    class name) and ``message`` for a runscript that could not run. A worker that closes
+    starts no more of them: those left out get no answer.
+
+    Parameters
+    ----------
+    specs
+        The arguments of :func:`run_runscript`, one tuple per runscript.
+
+    Returns
+    -------
+    list of dict
+        The answers, as announced, in the order of ``specs``.
+    """
+    answers: list[dict[str, Any]] = []
+    for spec in specs:
+        if _worker_closing():
+            break
+        try:
+            answer = run_runscript(*spec)
+        except Exception as exc:  # noqa: BLE001 - the job's own failure, the batch goes on
+            answer = {"key": spec[4], "error": type(exc).__name__, "message": str(exc)}
+        _announce(answer, END_TOPIC)
+        answers.append(answer)
+    return answers
 
 
 def stop_runscripts(keys: Iterable[str] | None = None, grace_s: float = 3.0) -> list[dict[str, Any]]:
