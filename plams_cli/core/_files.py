@@ -1,4 +1,4 @@
-"""Small file helpers of the core: linking or copying a job's files.
+"""Small file helpers of the core: the folder jobs are loaded from; linking or copying a job's files.
 
 Atomic writes are :func:`plams_cli._fs.atomic_write`.
 """
@@ -10,7 +10,25 @@ import os
 import shutil
 from collections.abc import Callable
 
-__all__ = ["link_or_copy_tree"]
+from plams_cli.errors import FileError
+
+__all__ = ["folder_to_load", "link_or_copy_tree"]
+
+
+def folder_to_load(path: str) -> str:
+    """``path`` as an absolute path, when it is a folder saved jobs can be loaded from.
+
+    Raises
+    ------
+    FileError
+        ``path`` does not exist or is not a folder.
+    """
+    root = os.path.abspath(path)
+    if not os.path.exists(root):
+        raise FileError(f"cannot load jobs from {root}: it does not exist")
+    if not os.path.isdir(root):
+        raise FileError(f"cannot load jobs from {root}: it is not a folder")
+    return root
 
 
 def link_or_copy_tree(

@@ -38,6 +38,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from plams_cli.core._files import folder_to_load
 from plams_cli.core.logger import log
 from plams_cli.core.status import JobStatus
 from plams_cli.errors import FileError
@@ -354,11 +355,7 @@ def load_saved(path: str, jobmanager: JobManager) -> tuple[dict[str, Job | Saved
     FileError
         ``path`` does not exist or is not a folder.
     """
-    root = os.path.abspath(path)
-    if not os.path.exists(root):
-        raise FileError(f"cannot load jobs from {root}: it does not exist")
-    if not os.path.isdir(root):
-        raise FileError(f"cannot load jobs from {root}: it is not a folder")
+    root = folder_to_load(path)
     loaded: dict[str, Job | SavedJob] = {}
     bad: list[str] = []
     known: dict[str, dict[str, Any]] = {}

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from plams_cli._fs import atomic_write
 from plams_cli.core import jobindex
 from plams_cli.core import runtime as _config_module
+from plams_cli.core._files import folder_to_load
 from plams_cli.core.logger import log
 from plams_cli.core.status import JobStatus
 from plams_cli.errors import CorruptedJobFileError, FileError
@@ -374,11 +375,7 @@ def load_tree(path: str, jobmanager: JobManager | None = None) -> tuple[dict[str
     FileError
         ``path`` does not exist or is not a folder.
     """
-    root = os.path.abspath(path)
-    if not os.path.exists(root):
-        raise FileError(f"cannot load jobs from {root}: it does not exist")
-    if not os.path.isdir(root):
-        raise FileError(f"cannot load jobs from {root}: it is not a folder")
+    root = folder_to_load(path)
     manager = jobmanager or _default_manager()
     load_one = manager.load_job if manager is not None else read_job
     loaded: dict[str, Job] = {}

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import missing, under_ci
+
 #: SLURM commands hidden to make "PBS wrappers alone"
 SLURM_COMMANDS = (
     "sbatch", "squeue", "scancel", "scontrol", "sacct", "sacctmgr", "sinfo", "srun", "salloc",
@@ -29,13 +31,8 @@ PBS_COMMANDS = ("qsub", "qstat", "qdel", "qalter", "qhold", "qrls", "qrerun", "p
 
 
 def _missing(what: str) -> None:
-    message = (
-        f"not available: {what}; start it with "
-        "'SLURM_LOCAL_PBS=1 bash tests/schedulers/slurm_localhost.sh start'"
-    )
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true: {message}", pytrace=False)
-    pytest.skip(message)
+    missing(f"not available: {what}; start it with "
+            "'SLURM_LOCAL_PBS=1 bash tests/schedulers/slurm_localhost.sh start'")
 
 
 def _slurm_answers() -> bool:
@@ -46,7 +43,7 @@ def _slurm_answers() -> bool:
     """
     if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
         return False
-    deadline = time.monotonic() + (SLURM_WAIT_S if os.environ.get("CI") == "true" else 0)
+    deadline = time.monotonic() + (SLURM_WAIT_S if under_ci() else 0)
     while not _slurm_answers_once():
         if time.monotonic() >= deadline:
             return False
@@ -93,7 +90,7 @@ def partition(slurm_up: None) -> str:
     info = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=10).stdout.split()
     if "plamstest" in info:
         return "plamstest"
-    if os.environ.get("CI") == "true":
+    if under_ci():
         pytest.fail("CI=true: the running SLURM has no partition plamstest; is it the localhost cluster of "
                     "tests/schedulers/slurm_localhost.sh?", pytrace=False)
     default = next((name.rstrip("*") for name in info if name.endswith("*")), None)
