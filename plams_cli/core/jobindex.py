@@ -209,7 +209,7 @@ class SavedJob:
     """
 
     # Slots, no dict: tens of thousands of them stand in memory during a restart.
-    __slots__ = ("name", "path", "jobmanager", "_hash", "_exit_code", "_status", "_cls", "_job")
+    __slots__ = ("name", "path", "jobmanager", "_hash", "_exit_code", "_status", "_cls", "_job", "saved_id")
     #: a saved job found through the index is never a MultiJob (those are unpickled)
     children = None
 
@@ -222,6 +222,8 @@ class SavedJob:
         self._status = JobStatus(entry["s"])
         self._cls = sys.intern(str(entry.get("c")))
         self._job: Job | None = None
+        #: the :func:`file_id` of the ``.dill`` the entry vouches for
+        self.saved_id: FileId = entry["d"]
 
     @property
     def status(self) -> JobStatus:

@@ -47,7 +47,7 @@ from plams_cli.core.observers import observers as observers
 from plams_cli.core.observers import observing as observing
 from plams_cli.core.observers import subscribe as subscribe
 from plams_cli.core.observers import unsubscribe as unsubscribe
-from plams_cli.core.pickling import write_summary
+from plams_cli.core.pickling import save_kept, write_summary
 from plams_cli.core.status import JobStatus
 from plams_cli.errors import NotStartedError, PlamsError
 from plams_cli.runners.launch import launch_reports_to
@@ -145,8 +145,19 @@ def _reuse(job: Job, prev: Job) -> None:
     job.status = JobStatus.COPIED
     job.results.mark_collected()
     if job.settings.get("pickle", True):
-        job.pickle()
+        # A folder moved in whole brought prev's .dill: kept when it is still the file the index
+        # vouched for (one summary written, not a pickle and a summary; see save_kept).
+        saved_id = getattr(prev, "saved_id", None) if moved and _plain_pickle(job) else None
+        if saved_id is None or not save_kept(job, saved_id):
+            job.pickle()
     end(job)
+
+
+def _plain_pickle(job: Job) -> bool:
+    """Whether ``job`` saves itself as every job does (its class does not override ``pickle()``)."""
+    from plams_cli.core.job import Job  # job imports this module
+
+    return type(job).pickle is Job.pickle
 
 
 def _execute(job: Job, jobrunner: Any) -> bool:

@@ -33,13 +33,13 @@ if TYPE_CHECKING:
     from plams_cli.core.jobmanager import JobManager
     from plams_cli.core.jobs import Job, MultiJob
 
-__all__ = ["save_job", "write_summary", "read_job", "load", "load_all", "load_tree", "SUMMARY_SUFFIX"]
+__all__ = ["save_job", "save_kept", "write_summary", "read_job", "load", "load_all", "load_tree", "SUMMARY_SUFFIX"]
 
 SUMMARY_SUFFIX = ".job.json"
 _SUMMARY_FORMAT = 1
 # json.dumps(data, default=repr, sort_keys=True), without making an encoder at each call
 _SUMMARY_ENCODER = json.JSONEncoder(default=repr, sort_keys=True)
-_COPIED = JobStatus.COPIED
+_COPIED, _SUCCESSFUL = JobStatus.COPIED, JobStatus.SUCCESSFUL
 _dump_lock = threading.Lock()
 _blobs: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
 _classes: dict[bytes, Any] = {}
@@ -125,6 +125,34 @@ def save_job(job: Job, filename: str | None = None) -> None:
         return
     if summary is not None:
         jobindex.record(job, filename, saved, jobindex.file_id(summary))
+
+
+def save_kept(job: Job, dill_id: jobindex.FileId) -> bool:
+    """Save ``job``, copied from an identical job whose folder became its own, by its summary alone.
+
+    A restart in place (``-r``) moves a reproduced job's folder into the new working folder
+    whole, ``.dill`` included. When that ``.dill`` is still the file ``dill_id`` names (the one
+    the index or summary vouched for), it is kept: only ``<name>.job.json`` is rewritten,
+    saying ``copied`` and naming that ``.dill``, and :func:`read_job` gives the job loaded from
+    it the summary's status and times. Returns False (nothing written) when the ``.dill``
+    is not that file any more; then the job is to be pickled as usual.
+    """
+    if not job.path:
+        return False
+    filename = job.path + os.sep + job.name + ".dill"
+    try:
+        current = jobindex.file_id(os.stat(filename))
+    except OSError:
+        return False
+    if current != list(dill_id):
+        return False
+    try:
+        summary = write_summary(job, job.path, saved=current)
+    except (TypeError, ValueError):
+        return False
+    if summary is not None:
+        jobindex.record(job, filename, current, jobindex.file_id(summary))
+    return True
 
 
 def _json_plain(value: Any) -> Any:
@@ -241,6 +269,12 @@ _O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 
 
 
 def _read_regular(path: str) -> bytes | None:
+    """The bytes of the regular file ``path``, or ``None`` (see :func:`_read_regular_with_status`)."""
+    read = _read_regular_with_status(path)
+    return None if read is None else read[0]
+
+
+def _read_regular_with_status(path: str) -> tuple[bytes, os.stat_result] | None:
     """The bytes of the regular file ``path``; ``None`` when there is none (missing, a folder, a FIFO …).
 
     One ``open``, ``fstat`` and ``read`` (of the file's size plus one byte: getting
@@ -263,11 +297,11 @@ def _read_regular(path: str) -> bytes | None:
             return None
         data = os.read(fd, info.st_size + 1)
         if len(data) == info.st_size:
-            return data
+            return data, info
         chunks = [data]  # it changed since fstat, or one read stops short (2 GiB on Linux): read to the end
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
-        return b"".join(chunks)
+        return b"".join(chunks), info
     finally:
         os.close(fd)
 
@@ -289,16 +323,38 @@ def read_job(filename: str) -> Job:
     """
     path = os.path.abspath(filename)
     try:
-        data = _read_regular(path)
+        read = _read_regular_with_status(path)
     except OSError as exc:
         raise FileError(f"cannot read {path}: {exc.strerror}") from exc
-    if data is None:
+    if read is None:
         if os.path.isdir(path):
             raise FileError(f"{path} is a folder, not a saved job (.dill) file; use load_all() for a folder")
         if os.path.exists(path):
             raise FileError(f"cannot read {path}: not a regular file")
         raise FileError(f"no saved job at {path}")
-    return _job_from(data, path)
+    job = _job_from(read[0], path)
+    if job._status is _SUCCESSFUL and path.endswith(".dill"):
+        _take_kept_summary(job, path, read[1])
+    return job
+
+
+def _take_kept_summary(job: Job, path: str, info: os.stat_result) -> None:
+    """Give ``job``, read from ``path``, the status and times of a summary that kept that very file.
+
+    See :func:`save_kept`: a job copied in place keeps the ``.dill`` of the job it copies,
+    and its summary, naming that file, tells it was copied.
+    """
+    try:
+        raw = _read_regular(path[: -len(".dill")] + SUMMARY_SUFFIX)
+        summary = json.loads(raw) if raw is not None else None
+    except (OSError, ValueError):
+        return
+    if (type(summary) is dict and summary.get("status") == _COPIED.value and summary.get("name") == job.name
+            and summary.get("saved") == jobindex.file_id(info) and "children" not in summary):
+        job._status = _COPIED
+        stamps = summary.get("timestamps")
+        if type(stamps) is dict:
+            job.timestamps = {key: value for key, value in stamps.items() if isinstance(value, (int, float))}
 
 
 def _job_from(data: bytes, path: str) -> Job:

@@ -290,6 +290,30 @@ def test_finish_removes_empty_directories(tmp_path: Path, fresh_config: object) 
     assert not Path(manager.workdir, "leftover").exists()
 
 
+class _ScratchJob(SingleJob):
+    """Leaves an empty ``scratch/tmp`` folder (and its output) in its job folder."""
+
+    def get_input(self) -> str:
+        return ""
+
+    def get_runscript(self) -> str:
+        return "mkdir -p scratch/tmp keep\necho x > keep/x\necho done\n"
+
+
+def test_finish_removes_the_empty_folders_a_job_left_in_its_folder(tmp_path: Path, fresh_config: object) -> None:
+    """A job folder with files is not emptied, but empty folders inside it go, as in PLAMS."""
+    from plams_cli import finish, init
+
+    manager = init(path=str(tmp_path), folder="w", quiet=True)
+    job = _ScratchJob(name="s")
+    job.run()
+    assert job.ok() and Path(job.path, "scratch", "tmp").is_dir()
+    os.mkdir(os.path.join(manager.workdir, "s2"))  # a folder that is no job's, empty
+    finish()
+    assert not Path(job.path, "scratch").exists() and not Path(manager.workdir, "s2").exists()
+    assert Path(job.path, "keep", "x").is_file() and Path(job.path, "s.out").is_file()
+
+
 def test_get_errormsg_of_successful_job_is_none(run_in: object) -> None:
     job = SingleJob.__new__(EchoJob)
     EchoJob.__init__(job, name="fine")

@@ -169,6 +169,58 @@ def test_restart_moves_each_reproduced_job_folder_whole(tmp_path: Path, fresh_co
     assert again.status == JobStatus.COPIED and again.results.read_file("$JN.out") == "out-a\n"
 
 
+def test_restart_keeps_the_saved_file_of_a_job_reused_in_place(tmp_path: Path, fresh_config: Any,
+                                                               unpickled: list[str]) -> None:
+    """``-r`` in place keeps the moved ``.dill`` (not pickled again): the summary says copied, and loading says so too."""
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    kept = {name: os.stat(work / name / f"{name}.dill") for name in NAMES}
+    _run(tmp_path, "w", restart=True)
+    assert unpickled == []
+    for name in NAMES:
+        now = os.stat(work / name / f"{name}.dill")
+        assert (now.st_ino, now.st_mtime_ns) == (kept[name].st_ino, kept[name].st_mtime_ns)
+        summary = json.loads((work / name / f"{name}.job.json").read_text())
+        assert summary["status"] == "copied" and summary["saved"] == jobindex.file_id(now)
+    job = load(str(work / "a" / "a.dill"))
+    summary = json.loads((work / "a" / "a.job.json").read_text())
+    assert job.status == JobStatus.COPIED and job.timestamps == summary["timestamps"] and "copied" in job.timestamps
+    assert {j.name: j.status.value for j in load_all(str(work)).values()} == dict.fromkeys(NAMES, "copied")
+    unpickled.clear()
+    _run(tmp_path, "w", restart=True)  # and again: still nothing runs, nothing is unpickled
+    assert _ran(tmp_path) == Counter(NAMES) and unpickled == []
+
+
+def test_a_kept_saved_file_changed_behind_the_summary_loads_as_it_is(tmp_path: Path, fresh_config: Any) -> None:
+    """The summary's ``copied`` counts only for the very ``.dill`` it names: another file keeps its own status."""
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    _run(tmp_path, "w", restart=True)
+    dill = work / "a" / "a.dill"
+    data = dill.read_bytes()
+    dill.unlink()
+    dill.write_bytes(data)  # the same pickle in a new file (another inode): no longer the one the summary kept
+    assert load(str(dill)).status == JobStatus.SUCCESSFUL
+    assert load(str(work / "b" / "b.dill")).status == JobStatus.COPIED
+
+
+def test_a_job_class_with_its_own_pickle_is_pickled_when_reused_in_place(tmp_path: Path, fresh_config: Any) -> None:
+    """A class overriding ``pickle()`` (PLAMS's API) gets it called, as for any other copied job."""
+    _run(tmp_path, "w")
+    calls: list[str] = []
+
+    class Counting(ShellJob):
+        def pickle(self, filename: str | None = None) -> None:
+            calls.append(self.name)
+            super().pickle(filename)
+
+    with Session(str(tmp_path), folder="w", restart=True):
+        job = Counting(name="a", runscript=f"echo a >> {tmp_path / 'counter'}\necho out-a\n")
+        job.run()
+        assert job.status == JobStatus.COPIED
+    assert calls == ["a"] and _ran(tmp_path) == Counter(NAMES)
+
+
 def test_a_reused_job_answers_the_script_and_loads(tmp_path: Path, fresh_config: Any) -> None:
     """After ``-r`` the copied jobs read their results; ``load``/``load_all`` give them back."""
     _run(tmp_path, "w")
