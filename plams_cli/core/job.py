@@ -259,13 +259,19 @@ class Job:
         """Take the files of ``prev``, an identical job that ended well, as this job's own.
 
         Files named after ``prev`` are renamed after this job; saved jobs and hidden files
-        are left out. They are hard links unless ``settings.link_files`` is false. In a
+        are left out (but for ``prev``'s own ``.dill`` when it is a job of the same name
+        known from an index, :class:`~plams_cli.core.jobindex.SavedJob`: linked, it is
+        this job's saved state, see :func:`~plams_cli.core.pickling.save_kept`).
+        They are hard links unless ``settings.link_files`` is false. In a
         restart, ``prev``'s folder becomes this job's with one rename when it belongs in the
         same place; then True is returned: its hidden files are still there, for
         ``results.collect(drop_hidden=True)`` to delete.
         """
         old, new = prev.name, self.name
         skip = {f"{old}.dill", f"{old}.job.json"}
+        if (old == new and getattr(prev, "saved_id", None) is not None and type(self).pickle is Job.pickle
+                and self.settings.get("pickle", True) and self.settings.get("link_files", True)):
+            skip.discard(f"{old}.dill")  # a link of the saved job the index vouched for: see save_kept
 
         def rename(relative: str) -> str | None:
             if relative in skip or os.path.basename(relative).startswith("."):

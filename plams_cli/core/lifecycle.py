@@ -145,9 +145,9 @@ def _reuse(job: Job, prev: Job) -> None:
     job.status = JobStatus.COPIED
     job.results.mark_collected()
     if job.settings.get("pickle", True):
-        # A folder moved in whole brought prev's .dill: kept when it is still the file the index
-        # vouched for (one summary written, not a pickle and a summary; see save_kept).
-        saved_id = getattr(prev, "saved_id", None) if moved and _plain_pickle(job) else None
+        # prev's .dill came along (its folder moved in whole, or a hard link): kept when it is
+        # still the file the index vouched for (a summary written, not a pickle too; see save_kept).
+        saved_id = getattr(prev, "saved_id", None) if _plain_pickle(job) else None
         if saved_id is None or not save_kept(job, saved_id):
             job.pickle()
     end(job)

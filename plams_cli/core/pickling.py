@@ -128,11 +128,12 @@ def save_job(job: Job, filename: str | None = None) -> None:
 
 
 def save_kept(job: Job, dill_id: jobindex.FileId) -> bool:
-    """Save ``job``, copied from an identical job whose folder became its own, by its summary alone.
+    """Save ``job``, copied from an identical saved job whose ``.dill`` it took, by its summary alone.
 
     A restart in place (``-r``) moves a reproduced job's folder into the new working folder
-    whole, ``.dill`` included. When that ``.dill`` is still the file ``dill_id`` names (the one
-    the index or summary vouched for), it is kept: only ``<name>.job.json`` is rewritten,
+    whole, ``.dill`` included; ``-l`` hard-links the ``.dill`` of a job of the same name with its
+    other files. When that ``.dill`` is still the file ``dill_id`` names (the one the index or
+    summary vouched for), it is kept: only ``<name>.job.json`` is written,
     saying ``copied`` and naming that ``.dill``, and :func:`read_job` gives the job loaded from
     it the summary's status and times. Returns False (nothing written) when the ``.dill``
     is not that file any more; then the job is to be pickled as usual.

@@ -204,6 +204,27 @@ def test_a_kept_saved_file_changed_behind_the_summary_loads_as_it_is(tmp_path: P
     assert load(str(work / "b" / "b.dill")).status == JobStatus.COPIED
 
 
+@pytest.mark.parametrize("link", [True, False], ids=["hard-links", "copies"])
+def test_load_links_the_saved_file_of_a_job_it_reuses(tmp_path: Path, fresh_config: Any, link: bool) -> None:
+    """``-l`` hard-links the vouched ``.dill`` (its summary says copied); copying files pickles the job anew."""
+    _run(tmp_path, "w")
+    work, new = tmp_path / "w", tmp_path / "w2"
+    before = {name: (work / name / f"{name}.dill").read_bytes() for name in NAMES}
+    with Session(str(tmp_path), folder="w2", load=[str(work)]):
+        for name in NAMES:
+            job = ShellJob(name=name, runscript=f"echo {name} >> {tmp_path / 'counter'}\necho out-{name}\n")
+            job.settings.link_files = link
+            job.run()
+            assert job.status == JobStatus.COPIED
+    assert _ran(tmp_path) == Counter(NAMES)
+    for name in NAMES:
+        old, copy = work / name / f"{name}.dill", new / name / f"{name}.dill"
+        assert os.path.samefile(old, copy) is link and old.read_bytes() == before[name]
+        assert _status(new, name) == "copied" and _status(work, name) == "successful"
+    assert load(str(new / "a" / "a.dill")).status == JobStatus.COPIED
+    assert load(str(work / "a" / "a.dill")).status == JobStatus.SUCCESSFUL
+
+
 def test_a_job_class_with_its_own_pickle_is_pickled_when_reused_in_place(tmp_path: Path, fresh_config: Any) -> None:
     """A class overriding ``pickle()`` (PLAMS's API) gets it called, as for any other copied job."""
     _run(tmp_path, "w")
