@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 from typing import NamedTuple
 
-__all__ = ["atomic_write", "unique_tag", "tag_writer", "Writer", "pid_alive"]
+__all__ = ["atomic_write", "atomic_concatenate", "unique_tag", "tag_writer", "Writer", "pid_alive"]
 
 # "<pid>.<12 hex digits>" at the end of a name, before an optional ".tmp"; the host
 # (which may hold dots itself) is what comes before, after a "." or "-".
@@ -136,6 +137,35 @@ def atomic_write(path: str, data: bytes, *, fsync: bool = True, mode: int = 0o64
             os.unlink(tmp)
         raise
     return status
+
+
+def atomic_concatenate(path: str, sources: list[str], *, mode: int = 0o644) -> None:
+    """Replace the file ``path`` by the files ``sources`` one after the other, as :func:`atomic_write` does.
+
+    The files are streamed (a long history of logs is never held in memory); ``path``
+    may be one of ``sources``. The result is fsynced before it moves into place.
+
+    Raises
+    ------
+    OSError
+        A source cannot be read, the folder is not writable or the disk is full; the
+        temporary file is removed and ``path`` is unchanged.
+    """
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.{unique_tag()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        with open(fd, "wb", closefd=True) as out:
+            for source in sources:
+                with open(source, "rb") as handle:
+                    shutil.copyfileobj(handle, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def pid_alive(pid: int) -> bool:

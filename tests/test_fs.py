@@ -1,4 +1,4 @@
-"""plams_cli._fs: the one atomic write, writer tags and the pid check."""
+"""plams_cli._fs: the atomic writes, writer tags and the pid check."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from plams_cli import _fs
-from plams_cli._fs import Writer, atomic_write, pid_alive, tag_writer, unique_tag
+from plams_cli._fs import Writer, atomic_concatenate, atomic_write, pid_alive, tag_writer, unique_tag
 
 
 def test_atomic_write_replaces_the_file_and_leaves_nothing_else(tmp_path: Path) -> None:
@@ -117,3 +117,16 @@ def test_a_zombie_is_not_alive() -> None:
         assert not pid_alive(process.pid)
     finally:
         process.wait()
+
+
+def test_atomic_concatenate_streams_the_sources_into_place(tmp_path: Path) -> None:
+    """The target becomes the sources one after the other (itself among them); a failure changes nothing."""
+    target, second = tmp_path / "log", tmp_path / "log2"
+    target.write_bytes(b"old\n")
+    second.write_bytes(b"x" * (3 << 20))  # more than one chunk
+    atomic_concatenate(str(target), [str(target), str(second)])
+    assert target.read_bytes() == b"old\n" + b"x" * (3 << 20)
+    before = target.read_bytes()
+    with pytest.raises(FileNotFoundError):
+        atomic_concatenate(str(target), [str(second), str(tmp_path / "missing")])
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["log", "log2"]

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
-from plams_cli._fs import atomic_write
+from plams_cli._fs import atomic_concatenate
 from plams_cli.core.jobindex import INDEX, SavedJob, carry
 from plams_cli.core.status import JobStatus
 from plams_cli.core.workdir import (
@@ -363,11 +363,7 @@ def _holds_exactly(path: str, parts: list[str]) -> bool:
 
 def _append_atomically(target: str, sources: list[str]) -> None:
     """``target`` (if there) followed by ``sources``, written to a temporary file then renamed to ``target``."""
-    parts = []
-    for source in ([target] if os.path.isfile(target) else []) + sources:
-        with open(source, "rb") as handle:
-            parts.append(handle.read())
-    atomic_write(target, b"".join(parts))
+    atomic_concatenate(target, ([target] if os.path.isfile(target) else []) + sources)
 
 
 def _merge(source: str, target: str, reproduced: set[str], report: SettleReport) -> None:
