@@ -12,7 +12,18 @@ from collections.abc import Callable
 
 from plams_cli.errors import FileError
 
-__all__ = ["folder_to_load", "link_or_copy_tree"]
+__all__ = ["folder_to_load", "link_or_copy_tree", "normal_path"]
+
+
+def normal_path(path: str) -> str:
+    """``os.path.normpath(path)``, at the cost of a few string tests when ``path`` is normal already.
+
+    The folders of jobs are absolute paths joined from normal parts, and a restart compares
+    several of them per job: most need no rebuilding.
+    """
+    if os.sep == "/" and path.startswith("/") and "//" not in path and "/." not in path and not path.endswith("/"):
+        return path
+    return os.path.normpath(path)
 
 
 def folder_to_load(path: str) -> str:

@@ -12,6 +12,7 @@ import shutil
 import threading
 from typing import TYPE_CHECKING
 
+from plams_cli.core._files import normal_path
 from plams_cli.core.logger import log
 from plams_cli.core.pickling import read_job
 from plams_cli.core.settings import Settings
@@ -267,7 +268,7 @@ class JobManager:
         its files are overwritten; a later duplicate must never reuse what is no longer there."""
         if not self._loaded_paths or job.path is None:
             return
-        key = os.path.normpath(job.path)
+        key = normal_path(job.path)
         with self._lock:
             loaded = self._loaded_paths.get(key)
             if loaded is None or loaded is reused or loaded is job:
@@ -296,7 +297,7 @@ class JobManager:
         with self._lock:
             for item in job.walk() if isinstance(job, MultiJob) else (job,):
                 if item.path:
-                    self._loaded_paths[os.path.normpath(item.path)] = item
+                    self._loaded_paths[normal_path(item.path)] = item
                 digest = getattr(item, "_hash", None)
                 if digest and item.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED):
                     current = self.hashes.get(digest)
@@ -311,7 +312,7 @@ class JobManager:
         """
         with self._lock:
             if job.path:
-                self._loaded_paths[os.path.normpath(job.path)] = job  # type: ignore[assignment]
+                self._loaded_paths[normal_path(job.path)] = job  # type: ignore[assignment]
             if job._hash and job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED):
                 self.hashes.setdefault(job._hash, job)  # type: ignore[arg-type]
 
@@ -331,7 +332,7 @@ class JobManager:
         if source is None or prev.path is None or job.path is None or prev.name != job.name:
             return False
         with self._lock:
-            if self._loaded_paths.get(os.path.normpath(prev.path)) is not prev:
+            if self._loaded_paths.get(normal_path(prev.path)) is not prev:
                 return False
         if not move_job_folder(prev.path, job.path, *source):
             return False

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from plams_cli._fs import atomic_concatenate
+from plams_cli.core._files import normal_path
 from plams_cli.core.jobindex import INDEX, SavedJob, carry
 from plams_cli.core.status import JobStatus
 from plams_cli.core.workdir import (
@@ -174,7 +175,7 @@ def _replaced(job: Job, new_jobs: dict[str, Job], workdir: str, res: str, done_h
     """
     if not job.path:
         return False
-    new = new_jobs.get(os.path.normpath(_target(workdir, res, job.path)))
+    new = new_jobs.get(normal_path(_target(workdir, res, job.path)))
     if new is None:
         return False
     if new.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED, JobStatus.FAILED):
@@ -207,10 +208,10 @@ def move_job_folder(source: str, target: str, workdir: str, res: str) -> bool:
     Returns whether it moved; ``False`` (nothing changed) when ``target`` is not where
     ``source`` belongs or the rename fails (``target`` is not empty, another file system).
     """
-    res, source = os.path.normpath(res), os.path.normpath(source)
+    res, source = normal_path(res), normal_path(source)
     if not source.startswith(res + os.sep):
         return False
-    if _target(os.path.normpath(workdir), res, source) != os.path.normpath(target):
+    if _target(normal_path(workdir), res, source) != normal_path(target):
         return False
     try:
         os.rename(source, target)
@@ -246,10 +247,10 @@ def settle(manager: JobManager, res: str, loaded: Iterable[Job | SavedJob], unre
         if job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and job.registered_hash:
             if job.path and os.path.isfile(os.path.join(job.path, job.name + ".dill")):
                 done_hashes.add(job.registered_hash)
-    new_jobs = {os.path.normpath(job.path): job for job in manager.jobs if job.path}
+    new_jobs = {normal_path(job.path): job for job in manager.jobs if job.path}
     for path in unreadable:
         report.kept.append(f"{path} could not be read")
-    inside = os.path.normpath(res) + os.sep
+    inside = normal_path(res) + os.sep
     carried: list[SavedJob] = []
     # Outermost first, so a MultiJob moves with its children.
     for job in sorted(loaded, key=lambda j: (j.path or "").count(os.sep)):
@@ -280,8 +281,8 @@ def settle(manager: JobManager, res: str, loaded: Iterable[Job | SavedJob], unre
     if report.kept:
         return report
     # What is left of the loaded jobs in res was reproduced (its files are in NAME) or replaced.
-    reproduced = {os.path.normpath(job.path) for job in loaded
-                  if job.path and os.path.normpath(job.path).startswith(os.path.normpath(res) + os.sep)}
+    reproduced = {normal_path(job.path) for job in loaded
+                  if job.path and normal_path(job.path).startswith(normal_path(res) + os.sep)}
     try:
         _keep_other_entries(res, manager.workdir, reproduced, report)
     except OSError as exc:
@@ -367,7 +368,7 @@ def _append_atomically(target: str, sources: list[str]) -> None:
 
 
 def _merge(source: str, target: str, reproduced: set[str], report: SettleReport) -> None:
-    if os.path.normpath(source) in reproduced:
+    if normal_path(source) in reproduced:
         return  # the new run holds this job's files
     if not os.path.lexists(target):
         os.rename(source, target)

@@ -393,3 +393,11 @@ def test_loaded_jobs_are_frozen_for_the_garbage_collector_while_the_session_last
         saved = [job for job in session.manager.hashes.values() if isinstance(job, SavedJob)]
         assert len(saved) == len(NAMES) and gc.get_freeze_count() > before
     assert gc.get_freeze_count() == 0  # all of it is back in view
+
+
+@pytest.mark.parametrize("path", ["/a/b", "/a//b", "/a/./b", "/a/../b", "/a/b/", "/a/.hidden", "/a/b/..", "a/b", "/", "//a"],
+                         ids=lambda p: p)
+def test_normal_path_is_normpath(path: str) -> None:
+    from plams_cli.core._files import normal_path
+
+    assert normal_path(path) == os.path.normpath(path)
