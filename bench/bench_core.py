@@ -127,7 +127,8 @@ def main() -> None:
         sub = os.path.join(base, "startup")
         os.mkdir(sub)
         times = startup(sub, max(5, args.repeats))
-        print(f"import + init + finish: {statistics.median(times):6.3f} s (median of {len(times)}, best {min(times):.3f})")
+        print(f"import + init + finish: {statistics.median(times):6.3f} s "
+              f"(median of {len(times)}, best {min(times):.3f})")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

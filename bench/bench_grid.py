@@ -93,7 +93,8 @@ def latency(folder: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (SLURM's scheduling cycle makes single rounds vary by a second)")
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="interleaved rounds (SLURM's scheduling cycle makes single rounds vary by a second)")
     parser.add_argument("--latency", type=int, default=5, help="number of 1-s jobs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             (root / f"grid{r}").mkdir()
             base_times.append(baseline(root / f"base{r}", args.jobs))
             grid_times.append(through_gridrunner(root / f"grid{r}", args.jobs))
-            print(f"round {r + 1}: sbatch loop {base_times[-1]:.2f} s, GridRunner {grid_times[-1]:.2f} s", file=sys.stderr)
+            print(f"round {r + 1}: sbatch loop {base_times[-1]:.2f} s, GridRunner {grid_times[-1]:.2f} s",
+                  file=sys.stderr)
         for i in range(args.latency):
             lat.append(latency(root / f"lat{i}"))
     ratio = statistics.median(grid_times) / statistics.median(base_times)
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.jobs} trivial jobs: sbatch loop median {statistics.median(base_times):.2f} s, "
               f"GridRunner median {statistics.median(grid_times):.2f} s, ratio {ratio:.3f} (must be <= 1.1); "
               f"best {min(base_times):.2f} s vs {min(grid_times):.2f} s")
-        print(f"1-s job end-to-seen latency: median {result['latency_median_s']:.3f} s, max {result['latency_max_s']:.3f} s")
+        print(f"1-s job end-to-seen latency: median {result['latency_median_s']:.3f} s, "
+              f"max {result['latency_max_s']:.3f} s")
     return 0 if ratio <= 1.1 else 1
 
 

@@ -29,7 +29,8 @@ def fresh_config() -> Iterator[object]:
     from plams_cli.core import logger
     from plams_cli.core.runtime import config, finish
 
-    saved = {key: (value.copy() if hasattr(value, "copy") and key not in ("default_jobrunner", "default_jobmanager") else value)
+    shared = ("default_jobrunner", "default_jobmanager")
+    saved = {key: (value.copy() if hasattr(value, "copy") and key not in shared else value)
              for key, value in dict.items(config)}
     config.log.stdout = 0
     # a runner of its own: cancel_all() in another test cancels every live runner for good

@@ -125,7 +125,8 @@ def test_existing_file_named_like_a_typo_is_run(tmp_path: Path, plams: Run) -> N
     assert (result.returncode, result.stdout) == (0, "ran gird\n")
 
 
-@pytest.mark.parametrize("content", ["a: [unclosed\n", "- 1\n", "log: {stdout: [\n"], ids=["bad-yaml", "not-a-mapping", "unclosed"])
+@pytest.mark.parametrize("content", ["a: [unclosed\n", "- 1\n", "log: {stdout: [\n"],
+                         ids=["bad-yaml", "not-a-mapping", "unclosed"])
 def test_broken_defaults_file_is_one_error_line(tmp_path: Path, env: dict[str, str], content: str) -> None:
     defaults = tmp_path / "defaults.yaml"
     defaults.write_text(content)

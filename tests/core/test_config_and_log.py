@@ -64,7 +64,8 @@ def test_bad_user_defaults_file_is_a_clear_error(tmp_path: Path, content: str, m
     user = tmp_path / "bad.yaml"
     user.write_text(content)
     env = python_env() | {"PLAMS_DEFAULTS": str(user)}
-    out = subprocess.run([sys.executable, "-c", "from plams_cli import config"], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", "from plams_cli import config"], env=env, capture_output=True,
+                         text=True)
     assert out.returncode != 0
     assert message in out.stderr and str(user) in out.stderr
 
@@ -165,7 +166,8 @@ def test_packaged_defaults_found_in_plain_install(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     wheel_dir = tmp_path / "wheel"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), str(root)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir),
+         str(root)],
         capture_output=True, text=True,
     )
     if build.returncode != 0:
@@ -179,17 +181,18 @@ def test_packaged_defaults_found_in_plain_install(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
     env = dict(os.environ, PYTHONPATH=str(target))
-    code = textwrap.dedent("""
+    code = textwrap.dedent(f"""
         import plams_cli, plams_cli.defaults as d
-        assert plams_cli.__file__.startswith(%r), plams_cli.__file__
+        assert plams_cli.__file__.startswith({str(target)!r}), plams_cli.__file__
         print(d.package_defaults_path())
-    """ % str(target))
+    """)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(target / "plams_cli" / "defaults" / "plams_defaults.yaml")
 
 
-def test_ignore_failure_warns_or_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str], fresh_config: object) -> None:
+def test_ignore_failure_warns_or_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        fresh_config: object) -> None:
     from plams_cli import ShellJob, config, finish, init
     from plams_cli.errors import ResultsError
 
@@ -245,7 +248,8 @@ def test_bad_user_defaults_values_are_refused_when_read(tmp_path: Path, text: st
     assert "ConfigError" in last and str(user) in last and all(word in last for word in words), last
 
 
-def test_second_init_says_a_run_is_going_on(tmp_path: Path, capsys: pytest.CaptureFixture[str], fresh_config: object) -> None:
+def test_second_init_says_a_run_is_going_on(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            fresh_config: object) -> None:
     config.log.stdout = 1
     first = init(path=str(tmp_path), folder="one", quiet=True)
     assert init(path=str(tmp_path), folder="two") is first

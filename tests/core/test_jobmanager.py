@@ -259,7 +259,8 @@ def test_runscript_hash_ignores_a_clash_rename_but_not_real_differences(run_in: 
     a.run()
     b.run()
     assert b.status == JobStatus.SUCCESSFUL and b.results.read_file("out") == "b\n"  # PLAMS: runs too
-    text = ShellJob(name="hello", runscript="echo 'hello, world'"), ShellJob(name="hello_again", runscript="echo 'hello, world'")
+    text = (ShellJob(name="hello", runscript="echo 'hello, world'"),
+            ShellJob(name="hello_again", runscript="echo 'hello, world'"))
     assert text[0].hash_runscript() == text[1].hash_runscript()
 
 

@@ -324,7 +324,7 @@ def test_get_errormsg_of_successful_job_is_none(run_in: object) -> None:
 def test_jobs_waiting_for_later_dependencies_do_not_block_the_script(run_in: object) -> None:
     runner = JobRunner(parallel=True, maxjobs=1)
     jobs = [echo(f"chain{i}", str(i)) for i in range(8)]
-    for earlier, later in zip(jobs, jobs[1:]):
+    for earlier, later in zip(jobs, jobs[1:], strict=False):
         earlier.depend.append(later)  # each job waits for one submitted after it
     for job in jobs:
         job.run(jobrunner=runner)

@@ -191,7 +191,8 @@ def test_truncated_file_is_a_corrupted_job_file(run_in: object) -> None:
         load(str(path))
 
 
-def test_load_all_skips_bad_files_with_one_line_each(tmp_path: Path, fresh_config: object, capsys: pytest.CaptureFixture[str]) -> None:
+def test_load_all_skips_bad_files_with_one_line_each(tmp_path: Path, fresh_config: object,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     from plams_cli import config, finish, init
 
     init(path=str(tmp_path), folder="run", quiet=True)

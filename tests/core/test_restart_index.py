@@ -171,7 +171,7 @@ def test_restart_moves_each_reproduced_job_folder_whole(tmp_path: Path, fresh_co
 
 def test_restart_keeps_the_saved_file_of_a_job_reused_in_place(tmp_path: Path, fresh_config: Any,
                                                                unpickled: list[str]) -> None:
-    """``-r`` in place keeps the moved ``.dill`` (not pickled again): the summary says copied, and loading says so too."""
+    """``-r`` in place keeps the moved ``.dill`` (not pickled again): the summary says copied, and so does loading."""
     _run(tmp_path, "w")
     work = tmp_path / "w"
     kept = {name: os.stat(work / name / f"{name}.dill") for name in NAMES}
@@ -395,8 +395,8 @@ def test_loaded_jobs_are_frozen_for_the_garbage_collector_while_the_session_last
     assert gc.get_freeze_count() == 0  # all of it is back in view
 
 
-@pytest.mark.parametrize("path", ["/a/b", "/a//b", "/a/./b", "/a/../b", "/a/b/", "/a/.hidden", "/a/b/..", "a/b", "/", "//a"],
-                         ids=lambda p: p)
+@pytest.mark.parametrize("path", ["/a/b", "/a//b", "/a/./b", "/a/../b", "/a/b/", "/a/.hidden", "/a/b/..", "a/b", "/",
+                                  "//a"], ids=lambda p: p)
 def test_normal_path_is_normpath(path: str) -> None:
     from plams_cli.core._files import normal_path
 

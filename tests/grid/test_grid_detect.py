@@ -107,5 +107,6 @@ def test_cli_list_and_show(runner: CliRunner, tmp_path, monkeypatch: pytest.Monk
     assert not shown.exception
     assert "submit: [sbatch, --parsable]" in shown.stdout and "gpus: --gpus=" in shown.stdout
     bad = runner.invoke(cli, ["grid", "show", "slrum"])
-    assert bad.exit_code == 2 and isinstance(bad.exception, SystemExit)  # an unknown grid name is wrong input: 2 (issue 11)
+    # an unknown grid name is wrong input: 2 (issue 11)
+    assert bad.exit_code == 2 and isinstance(bad.exception, SystemExit)
     assert "Did you mean 'slurm'" in bad.stderr and "Traceback" not in bad.output

@@ -7,6 +7,8 @@ slurm-wlm-torque wrappers; Grid Engine's from Son of Grid Engine 8.1.9 as docume
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from plams_cli.errors import GridError, QueueQueryError, SchedulerNotFoundError
@@ -43,7 +45,8 @@ def test_pbs_special_with_inner_space() -> None:
 
 @pytest.mark.parametrize(
     ("stdout", "expected"),
-    [("7\n", "7"), ("8;plamslocal\n", "8"), ("sbatch: warning: x\n9\n", "9"), ("", None), ("Submitted batch job 5\n", None)],
+    [("7\n", "7"), ("8;plamslocal\n", "8"), ("sbatch: warning: x\n9\n", "9"), ("", None),
+     ("Submitted batch job 5\n", None)],
     ids=["plain", "cluster", "warning-first", "empty", "not-parsable"],
 )
 def test_slurm_getid(stdout: str, expected: str | None) -> None:
@@ -196,7 +199,8 @@ def test_sge_parsers() -> None:
     assert sge.getid('Your job 16 ("x") has been submitted\n') == "16"
     acc = sge.parse_qacct(SGE_QACCT)
     assert acc is not None and acc.exit_code == 137 and acc.killed is True
-    assert sge.parse_qacct(SGE_QACCT.replace("failed       100 : assumedly after job", "failed       0").replace("137", "3")).killed is False
+    clean_exit = SGE_QACCT.replace("failed       100 : assumedly after job", "failed       0").replace("137", "3")
+    assert sge.parse_qacct(clean_exit).killed is False
 
 
 def test_unknown_grid_lists_valid_names() -> None:

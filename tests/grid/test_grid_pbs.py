@@ -69,7 +69,8 @@ def test_pbs_cancel_by_runner(jobdir: Path, runscript: Script, unique: str) -> N
     gr = GridRunner("pbs", sleepstep=1)
     errors: list[BaseException] = []
     name = runscript(jobdir, f"{unique}.run", "sleep 60")
-    thread = threading.Thread(target=lambda: errors.append(pytest.raises(GridError, gr.call, name, str(jobdir), None, None, {"N": unique}).value))
+    thread = threading.Thread(target=lambda: errors.append(
+        pytest.raises(GridError, gr.call, name, str(jobdir), None, None, {"N": unique}).value))
     thread.start()
     deadline = time.monotonic() + 30
     while not gr.active_jobs:

@@ -214,7 +214,8 @@ def test_parallel_jobs_share_one_poller(jobdir: Path, runscript: Script, unique:
     codes: dict[int, int] = {}
     names = [runscript(jobdir, f"{unique}-{i}.run", f"exit {i}") for i in range(6)]
     threads = [
-        threading.Thread(target=lambda i=i: codes.__setitem__(i, gr.call(names[i], str(jobdir), None, None, {"J": f"{unique}-{i}"})))
+        threading.Thread(target=lambda i=i: codes.__setitem__(
+            i, gr.call(names[i], str(jobdir), None, None, {"J": f"{unique}-{i}"})))
         for i in range(6)
     ]
     for thread in threads:

@@ -84,7 +84,7 @@ def test_not_a_workspace(runner: CliRunner, tmp_path: Path) -> None:
 def test_ambiguous_prefix(runner: CliRunner, tmp_path: Path) -> None:
     ws = Workspace(tmp_path, create=True)
     ids = sorted(ws.open_job({"k": i}).init().id for i in range(40))
-    prefix = next(a[0] for a, b in zip(ids, ids[1:]) if a[0] == b[0])
+    prefix = next(a[0] for a, b in zip(ids, ids[1:], strict=False) if a[0] == b[0])
     result = runner.invoke(cli, ["workspace", "show", prefix, "--root", str(tmp_path)])
     assert result.exit_code == 2 and "matches" in result.stderr  # wrong input: 2 (issue 11)
 
