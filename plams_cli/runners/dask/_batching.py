@@ -4,9 +4,10 @@ Every job thread waits in :meth:`DaskRunner.call <._runner.DaskRunner.call>`; ha
 task to Dask on its own (``client.submit``) and reading each result on its own
 (``future.result()``) costs a round trip through the client's event loop apiece, which
 on a busy machine is most of a trivial job's time. Here one thread submits whatever tasks
-arrived meanwhile in one ``client.map`` per set of resources, and another reads the results
-of whatever tasks ended meanwhile in one ``client.gather``. A job thread only waits for its
-task's event.
+arrived meanwhile in one ``client.map`` per set of resources. No result is fetched: the
+worker sends each runscript's exit code as a Dask event when it ends (before its task ends,
+on the same streams), and another thread only looks at the tasks that ended without one
+(their worker was lost). A job thread only waits for its task's ``done``.
 
 Several runscripts in one Dask task
 -----------------------------------
@@ -69,13 +70,27 @@ class Task:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def settle(task: Task, answer: dict[str, Any]) -> None:
-    """End ``task`` with its worker's ``answer`` (see :func:`~._worker.run_batch`); a second answer is ignored."""
+def settle(task: Task, answer: dict[str, Any] | None, ended: Any = None) -> bool:
+    """End ``task`` with its worker's ``answer`` (see :func:`~._worker.run_batch`); a second answer is ignored.
+
+    ``answer`` ``None`` ends it with neither outcome nor error: its waiter asks its future.
+    ``ended`` (called with ``answer`` first, under the same lock) is the batcher's count of
+    runscripts ended, so that an event and the future's end never count one twice.
+
+    Returns
+    -------
+    bool
+        Whether this call ended the task.
+    """
     with _settle_lock:
         if task.done.is_set():
-            return
-        error = answer.get("error")
-        if error is None:
+            return False
+        if ended is not None:
+            ended(answer)
+        error = None if answer is None else answer.get("error")
+        if answer is None:
+            pass
+        elif error is None:
             task.outcome = answer
         elif error == "NotStartedError":
             task.error = NotStartedError()
@@ -84,6 +99,11 @@ def settle(task: Task, answer: dict[str, Any]) -> None:
         else:
             task.error = JobError(f"cannot run {task.runscript} on a Dask worker: {error}: {answer.get('message')}")
         task.done.set()
+        return True
+
+
+def _lost(message: str) -> dict[str, Any]:
+    return {"error": "WorkerLostError", "message": message}
 
 
 def _drain(source: queue.SimpleQueue[Any], first: bool = True) -> list[Any]:
@@ -246,18 +266,9 @@ class Batcher:
         while True:
             items = _drain(self._ended)
             chunks = [chunk for chunk in items if chunk is not None]
-            singles = [chunk[0] for chunk in chunks if not chunk[0].batched]
-            finished = [task for task in singles if task.future.status == "finished"]
-            if finished:
-                try:
-                    results = self.client.gather([task.future for task in finished])
-                except Exception:  # noqa: BLE001 - the waiters ask their futures one by one
-                    results = [None] * len(finished)
-                for task, result in zip(finished, results, strict=True):
-                    task.outcome = result
-            for task in singles:
-                self.ended(task.outcome)
-                task.done.set()
+            for chunk in chunks:
+                if not chunk[0].batched:
+                    self._single_ended(chunk[0])
             for chunk in chunks:
                 if chunk[0].batched:
                     self._batch_ended(chunk)
@@ -269,6 +280,21 @@ class Batcher:
                         task.future = None
             if None in items:
                 return
+
+    def _single_ended(self, task: Task) -> None:
+        """A runscript's own Dask task ended: end the job, if the worker's event did not.
+
+        A runscript that ran to its end says so (an event, with its exit code) before its
+        task ends, on the same streams: a finished task not ended so is one whose worker
+        went before its word reached us. Its result is not asked for: Dask would run the
+        runscript again to make it (or wait for a worker for ever). An erred or cancelled
+        one leaves its waiter to ask the future what went wrong.
+        """
+        answer = None
+        if task.future.status == "finished":
+            answer = _lost("the Dask worker running it was lost after its runscript ended, before its exit code "
+                           "was read; not run again")
+        settle(task, answer, self.ended)
 
     def _batch_ended(self, chunk: list[Task]) -> None:
         """A batch's Dask task ended: end its runscripts that no worker event ended.
@@ -283,9 +309,9 @@ class Batcher:
         for task in chunk:
             if task.done.is_set():
                 continue
-            self.ended(None)
+            answer = None
             if future.status == "finished" or (future.status == "error" and task.started is None):
                 reason = "running it closed mid-job" if task.started is not None else \
                     "holding it in a batch was lost (or closed) before it was known to have started it"
-                task.error = WorkerLostError(f"the Dask worker {reason}; not run again")
-            task.done.set()
+                answer = _lost(f"the Dask worker {reason}; not run again")
+            settle(task, answer, self.ended)

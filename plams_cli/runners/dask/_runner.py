@@ -368,14 +368,13 @@ class DaskRunner(JobRunner):
         report_launch(launch, task.report)
 
     def _on_end(self, event: Any) -> None:
-        """A runscript of a batch ended on its worker (runs in the client's event loop)."""
+        """A runscript ended on its worker (runs in the client's event loop)."""
         _, answer = event
         task = self._tasks.get(str(answer.get("key"))) if isinstance(answer, dict) else None
         if task is None or task.done.is_set():
             return
-        if self._batcher is not None:
-            self._batcher.ended(answer)
-        settle(task, answer)
+        batcher = self._batcher
+        settle(task, answer, batcher.ended if batcher is not None else None)
 
     # --- cancelling -----------------------------------------------------------------
     def cancel(self) -> list[Stopped]:

@@ -41,12 +41,12 @@ from plams_cli._fs import atomic_write
 from plams_cli.errors import NotStartedError, WorkerLostError
 from plams_cli.runners.processes import output_fd, process_running, stop_process_groups
 
-__all__ = ["run_runscript", "run_batch", "stop_runscripts", "batch_job_id", "LAUNCH_TOPIC", "END_TOPIC",
+__all__ = ["run_runscript", "run_batch", "stop_runscripts", "batch_job_id", "dask_setup", "LAUNCH_TOPIC", "END_TOPIC",
            "JOB_RECORD_SUFFIX", "ATTEMPT_RECORD_SUFFIX"]
 
 #: the Dask event topic a worker announces each runscript start on
 LAUNCH_TOPIC = "plams-launch"
-#: the Dask event topic a worker announces the end of each runscript of a batch on
+#: the Dask event topic a worker announces the end of each runscript on (a batch's: also those that failed)
 END_TOPIC = "plams-ended"
 #: the record of a running task in its job folder (the grid's file name: a restart reads both alike)
 JOB_RECORD_SUFFIX = ".jobid"
@@ -108,6 +108,20 @@ def _worker_closing() -> bool:
         return False
 
 
+def dask_setup(worker: Any) -> None:
+    """Preload of a batch cluster's workers: a worker its nanny forked dies of SIGTERM as a spawned one does.
+
+    A forked worker inherits the nanny's handlers of SIGTERM and SIGINT, which only wake
+    the nanny's event loop (not running in the child): the worker would live on through
+    its batch job's end, report a runscript that signal killed as ended, and go before
+    its answer was read. With the default handlers back, the batch job's SIGTERM ends
+    it at once, and the scheduler sees a worker lost mid-job.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _child_setup() -> None:  # pragma: no cover - runs in the forked child
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     with contextlib.suppress(Exception):
@@ -152,7 +166,10 @@ def _check_attempt(record_path: str, key: str, attempts: int) -> int:
 
 def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key: str, attempts: int,
                   grid: str | None, cancel: list[str] | None) -> dict[str, Any]:
-    """Run the runscript ``path`` in ``workdir`` on this worker; return its exit code and where it ran.
+    """Run the runscript ``path`` in ``workdir`` on this worker; announce and return its exit code and where it ran.
+
+    The answer goes to the runner as an event on :data:`END_TOPIC` (its job ends then,
+    without a round trip for the task's result), and is the task's result too.
 
     Parameters
     ----------
@@ -212,7 +229,9 @@ def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key
                               "(its batch job cancelled or out of time?); the runscript was stopped")
     with contextlib.suppress(OSError):
         os.remove(record_path)
-    return {**info, "exit_code": code, "ended": time.time()}
+    answer = {**info, "exit_code": code, "ended": time.time()}
+    _announce(answer, END_TOPIC)
+    return answer
 
 
 def run_batch(specs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -238,10 +257,10 @@ def run_batch(specs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         if _worker_closing():
             break
         try:
-            answer = run_runscript(*spec)
+            answer = run_runscript(*spec)  # announces its end itself
         except Exception as exc:  # noqa: BLE001 - the job's own failure, the batch goes on
             answer = {"key": spec[4], "error": type(exc).__name__, "message": str(exc)}
-        _announce(answer, END_TOPIC)
+            _announce(answer, END_TOPIC)
         answers.append(answer)
     return answers
 
