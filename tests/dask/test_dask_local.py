@@ -387,3 +387,29 @@ def test_a_runscript_whose_end_never_reached_the_runner_crashes_and_never_runs_t
     time.sleep(0.5)  # a second run would come now
     dr.close()
     assert counter.read_text().splitlines() == ["ran"]
+
+
+@pytest.mark.parametrize("sleep_s", [0, 1], ids=["quick", "long"])
+def test_each_runscript_start_is_reported_once_and_a_long_one_while_it_runs(tmp_path: Path, runscript: Script,
+                                                                           sleep_s: float) -> None:
+    dr = DaskRunner("local")
+    name = runscript(tmp_path, "pid.run", f"echo $$ > pid; sleep {sleep_s}")
+    launches: list[Launch] = []
+    codes: list[int] = []
+
+    def call() -> None:
+        with launch_reports_to(launches.append):
+            codes.append(dr.call(name, str(tmp_path), "pid.out", "pid.err"))
+
+    try:
+        caller = threading.Thread(target=call)
+        caller.start()
+        if sleep_s:  # said before it ends (after the worker's QUICK_S)
+            _wait_for(lambda: launches, what="the launch of a running runscript")
+            assert not codes
+        caller.join(30)
+    finally:
+        dr.close()
+    assert codes == [0]
+    [launch] = launches
+    assert (launch.kind, launch.job_id) == ("local", (tmp_path / "pid").read_text().strip())

@@ -330,7 +330,8 @@ class DaskRunner(JobRunner):
             outcome: dict[str, Any] = task.future.result()
             return outcome
         except KilledWorker as exc:
-            raise WorkerLostError(f"the Dask worker running it{self._where(task)} was lost mid-job: {exc}") from exc
+            where = self._where(task) or self._where_lost(exc)
+            raise WorkerLostError(f"the Dask worker running it{where} was lost mid-job: {exc}") from exc
         except concurrent.futures.CancelledError:
             raise self._interrupted(task) from None
         except PlamsError:
@@ -342,6 +343,15 @@ class DaskRunner(JobRunner):
         if task.started is None:
             return NotStartedError()
         return JobError(f"runscript stopped on its Dask worker{self._where(task)}: the run was cancelled")
+
+    def _where_lost(self, exc: Any) -> str:
+        """Where a task whose start the runner had not heard of yet ran: the scheduler's last worker for it."""
+        last = getattr(exc, "last_worker", None)
+        name = getattr(last, "name", None)
+        if name is None:
+            return ""
+        batch = self.worker_batch_jobs().get(str(name))
+        return f" ({name}, batch job {batch})" if batch else f" ({name})"
 
     @staticmethod
     def _where(task: _Task) -> str:
@@ -355,8 +365,10 @@ class DaskRunner(JobRunner):
         """A worker started a runscript (runs in the client's event loop: bookkeeping only)."""
         _, info = event
         task = self._tasks.get(str(info.get("key"))) if isinstance(info, dict) else None
-        if task is None:
-            return
+        if task is not None:
+            self._launched(task, info)
+
+    def _launched(self, task: _Task, info: dict[str, Any]) -> None:
         task.started = info
         if self._batcher is not None:
             self._batcher.started(info)
@@ -373,6 +385,8 @@ class DaskRunner(JobRunner):
         task = self._tasks.get(str(answer.get("key"))) if isinstance(answer, dict) else None
         if task is None or task.done.is_set():
             return
+        if task.started is None and "pid" in answer:  # a quick one: its start comes with its end
+            self._launched(task, answer)
         batcher = self._batcher
         settle(task, answer, batcher.ended if batcher is not None else None)
 
@@ -412,6 +426,9 @@ class DaskRunner(JobRunner):
                 records.append(Stopped("dask", "?", f"runscripts on {address}", detail=str(stopped), ok=False))
                 continue
             for item in stopped:
+                task = self._tasks.get(str(item["key"]))
+                if task is not None and task.started is None:  # stopped before its start was announced
+                    task.started = item
                 batch = f", batch job {item['batch_id']}" if item.get("batch_id") else ""
                 records.append(Stopped(
                     "dask", str(item["pid"]), names.get(item["key"], item["key"]),
