@@ -145,3 +145,21 @@ def test_before_any_runscript_ended_only_twice_what_the_workers_run_goes_to_dask
     assert record.runscript == f"{ran.name}.run" and ran.status == JobStatus.CRASHED
     assert all(job.status == JobStatus.CRASHED for job in jobs)
     assert len(pidfile.read_text().split()) == 1
+
+
+def test_runscripts_arriving_one_by_one_while_the_workers_are_busy_still_share_tasks(run_in: object) -> None:
+    dr = DaskRunner("local", jobs=1, cores=2)
+    _warm_up(dr, "sleep 0.01")
+    before = dict(dr.submitted)
+    jobs = [ShellJob(name="slow", runscript=f"sleep 0.01; echo {i}") for i in range(150)]
+    for job in jobs:  # a slow script: each job some time after the last (all a batch would wait for before)
+        job.run(jobrunner=dr)
+        time.sleep(0.004)
+    for job in jobs:
+        job.results.wait()
+    runscripts = dr.submitted["runscripts"] - before["runscripts"]
+    tasks = dr.submitted["tasks"] - before["tasks"]
+    assert runscripts == 150
+    assert tasks <= runscripts // 3, dr.submitted
+    assert [job.results.read_file("$JN.out").strip() for job in jobs] == [str(i) for i in range(150)]
+    assert all(job.status == JobStatus.SUCCESSFUL for job in jobs)

@@ -184,14 +184,35 @@ class Batcher:
         if self._held:
             self._incoming.put(_WAKE)
 
-    def _batch_size(self, ready: int) -> int:
-        """How many of ``ready`` runscripts go in one Dask task (1: each its own)."""
+    def _full_size(self) -> int:
+        """Runscripts in a full batch: about :data:`BATCH_TARGET_S` of them (1: no batching)."""
         with self._stats:
-            mean, backlog, slots = self._mean_s, self._queued + ready, self._slots
+            mean = self._mean_s
         if not self._batching or mean is None:
             return 1
-        size = min(MAX_BATCH, int(BATCH_TARGET_S / max(mean, 1e-4)), backlog // (2 * slots))
-        return max(1, size)
+        return max(1, min(MAX_BATCH, int(BATCH_TARGET_S / max(mean, 1e-4))))
+
+    def _batch_size(self, ready: int) -> int:
+        """How many of ``ready`` runscripts go in one Dask task (1: each its own).
+
+        A full batch, unless the backlog (queued and ``ready``) is too short to give every
+        worker slot two of them: then as many as give it two.
+        """
+        full = self._full_size()
+        with self._stats:
+            backlog, slots = self._queued + ready, self._slots
+        return max(1, min(full, -(-backlog // (2 * slots))))
+
+    def _workers_fed(self) -> bool:
+        """Whether runscripts arriving now wait here: the workers hold two full batches per thread already.
+
+        They would not start sooner at the scheduler, and waiting makes the next batches
+        full: on a busy machine, runscripts arrive slowly and would go in small batches,
+        whose overhead slows the machine further.
+        """
+        full = self._full_size()
+        with self._stats:
+            return full > 1 and self._queued >= 2 * self._slots * full
 
     # --- submitting ---------------------------------------------------------------------
     def _submit_loop(self) -> None:
@@ -199,10 +220,10 @@ class Batcher:
             items = _drain(self._incoming)
             closing = None in items
             fresh = [item for item in items if isinstance(item, Task)]
-            if fresh and not closing and self._batch_size(len(fresh)) > len(fresh):
+            if fresh and not closing and self._full_size() > len(fresh):
                 with self._stats:
-                    busy = self._queued > 2 * self._slots
-                if busy:  # the workers have queued work: these would not start sooner
+                    busy = self._queued >= self._slots
+                if busy:  # every worker slot has work: these would not start sooner
                     time.sleep(_LINGER_S)
                     more = _drain(self._incoming, first=False)
                     closing = None in more
@@ -219,6 +240,8 @@ class Batcher:
             with self._stats:
                 room = len(accepted) if self._window is None or self._mean_s is not None \
                     else max(0, self._window - self._queued)
+            if room and self._workers_fed():
+                room = 0
             self._held = accepted[room:]
             groups: dict[tuple[tuple[str, Any], ...], list[Task]] = {}
             for task in accepted[:room]:
