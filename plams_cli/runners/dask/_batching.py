@@ -222,8 +222,10 @@ class Batcher:
             fresh = [item for item in items if isinstance(item, Task)]
             if fresh and not closing and self._full_size() > len(fresh):
                 with self._stats:
-                    busy = self._queued >= self._slots
-                if busy:  # every worker slot has work: these would not start sooner
+                    busy = self._queued > 0
+                # The workers have work: these would start a little later, in a fuller batch
+                # (when runscripts come slowly, the machine is busy: a task less is a gain).
+                if busy:
                     time.sleep(_LINGER_S)
                     more = _drain(self._incoming, first=False)
                     closing = None in more

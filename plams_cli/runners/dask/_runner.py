@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import contextlib
 import os
 import threading
 import uuid
@@ -41,7 +42,7 @@ from plams_cli.runners.dask._batching import Task as _Task
 from plams_cli.runners.dask._settings import DaskSettings
 from plams_cli.runners.dask._worker import END_TOPIC, LAUNCH_TOPIC, stop_runscripts
 from plams_cli.runners.launch import Launch, current_callback, report_launch
-from plams_cli.runners.local import STOP_GRACE_S, JobRunner, signals_to_main_thread
+from plams_cli.runners.local import STOP_GRACE_S, JobRunner, signals_to_main_thread, waiting
 
 __all__ = ["DaskRunner"]
 
@@ -51,6 +52,8 @@ _CANCEL = {"slurm": ["scancel"], "pbs": ["qdel"], "sge": ["qdel"]}
 CLOSE_TIMEOUT_S = 30.0
 #: how often a waiting job looks at whether the scheduler is still there
 _POLL_S = 1.0
+#: most job threads that wait for their runscripts with their slots given up
+MAX_WAITING = 1024
 
 _live: weakref.WeakSet[DaskRunner] = weakref.WeakSet()
 
@@ -115,6 +118,7 @@ class DaskRunner(JobRunner):
         self._start_lock = threading.Lock()
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
+        self._unslotted = 0  # job threads waiting in call() with their slots given up
         #: runscripts and Dask tasks handed to Dask so far (several short runscripts go in one task)
         self.submitted = {"runscripts": 0, "tasks": 0}
         _live.add(self)
@@ -304,10 +308,29 @@ class DaskRunner(JobRunner):
             self._tasks[key] = task
         try:
             batcher.submit(task)
-            return int(self._wait(task)["exit_code"])
+            return int(self._wait_unslotted(task)["exit_code"])
         finally:
             with self._lock:
                 self._tasks.pop(key, None)
+
+    def _wait_unslotted(self, task: _Task) -> dict[str, Any]:
+        """:meth:`_wait`, the job thread's slot given up meanwhile (up to :data:`MAX_WAITING` threads).
+
+        The slots (``maxthreads``) then bound the threads that work, preparing and
+        finishing jobs, not those whose runscripts are on the workers: the script hands
+        every job to the runner at once (the batches fill), and few threads contend for
+        the interpreter lock. Each waiting thread is a thread of the system: past
+        ``MAX_WAITING`` of them, a thread waits in its slot (the script waits for slots).
+        """
+        with self._lock:
+            unslotted = self._unslotted < MAX_WAITING
+            self._unslotted += unslotted
+        try:
+            with waiting() if unslotted else contextlib.nullcontext():
+                return self._wait(task)
+        finally:
+            with self._lock:
+                self._unslotted -= unslotted
 
     def _refusal(self) -> BaseException | None:
         """What a task not submitted yet ends with: the run was cancelled, or nothing."""
