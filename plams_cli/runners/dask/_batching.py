@@ -12,12 +12,15 @@ on the same streams), and another thread only looks at the tasks that ended with
 Several runscripts in one Dask task
 -----------------------------------
 Even so, each Dask task costs the scheduler, the client and the worker a few
-milliseconds, more than a trivial runscript. Once the runscripts seen so far were short
-(their mean under :data:`BATCH_TARGET_S`) and more are queued than the workers take,
+milliseconds (about 1.5 ms of the plams process's own), more than a trivial runscript.
+Once the runscripts seen so far were short (their mean under :data:`BATCH_TARGET_S`),
 runscripts that arrive together go to Dask as one task (:func:`~._worker.run_batch`) that
 runs them one after another, so that a batch takes about :data:`BATCH_TARGET_S`, at most
 :data:`MAX_BATCH` of them, and every worker slot seen still gets two batches of the
-backlog. Each job ends when its runscript does (the worker announces it, an event), with
+backlog. While the workers have work, runscripts arriving wait up to :data:`_LINGER_S`
+for more; while the workers hold two full batches per thread, they wait here (they would
+not start sooner, and the next batches are full: small ones cost the busy machine more).
+Each job ends when its runscript does (the worker announces it, an event), with
 its own exit code, output files and status, as a job of its own task would. Never with
 ``retries``: Dask would run a batch lost mid-way again, its ended runscripts included.
 A batch whose worker was lost crashes its runscripts not ended with
