@@ -125,10 +125,25 @@ def dask_setup(worker: Any) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@functools.cache
+def _prctl() -> Any:
+    """libc's ``prctl``, looked up in this process, or ``None``.
+
+    Never in a forked child: ``dlopen`` takes the loader's lock, which another thread
+    may have held at the fork (one starting a thread does), and the child would wait
+    for it for ever, its parent with it.
+    """
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
 def _child_setup() -> None:  # pragma: no cover - runs in the forked child
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    prctl = _prctl()  # found before the fork (see _spawn)
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
 
 def _spawn(path: str, workdir: str, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
@@ -136,6 +151,8 @@ def _spawn(path: str, workdir: str, stdout: int, stderr: int) -> subprocess.Pope
     # only a worker thread that blocks Ctrl-C and SIGTERM (the workers of a LocalCluster,
     # threads of the plams process) pays for it, so that its runscripts can be stopped.
     blocked = bool(_SIGNALS & signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+    if blocked:
+        _prctl()  # looked up now, in this process: the child only calls it
     delay = 0.001
     while True:
         try:
