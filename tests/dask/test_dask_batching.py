@@ -145,3 +145,35 @@ def test_before_any_runscript_ended_only_twice_what_the_workers_run_goes_to_dask
     assert record.runscript == f"{ran.name}.run" and ran.status == JobStatus.CRASHED
     assert all(job.status == JobStatus.CRASHED for job in jobs)
     assert len(pidfile.read_text().split()) == 1
+
+
+def test_runscripts_arriving_one_by_one_while_the_workers_are_busy_still_share_tasks(run_in: object) -> None:
+    dr = DaskRunner("local", jobs=1, cores=2)
+    _warm_up(dr)
+    before = dict(dr.submitted)
+    jobs = [ShellJob(name="slow", runscript=f"echo {i}") for i in range(150)]
+    for job in jobs:  # a slow script: each job a while after the last, the workers faster than it
+        job.run(jobrunner=dr)
+        time.sleep(0.003)
+    for job in jobs:
+        job.results.wait()
+    runscripts = dr.submitted["runscripts"] - before["runscripts"]
+    tasks = dr.submitted["tasks"] - before["tasks"]
+    assert runscripts == 150
+    assert tasks < runscripts, dr.submitted  # some waited for the next ones (how many: bench/bench_dask.py)
+    assert [job.results.read_file("$JN.out").strip() for job in jobs] == [str(i) for i in range(150)]
+    assert all(job.status == JobStatus.SUCCESSFUL for job in jobs)
+
+
+def test_jobs_whose_runscripts_wait_for_a_worker_hold_no_thread_slot(run_in: object) -> None:
+    dr = DaskRunner("local", jobs=1, cores=1)
+    count = 300  # more than JobRunner's 256 slots: the script would wait for a job to end
+    jobs = [ShellJob(name="wait", runscript=f"sleep 60; echo {i}") for i in range(count)]
+    for job in jobs:  # returns at once: a job whose runscript waits gives its slot up
+        job.run(jobrunner=dr)
+    _wait_for(lambda: dr.submitted["runscripts"] >= 1, what="the first runscript handed to Dask")
+    assert not any(job.status in (JobStatus.SUCCESSFUL, JobStatus.CRASHED) for job in jobs)
+    dr.cancel()
+    for job in jobs:
+        job.results.wait()
+    assert sum(not job.not_started for job in jobs) == 1  # the one the only core took

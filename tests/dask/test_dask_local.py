@@ -333,3 +333,83 @@ def test_unknown_cluster_settings_are_config_errors(tmp_path: Path) -> None:
         warnings.simplefilter("always")
         gc.collect()
     assert not [w for w in seen if issubclass(w.category, ResourceWarning)], [str(w.message) for w in seen]
+
+
+def test_batch_clusters_fork_one_worker_process_holding_all_cores(tmp_path: Path) -> None:
+    from plams_cli.runners.dask._cluster import make_cluster
+    from plams_cli.runners.dask._settings import DaskSettings
+
+    settings = DaskSettings.resolve({"cluster": "slurm", "cores": 2, "queue": "short", "interface": "lo",
+                                     "log_directory": str(tmp_path), "job_script_prologue": ["module load chem"]})
+    cluster = make_cluster(settings, "slurm")
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    lines = script.splitlines()
+    fork = lines.index("export DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD=fork")
+    assert lines.index("module load chem") == fork + 1  # the user's prologue kept, after ours
+    worker = next(line for line in lines if "distributed.cli.dask_worker" in line).split()
+    assert worker[worker.index("--nthreads") + 1] == "2" and "--nworkers" not in worker
+    assert worker[worker.index("--resources") + 1] == "cores=2"
+    assert worker[worker.index("--preload") + 1] == "plams_cli.runners.dask._worker"
+
+
+def test_the_worker_preload_gives_a_forked_worker_the_default_signal_handlers() -> None:
+    # the handlers a worker forked by its nanny inherits, then the preload's setup
+    code = ("import signal; from plams_cli.runners.dask._worker import dask_setup\n"
+            "signal.signal(signal.SIGTERM, lambda *a: None); signal.signal(signal.SIGINT, lambda *a: None)\n"
+            "dask_setup(None)\n"
+            "print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL,"
+            " signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=python_env(), timeout=60)
+    assert done.stdout.split() == ["True", "True"], done.stderr
+
+
+def test_a_runscript_whose_end_never_reached_the_runner_crashes_and_never_runs_twice(
+        run_in: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plams_cli.runners.dask import _worker
+
+    real = _worker._announce
+
+    def lose_ends(message: dict[str, object], topic: str = _worker.LAUNCH_TOPIC) -> None:
+        if topic != _worker.END_TOPIC:  # as from a worker lost between the runscript's end and its word
+            real(message, topic)
+
+    monkeypatch.setattr(_worker, "_announce", lose_ends)
+    counter = tmp_path / "counter"
+    dr = DaskRunner("local", jobs=1, cores=1)
+    job = ShellJob(name="silent", runscript=f"echo ran >> '{counter}'")
+    job.run(jobrunner=dr)
+    _wait_for(lambda: job.status in (JobStatus.CRASHED, JobStatus.SUCCESSFUL), 30, "the job to end")
+    assert job.status == JobStatus.CRASHED
+    assert "lost after its runscript ended" in job.get_errormsg(), job.get_errormsg()
+    time.sleep(0.5)  # a second run would come now
+    dr.close()
+    assert counter.read_text().splitlines() == ["ran"]
+
+
+@pytest.mark.parametrize("sleep_s", [0, 1], ids=["quick", "long"])
+def test_each_runscript_start_is_reported_once_and_a_long_one_while_it_runs(tmp_path: Path, runscript: Script,
+                                                                           sleep_s: float) -> None:
+    dr = DaskRunner("local")
+    name = runscript(tmp_path, "pid.run", f"echo $$ > pid; sleep {sleep_s}")
+    launches: list[Launch] = []
+    codes: list[int] = []
+
+    def call() -> None:
+        with launch_reports_to(launches.append):
+            codes.append(dr.call(name, str(tmp_path), "pid.out", "pid.err"))
+
+    try:
+        caller = threading.Thread(target=call)
+        caller.start()
+        if sleep_s:  # said before it ends (after the worker's QUICK_S)
+            _wait_for(lambda: launches, what="the launch of a running runscript")
+            assert not codes
+        caller.join(30)
+    finally:
+        dr.close()
+    assert codes == [0]
+    [launch] = launches
+    assert (launch.kind, launch.job_id) == ("local", (tmp_path / "pid").read_text().strip())

@@ -4,19 +4,23 @@ Every job thread waits in :meth:`DaskRunner.call <._runner.DaskRunner.call>`; ha
 task to Dask on its own (``client.submit``) and reading each result on its own
 (``future.result()``) costs a round trip through the client's event loop apiece, which
 on a busy machine is most of a trivial job's time. Here one thread submits whatever tasks
-arrived meanwhile in one ``client.map`` per set of resources, and another reads the results
-of whatever tasks ended meanwhile in one ``client.gather``. A job thread only waits for its
-task's event.
+arrived meanwhile in one ``client.map`` per set of resources. No result is fetched: the
+worker sends each runscript's exit code as a Dask event when it ends (before its task ends,
+on the same streams), and another thread only looks at the tasks that ended without one
+(their worker was lost). A job thread only waits for its task's ``done``.
 
 Several runscripts in one Dask task
 -----------------------------------
 Even so, each Dask task costs the scheduler, the client and the worker a few
-milliseconds, more than a trivial runscript. Once the runscripts seen so far were short
-(their mean under :data:`BATCH_TARGET_S`) and more are queued than the workers take,
+milliseconds (about 1.5 ms of the plams process's own), more than a trivial runscript.
+Once the runscripts seen so far were short (their mean under :data:`BATCH_TARGET_S`),
 runscripts that arrive together go to Dask as one task (:func:`~._worker.run_batch`) that
 runs them one after another, so that a batch takes about :data:`BATCH_TARGET_S`, at most
 :data:`MAX_BATCH` of them, and every worker slot seen still gets two batches of the
-backlog. Each job ends when its runscript does (the worker announces it, an event), with
+backlog. While the workers have work, runscripts arriving wait up to :data:`_LINGER_S`
+for more; while the workers hold two full batches per thread, they wait here (they would
+not start sooner, and the next batches are full: small ones cost the busy machine more).
+Each job ends when its runscript does (the worker announces it, an event), with
 its own exit code, output files and status, as a job of its own task would. Never with
 ``retries``: Dask would run a batch lost mid-way again, its ended runscripts included.
 A batch whose worker was lost crashes its runscripts not ended with
@@ -69,13 +73,27 @@ class Task:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def settle(task: Task, answer: dict[str, Any]) -> None:
-    """End ``task`` with its worker's ``answer`` (see :func:`~._worker.run_batch`); a second answer is ignored."""
+def settle(task: Task, answer: dict[str, Any] | None, ended: Any = None) -> bool:
+    """End ``task`` with its worker's ``answer`` (see :func:`~._worker.run_batch`); a second answer is ignored.
+
+    ``answer`` ``None`` ends it with neither outcome nor error: its waiter asks its future.
+    ``ended`` (called with ``answer`` first, under the same lock) is the batcher's count of
+    runscripts ended, so that an event and the future's end never count one twice.
+
+    Returns
+    -------
+    bool
+        Whether this call ended the task.
+    """
     with _settle_lock:
         if task.done.is_set():
-            return
-        error = answer.get("error")
-        if error is None:
+            return False
+        if ended is not None:
+            ended(answer)
+        error = None if answer is None else answer.get("error")
+        if answer is None:
+            pass
+        elif error is None:
             task.outcome = answer
         elif error == "NotStartedError":
             task.error = NotStartedError()
@@ -84,6 +102,11 @@ def settle(task: Task, answer: dict[str, Any]) -> None:
         else:
             task.error = JobError(f"cannot run {task.runscript} on a Dask worker: {error}: {answer.get('message')}")
         task.done.set()
+        return True
+
+
+def _lost(message: str) -> dict[str, Any]:
+    return {"error": "WorkerLostError", "message": message}
 
 
 def _drain(source: queue.SimpleQueue[Any], first: bool = True) -> list[Any]:
@@ -164,14 +187,35 @@ class Batcher:
         if self._held:
             self._incoming.put(_WAKE)
 
-    def _batch_size(self, ready: int) -> int:
-        """How many of ``ready`` runscripts go in one Dask task (1: each its own)."""
+    def _full_size(self) -> int:
+        """Runscripts in a full batch: about :data:`BATCH_TARGET_S` of them (1: no batching)."""
         with self._stats:
-            mean, backlog, slots = self._mean_s, self._queued + ready, self._slots
+            mean = self._mean_s
         if not self._batching or mean is None:
             return 1
-        size = min(MAX_BATCH, int(BATCH_TARGET_S / max(mean, 1e-4)), backlog // (2 * slots))
-        return max(1, size)
+        return max(1, min(MAX_BATCH, int(BATCH_TARGET_S / max(mean, 1e-4))))
+
+    def _batch_size(self, ready: int) -> int:
+        """How many of ``ready`` runscripts go in one Dask task (1: each its own).
+
+        A full batch, unless the backlog (queued and ``ready``) is too short to give every
+        worker slot two of them: then as many as give it two.
+        """
+        full = self._full_size()
+        with self._stats:
+            backlog, slots = self._queued + ready, self._slots
+        return max(1, min(full, -(-backlog // (2 * slots))))
+
+    def _workers_fed(self) -> bool:
+        """Whether runscripts arriving now wait here: the workers hold two full batches per thread already.
+
+        They would not start sooner at the scheduler, and waiting makes the next batches
+        full: on a busy machine, runscripts arrive slowly and would go in small batches,
+        whose overhead slows the machine further.
+        """
+        full = self._full_size()
+        with self._stats:
+            return full > 1 and self._queued >= 2 * self._slots * full
 
     # --- submitting ---------------------------------------------------------------------
     def _submit_loop(self) -> None:
@@ -179,10 +223,12 @@ class Batcher:
             items = _drain(self._incoming)
             closing = None in items
             fresh = [item for item in items if isinstance(item, Task)]
-            if fresh and not closing and self._batch_size(len(fresh)) > len(fresh):
+            if fresh and not closing and self._full_size() > len(fresh):
                 with self._stats:
-                    busy = self._queued > 2 * self._slots
-                if busy:  # the workers have queued work: these would not start sooner
+                    busy = self._queued > 0
+                # The workers have work: these would start a little later, in a fuller batch
+                # (when runscripts come slowly, the machine is busy: a task less is a gain).
+                if busy:
                     time.sleep(_LINGER_S)
                     more = _drain(self._incoming, first=False)
                     closing = None in more
@@ -199,6 +245,8 @@ class Batcher:
             with self._stats:
                 room = len(accepted) if self._window is None or self._mean_s is not None \
                     else max(0, self._window - self._queued)
+            if room and self._workers_fed():
+                room = 0
             self._held = accepted[room:]
             groups: dict[tuple[tuple[str, Any], ...], list[Task]] = {}
             for task in accepted[:room]:
@@ -246,18 +294,9 @@ class Batcher:
         while True:
             items = _drain(self._ended)
             chunks = [chunk for chunk in items if chunk is not None]
-            singles = [chunk[0] for chunk in chunks if not chunk[0].batched]
-            finished = [task for task in singles if task.future.status == "finished"]
-            if finished:
-                try:
-                    results = self.client.gather([task.future for task in finished])
-                except Exception:  # noqa: BLE001 - the waiters ask their futures one by one
-                    results = [None] * len(finished)
-                for task, result in zip(finished, results, strict=True):
-                    task.outcome = result
-            for task in singles:
-                self.ended(task.outcome)
-                task.done.set()
+            for chunk in chunks:
+                if not chunk[0].batched:
+                    self._single_ended(chunk[0])
             for chunk in chunks:
                 if chunk[0].batched:
                     self._batch_ended(chunk)
@@ -269,6 +308,21 @@ class Batcher:
                         task.future = None
             if None in items:
                 return
+
+    def _single_ended(self, task: Task) -> None:
+        """A runscript's own Dask task ended: end the job, if the worker's event did not.
+
+        A runscript that ran to its end says so (an event, with its exit code) before its
+        task ends, on the same streams: a finished task not ended so is one whose worker
+        went before its word reached us. Its result is not asked for: Dask would run the
+        runscript again to make it (or wait for a worker for ever). An erred or cancelled
+        one leaves its waiter to ask the future what went wrong.
+        """
+        answer = None
+        if task.future.status == "finished":
+            answer = _lost("the Dask worker running it was lost after its runscript ended, before its exit code "
+                           "was read; not run again")
+        settle(task, answer, self.ended)
 
     def _batch_ended(self, chunk: list[Task]) -> None:
         """A batch's Dask task ended: end its runscripts that no worker event ended.
@@ -283,9 +337,9 @@ class Batcher:
         for task in chunk:
             if task.done.is_set():
                 continue
-            self.ended(None)
+            answer = None
             if future.status == "finished" or (future.status == "error" and task.started is None):
                 reason = "running it closed mid-job" if task.started is not None else \
                     "holding it in a batch was lost (or closed) before it was known to have started it"
-                task.error = WorkerLostError(f"the Dask worker {reason}; not run again")
-            task.done.set()
+                answer = _lost(f"the Dask worker {reason}; not run again")
+            settle(task, answer, self.ended)

@@ -25,6 +25,10 @@ __all__ = ["require_dask", "dask_installed", "make_cluster", "connect", "worker_
 
 #: the packages of the extra ``plams-cli[dask]``
 PACKAGES = ("dask", "distributed", "dask_jobqueue")
+#: what a batch cluster's workers preload (its ``dask_setup``)
+WORKER_MODULE = "plams_cli.runners.dask._worker"
+#: the Dask setting (an environment variable of the worker batch jobs) of how a nanny starts its worker
+FORK_VARIABLE = "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD"
 
 
 def dask_installed() -> dict[str, str | None]:
@@ -159,7 +163,15 @@ def _build(kind: str, kwargs: dict[str, Any], cores: int, settings: DaskSettings
     kwargs["scheduler_options"] = _scheduler_options(settings)
     kwargs.setdefault("python", sys.executable)
     extra = list(kwargs.pop("worker_extra_args", None) or [])
-    kwargs["worker_extra_args"] = [*extra, "--resources", f"cores={cores}"]
+    kwargs["worker_extra_args"] = [*extra, "--resources", f"cores={cores}", "--preload", WORKER_MODULE]
+    # The nanny forks its worker process rather than spawn a fresh interpreter that imports
+    # Dask again (about half a second of each worker's start); the preload gives the forked
+    # worker back the signal handling a spawned one has (see _worker.dask_setup).
+    kwargs["job_script_prologue"] = [f"export {FORK_VARIABLE}=fork",
+                                     *(kwargs.get("job_script_prologue") or [])]
+    # One worker process per batch job unless asked: dask-jobqueue would split a few cores
+    # into one-thread processes, each advertising all of the batch job's cores.
+    kwargs.setdefault("processes", 1)
     kwargs.setdefault("cores", 1)
     kwargs.setdefault("memory", "2GB")
     return cls(**kwargs)

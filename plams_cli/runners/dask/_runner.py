@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import contextlib
 import os
 import threading
 import uuid
@@ -41,7 +42,7 @@ from plams_cli.runners.dask._batching import Task as _Task
 from plams_cli.runners.dask._settings import DaskSettings
 from plams_cli.runners.dask._worker import END_TOPIC, LAUNCH_TOPIC, stop_runscripts
 from plams_cli.runners.launch import Launch, current_callback, report_launch
-from plams_cli.runners.local import STOP_GRACE_S, JobRunner, signals_to_main_thread
+from plams_cli.runners.local import STOP_GRACE_S, JobRunner, signals_to_main_thread, waiting
 
 __all__ = ["DaskRunner"]
 
@@ -51,6 +52,8 @@ _CANCEL = {"slurm": ["scancel"], "pbs": ["qdel"], "sge": ["qdel"]}
 CLOSE_TIMEOUT_S = 30.0
 #: how often a waiting job looks at whether the scheduler is still there
 _POLL_S = 1.0
+#: most job threads that wait for their runscripts with their slots given up
+MAX_WAITING = 1024
 
 _live: weakref.WeakSet[DaskRunner] = weakref.WeakSet()
 
@@ -115,6 +118,7 @@ class DaskRunner(JobRunner):
         self._start_lock = threading.Lock()
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
+        self._unslotted = 0  # job threads waiting in call() with their slots given up
         #: runscripts and Dask tasks handed to Dask so far (several short runscripts go in one task)
         self.submitted = {"runscripts": 0, "tasks": 0}
         _live.add(self)
@@ -304,10 +308,29 @@ class DaskRunner(JobRunner):
             self._tasks[key] = task
         try:
             batcher.submit(task)
-            return int(self._wait(task)["exit_code"])
+            return int(self._wait_unslotted(task)["exit_code"])
         finally:
             with self._lock:
                 self._tasks.pop(key, None)
+
+    def _wait_unslotted(self, task: _Task) -> dict[str, Any]:
+        """:meth:`_wait`, the job thread's slot given up meanwhile (up to :data:`MAX_WAITING` threads).
+
+        The slots (``maxthreads``) then bound the threads that work, preparing and
+        finishing jobs, not those whose runscripts are on the workers: the script hands
+        every job to the runner at once (the batches fill), and few threads contend for
+        the interpreter lock. Each waiting thread is a thread of the system: past
+        ``MAX_WAITING`` of them, a thread waits in its slot (the script waits for slots).
+        """
+        with self._lock:
+            unslotted = self._unslotted < MAX_WAITING
+            self._unslotted += unslotted
+        try:
+            with waiting() if unslotted else contextlib.nullcontext():
+                return self._wait(task)
+        finally:
+            with self._lock:
+                self._unslotted -= unslotted
 
     def _refusal(self) -> BaseException | None:
         """What a task not submitted yet ends with: the run was cancelled, or nothing."""
@@ -330,7 +353,8 @@ class DaskRunner(JobRunner):
             outcome: dict[str, Any] = task.future.result()
             return outcome
         except KilledWorker as exc:
-            raise WorkerLostError(f"the Dask worker running it{self._where(task)} was lost mid-job: {exc}") from exc
+            where = self._where(task) or self._where_lost(exc)
+            raise WorkerLostError(f"the Dask worker running it{where} was lost mid-job: {exc}") from exc
         except concurrent.futures.CancelledError:
             raise self._interrupted(task) from None
         except PlamsError:
@@ -342,6 +366,15 @@ class DaskRunner(JobRunner):
         if task.started is None:
             return NotStartedError()
         return JobError(f"runscript stopped on its Dask worker{self._where(task)}: the run was cancelled")
+
+    def _where_lost(self, exc: Any) -> str:
+        """Where a task whose start the runner had not heard of yet ran: the scheduler's last worker for it."""
+        last = getattr(exc, "last_worker", None)
+        name = getattr(last, "name", None)
+        if name is None:
+            return ""
+        batch = self.worker_batch_jobs().get(str(name))
+        return f" ({name}, batch job {batch})" if batch else f" ({name})"
 
     @staticmethod
     def _where(task: _Task) -> str:
@@ -355,8 +388,10 @@ class DaskRunner(JobRunner):
         """A worker started a runscript (runs in the client's event loop: bookkeeping only)."""
         _, info = event
         task = self._tasks.get(str(info.get("key"))) if isinstance(info, dict) else None
-        if task is None:
-            return
+        if task is not None:
+            self._launched(task, info)
+
+    def _launched(self, task: _Task, info: dict[str, Any]) -> None:
         task.started = info
         if self._batcher is not None:
             self._batcher.started(info)
@@ -368,14 +403,15 @@ class DaskRunner(JobRunner):
         report_launch(launch, task.report)
 
     def _on_end(self, event: Any) -> None:
-        """A runscript of a batch ended on its worker (runs in the client's event loop)."""
+        """A runscript ended on its worker (runs in the client's event loop)."""
         _, answer = event
         task = self._tasks.get(str(answer.get("key"))) if isinstance(answer, dict) else None
         if task is None or task.done.is_set():
             return
-        if self._batcher is not None:
-            self._batcher.ended(answer)
-        settle(task, answer)
+        if task.started is None and "pid" in answer:  # a quick one: its start comes with its end
+            self._launched(task, answer)
+        batcher = self._batcher
+        settle(task, answer, batcher.ended if batcher is not None else None)
 
     # --- cancelling -----------------------------------------------------------------
     def cancel(self) -> list[Stopped]:
@@ -413,6 +449,9 @@ class DaskRunner(JobRunner):
                 records.append(Stopped("dask", "?", f"runscripts on {address}", detail=str(stopped), ok=False))
                 continue
             for item in stopped:
+                task = self._tasks.get(str(item["key"]))
+                if task is not None and task.started is None:  # stopped before its start was announced
+                    task.started = item
                 batch = f", batch job {item['batch_id']}" if item.get("batch_id") else ""
                 records.append(Stopped(
                     "dask", str(item["pid"]), names.get(item["key"], item["key"]),

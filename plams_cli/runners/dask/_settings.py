@@ -15,7 +15,8 @@ runner's keyword arguments win key by key:
     ``{minimum: 0, maximum: 10}`` scales the workers with the load instead of ``jobs``.
 ``cores``, ``processes``, ``memory``, ``walltime``, ``queue``, ``account``, ``job_extra_directives``, ``interface``, …
     Passed to the cluster class as they are (``None`` values are left out): one batch job
-    has ``cores`` cores, shared by its ``processes`` worker processes. ``local`` takes
+    has ``cores`` cores, shared by its ``processes`` worker processes (default 1: one
+    worker with ``cores`` threads). ``local`` takes
     ``cores`` (threads per worker) and ``memory`` and ignores the batch keys.
 ``retries``
     How often a job whose worker was lost mid-job is run again (default 0: it crashes).

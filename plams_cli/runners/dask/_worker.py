@@ -29,6 +29,7 @@ import errno
 import functools
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -41,12 +42,12 @@ from plams_cli._fs import atomic_write
 from plams_cli.errors import NotStartedError, WorkerLostError
 from plams_cli.runners.processes import output_fd, process_running, stop_process_groups
 
-__all__ = ["run_runscript", "run_batch", "stop_runscripts", "batch_job_id", "LAUNCH_TOPIC", "END_TOPIC",
-           "JOB_RECORD_SUFFIX", "ATTEMPT_RECORD_SUFFIX"]
+__all__ = ["run_runscript", "run_batch", "stop_runscripts", "batch_job_id", "dask_setup", "LAUNCH_TOPIC", "END_TOPIC",
+           "QUICK_S", "JOB_RECORD_SUFFIX", "ATTEMPT_RECORD_SUFFIX"]
 
 #: the Dask event topic a worker announces each runscript start on
 LAUNCH_TOPIC = "plams-launch"
-#: the Dask event topic a worker announces the end of each runscript of a batch on
+#: the Dask event topic a worker announces the end of each runscript on (a batch's: also those that failed)
 END_TOPIC = "plams-ended"
 #: the record of a running task in its job folder (the grid's file name: a restart reads both alike)
 JOB_RECORD_SUFFIX = ".jobid"
@@ -54,6 +55,8 @@ JOB_RECORD_SUFFIX = ".jobid"
 ATTEMPT_RECORD_SUFFIX = ".dask"
 #: environment variables holding the batch job id (SLURM, PBS, Grid Engine)
 _BATCH_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID")
+#: a runscript that ends this soon after its start has its start announced with its end
+QUICK_S = 0.01
 _PR_SET_PDEATHSIG = 1
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
@@ -108,10 +111,39 @@ def _worker_closing() -> bool:
         return False
 
 
+def dask_setup(worker: Any) -> None:
+    """Preload of a batch cluster's workers: a worker its nanny forked dies of SIGTERM as a spawned one does.
+
+    A forked worker inherits the nanny's handlers of SIGTERM and SIGINT, which only wake
+    the nanny's event loop (not running in the child): the worker would live on through
+    its batch job's end, report a runscript that signal killed as ended, and go before
+    its answer was read. With the default handlers back, the batch job's SIGTERM ends
+    it at once, and the scheduler sees a worker lost mid-job.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@functools.cache
+def _prctl() -> Any:
+    """libc's ``prctl``, looked up in this process, or ``None``.
+
+    Never in a forked child: ``dlopen`` takes the loader's lock, which another thread
+    may have held at the fork (one starting a thread does), and the child would wait
+    for it for ever, its parent with it.
+    """
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
 def _child_setup() -> None:  # pragma: no cover - runs in the forked child
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    prctl = _prctl()  # found before the fork (see _spawn)
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
 
 def _spawn(path: str, workdir: str, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
@@ -119,6 +151,8 @@ def _spawn(path: str, workdir: str, stdout: int, stderr: int) -> subprocess.Pope
     # only a worker thread that blocks Ctrl-C and SIGTERM (the workers of a LocalCluster,
     # threads of the plams process) pays for it, so that its runscripts can be stopped.
     blocked = bool(_SIGNALS & signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+    if blocked:
+        _prctl()  # looked up now, in this process: the child only calls it
     delay = 0.001
     while True:
         try:
@@ -150,9 +184,29 @@ def _check_attempt(record_path: str, key: str, attempts: int) -> int:
     return attempt
 
 
+def _quick_end(process: subprocess.Popen[bytes]) -> int | None:
+    """The exit code of a runscript that ends within :data:`QUICK_S` of its start, else ``None``."""
+    # One wait on a pidfd, not Popen.wait(timeout)'s polling: a thousand short runscripts
+    # would spend more on the polls (each a switch of threads) than on the waiting.
+    try:
+        fd = os.pidfd_open(process.pid)
+    except OSError:  # reaped already (a stop polled it), or a kernel without pidfds
+        return process.poll()
+    try:
+        ended = bool(select.select([fd], [], [], QUICK_S)[0])
+    finally:
+        os.close(fd)
+    return process.wait() if ended else None
+
+
 def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key: str, attempts: int,
                   grid: str | None, cancel: list[str] | None) -> dict[str, Any]:
-    """Run the runscript ``path`` in ``workdir`` on this worker; return its exit code and where it ran.
+    """Run the runscript ``path`` in ``workdir`` on this worker; announce and return its exit code and where it ran.
+
+    The answer goes to the runner as an event on :data:`END_TOPIC` (its job ends then,
+    without a round trip for the task's result), and is the task's result too. Its start
+    goes on :data:`LAUNCH_TOPIC` once it has run :data:`QUICK_S`; the answer of one that
+    ended sooner tells both (one event, not two, for each of a thousand short runscripts).
 
     Parameters
     ----------
@@ -198,9 +252,11 @@ def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key
     started = time.time()
     info = {"key": key, "pid": process.pid, "host": host, "batch_id": batch, "worker": worker, "started": started,
             "threads": _worker_threads()}
-    _announce(info)
     try:
-        code = process.wait()
+        code = _quick_end(process)
+        if code is None:  # still running: say it started
+            _announce(info)
+            code = process.wait()
     finally:
         with _lock:
             _running.pop(key, None)
@@ -212,7 +268,9 @@ def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key
                               "(its batch job cancelled or out of time?); the runscript was stopped")
     with contextlib.suppress(OSError):
         os.remove(record_path)
-    return {**info, "exit_code": code, "ended": time.time()}
+    answer = {**info, "exit_code": code, "ended": time.time()}
+    _announce(answer, END_TOPIC)
+    return answer
 
 
 def run_batch(specs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -238,10 +296,10 @@ def run_batch(specs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         if _worker_closing():
             break
         try:
-            answer = run_runscript(*spec)
+            answer = run_runscript(*spec)  # announces its end itself
         except Exception as exc:  # noqa: BLE001 - the job's own failure, the batch goes on
             answer = {"key": spec[4], "error": type(exc).__name__, "message": str(exc)}
-        _announce(answer, END_TOPIC)
+            _announce(answer, END_TOPIC)
         answers.append(answer)
     return answers
 
