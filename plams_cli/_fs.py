@@ -90,6 +90,12 @@ def tag_writer(name: str) -> Writer | None:
     return Writer(int(match.group(1)), here)
 
 
+def _temporary_name(path: str) -> str:
+    """The temporary file an atomic write of ``path`` makes beside it (:func:`tag_writer` reads its writer)."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{unique_tag()}.tmp")
+
+
 def atomic_write(path: str, data: bytes, *, fsync: bool = True, mode: int = 0o644) -> os.stat_result:
     """Replace the file ``path`` by ``data`` so that readers see the old or the new file.
 
@@ -116,8 +122,7 @@ def atomic_write(path: str, data: bytes, *, fsync: bool = True, mode: int = 0o64
     OSError
         The folder is not writable or the disk is full; the temporary file is removed.
     """
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.{unique_tag()}.tmp")
+    tmp = _temporary_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         try:
@@ -151,8 +156,7 @@ def atomic_concatenate(path: str, sources: list[str], *, mode: int = 0o644) -> N
         A source cannot be read, the folder is not writable or the disk is full; the
         temporary file is removed and ``path`` is unchanged.
     """
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.{unique_tag()}.tmp")
+    tmp = _temporary_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         with open(fd, "wb", closefd=True) as out:

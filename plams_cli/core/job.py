@@ -269,7 +269,7 @@ class Job:
         """
         old, new = prev.name, self.name
         skip = {f"{old}.dill", f"{old}.job.json"}
-        if (old == new and getattr(prev, "saved_id", None) is not None and type(self).pickle is Job.pickle
+        if (old == new and getattr(prev, "saved_id", None) is not None and self.saves_plainly()
                 and self.settings.get("pickle", True) and self.settings.get("link_files", True)):
             skip.discard(f"{old}.dill")  # a link of the saved job the index vouched for: see save_kept
 
@@ -302,6 +302,10 @@ class Job:
         return moved
 
     # --- pickling --------------------------------------------------------------------
+    def saves_plainly(self) -> bool:
+        """Whether this job saves itself as every job does (its class does not override :meth:`pickle`)."""
+        return type(self).pickle is Job.pickle
+
     def pickle(self, filename: str | None = None) -> None:
         """Save the job as ``<path>/<name>.dill`` (atomically), with a JSON summary beside it."""
         save_job(self, filename)

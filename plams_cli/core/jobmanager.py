@@ -93,8 +93,7 @@ def _remove_empty_folders(folder: str, holding: frozenset[str] | set[str] = froz
 
 def _lists_top_level_file(job: Job) -> bool:
     """Whether ``job``'s results list a file directly in its folder (so the folder is not empty)."""
-    files = getattr(job.results, "__dict__", {}).get("files") or ()
-    return any(os.sep not in name for name in files)
+    return any(os.sep not in name for name in job.results.files)
 
 
 class JobManager:

@@ -147,17 +147,10 @@ def _reuse(job: Job, prev: Job) -> None:
     if job.settings.get("pickle", True):
         # prev's .dill came along (its folder moved in whole, or a hard link): kept when it is
         # still the file the index vouched for (a summary written, not a pickle too; see save_kept).
-        saved_id = getattr(prev, "saved_id", None) if _plain_pickle(job) else None
+        saved_id = getattr(prev, "saved_id", None) if job.saves_plainly() else None
         if saved_id is None or not save_kept(job, saved_id):
             job.pickle()
     end(job)
-
-
-def _plain_pickle(job: Job) -> bool:
-    """Whether ``job`` saves itself as every job does (its class does not override ``pickle()``)."""
-    from plams_cli.core.job import Job  # job imports this module
-
-    return type(job).pickle is Job.pickle
 
 
 def _execute(job: Job, jobrunner: Any) -> bool:

@@ -32,6 +32,18 @@ def _run_all(dr: DaskRunner, jobs: list[ShellJob]) -> None:
         job.results.wait()
 
 
+def _twenty_running(dr: DaskRunner, tmp_path: Path, name: str, rest: str,
+                    count: int) -> tuple[Path, list[ShellJob]]:
+    """Warm ``dr`` up, start ``count`` jobs (each notes its number, then runs ``rest``); wait for 20 to run."""
+    _warm_up(dr)
+    ran = tmp_path / "ran"
+    jobs = [ShellJob(name=name, runscript=f"echo {i} >> '{ran}'; " + rest.format(i=i)) for i in range(count)]
+    for job in jobs:
+        job.run(jobrunner=dr)
+    _wait_for(lambda: ran.exists() and len(ran.read_text().split()) >= 20, what="twenty runscripts to run")
+    return ran, jobs
+
+
 def _warm_up(dr: DaskRunner, runscript: str = "true", count: int = 4) -> None:
     """Jobs whose runscripts show the runner how long its runscripts take."""
     _run_all(dr, [ShellJob(name="warm", runscript=f"{runscript}; echo warm{i}") for i in range(count)])
@@ -75,12 +87,7 @@ def test_with_retries_every_runscript_is_a_task_of_its_own(run_in: object) -> No
 def test_a_worker_closed_mid_batch_crashes_its_jobs_not_ended_and_runs_none_twice(
         run_in: object, tmp_path: Path) -> None:
     dr = DaskRunner("local", jobs=2, cores=1)
-    _warm_up(dr)
-    ran = tmp_path / "ran"
-    jobs = [ShellJob(name="b", runscript=f"echo {i} >> '{ran}'; sleep 0.01") for i in range(150)]
-    for job in jobs:
-        job.run(jobrunner=dr)
-    _wait_for(lambda: ran.exists() and len(ran.read_text().split()) >= 20, what="twenty runscripts to run")
+    ran, jobs = _twenty_running(dr, tmp_path, "b", "sleep 0.01", 150)
     assert dr.submitted["tasks"] < dr.submitted["runscripts"], "no batch to lose"
     cluster = dr.cluster
     victim = next(iter(cluster.workers.values()))
@@ -102,12 +109,7 @@ def test_a_worker_closed_mid_batch_crashes_its_jobs_not_ended_and_runs_none_twic
 
 def test_cancel_stops_batches_and_refuses_what_they_did_not_start(run_in: object, tmp_path: Path) -> None:
     dr = DaskRunner("local", jobs=1, cores=2)
-    _warm_up(dr)
-    ran = tmp_path / "ran"
-    jobs = [ShellJob(name="c", runscript=f"echo {i} >> '{ran}'; sleep 0.02; echo {i}") for i in range(200)]
-    for job in jobs:
-        job.run(jobrunner=dr)
-    _wait_for(lambda: ran.exists() and len(ran.read_text().split()) >= 20, what="twenty runscripts to run")
+    ran, jobs = _twenty_running(dr, tmp_path, "c", "sleep 0.02; echo {i}", 200)
     dr.cancel()
     for job in jobs:
         job.results.wait()
