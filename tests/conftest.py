@@ -65,6 +65,21 @@ def python_env() -> dict[str, str]:
     return env
 
 
+def logged_status(workdir: Path, name: str) -> str | None:
+    """The last status the run of ``workdir`` logged for job ``name`` (``JOB name STATUS`` in its logfile), lower-case.
+
+    How a test tells a job this run reused (``copied``) from one it ran: a reused job keeps
+    the saved files of the job it reuses, whose summary says how that one ended.
+    """
+    found = None
+    prefix = f"JOB {name} "
+    for line in (workdir / "logfile").read_text(errors="replace").splitlines():
+        _, _, message = line.partition("] ")
+        if message.startswith(prefix) and " " not in message[len(prefix):]:
+            found = message[len(prefix):].lower()
+    return found
+
+
 @pytest.fixture
 def child_env() -> dict[str, str]:
     """See :func:`python_env`."""

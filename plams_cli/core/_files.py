@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from plams_cli.errors import FileError
 
-__all__ = ["folder_to_load", "link_or_copy_tree", "normal_path"]
+__all__ = ["folder_to_load", "link_listed", "link_or_copy_tree", "normal_path"]
 
 
 def normal_path(path: str) -> str:
@@ -40,6 +40,31 @@ def folder_to_load(path: str) -> str:
     if not os.path.isdir(root):
         raise FileError(f"cannot load jobs from {root}: it is not a folder")
     return root
+
+
+def link_listed(source: str, target: str, names: list[str]) -> bool:
+    """Hard-link the files ``names`` of folder ``source`` into folder ``target`` (which exists), under the same names.
+
+    For a folder whose files are known (an index entry's list): one ``link`` per file, no
+    listing. Returns False when a name is not a plain file name of ``source`` or a link
+    cannot be made (another file system, a file gone): then nothing is left half-linked
+    that :func:`link_or_copy_tree` does not replace, and the caller is to use that instead.
+    """
+    for name in names:
+        if os.sep in name or name in ("", ".", ".."):
+            return False
+        dst = target + os.sep + name
+        try:
+            os.link(source + os.sep + name, dst)
+        except FileExistsError:
+            try:
+                os.unlink(dst)
+                os.link(source + os.sep + name, dst)
+            except OSError:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def link_or_copy_tree(

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from plams_cli.core import lifecycle
 from plams_cli.core import runtime as _config_module
-from plams_cli.core._files import link_or_copy_tree
+from plams_cli.core._files import link_listed, link_or_copy_tree
+from plams_cli.core.jobindex import SavedJob
 from plams_cli.core.logger import log
 from plams_cli.core.observers import announce_status
 from plams_cli.core.pickling import save_job
@@ -259,19 +260,25 @@ class Job:
         """Take the files of ``prev``, an identical job that ended well, as this job's own.
 
         Files named after ``prev`` are renamed after this job; saved jobs and hidden files
-        are left out (but for ``prev``'s own ``.dill`` when it is a job of the same name
-        known from an index, :class:`~plams_cli.core.jobindex.SavedJob`: linked, it is
-        this job's saved state, see :func:`~plams_cli.core.pickling.save_kept`).
+        are left out (but for ``prev``'s own ``.dill`` and ``.job.json`` when it is a job of
+        the same name known from an index, :class:`~plams_cli.core.jobindex.SavedJob`:
+        linked, they are this job's saved state, see :func:`~plams_cli.core.pickling.keep_saved`).
         They are hard links unless ``settings.link_files`` is false. In a
         restart, ``prev``'s folder becomes this job's with one rename when it belongs in the
         same place; then True is returned: its hidden files are still there, for
-        ``results.collect(drop_hidden=True)`` to delete.
+        ``results.collect(drop_hidden=True)`` to delete. When ``prev``'s folder is as its
+        index entry saw it (:meth:`SavedJob.check_folder
+        <plams_cli.core.jobindex.SavedJob.check_folder>`), this job's :attr:`results` get
+        the entry's file list here (see :meth:`Results.collect
+        <plams_cli.core.results.Results.collect>`).
         """
         old, new = prev.name, self.name
         skip = {f"{old}.dill", f"{old}.job.json"}
-        if (old == new and getattr(prev, "saved_id", None) is not None and self.saves_plainly()
-                and self.settings.get("pickle", True) and self.settings.get("link_files", True)):
-            skip.discard(f"{old}.dill")  # a link of the saved job the index vouched for: see save_kept
+        keeps = (old == new and isinstance(prev, SavedJob) and self.saves_plainly()
+                 and self.settings.get("pickle", True) and self.settings.get("link_files", True))
+        listed = prev.listed_files() if keeps else None  # type: ignore[attr-defined]
+        if keeps:
+            skip.clear()  # links of the saved files the index vouched for, kept as they are: see keep_saved
 
         def rename(relative: str) -> str | None:
             if relative in skip or os.path.basename(relative).startswith("."):
@@ -294,9 +301,13 @@ class Job:
                     for name in skip:
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(os.path.join(self.path, name))
-            elif not _same_folder(source, self.path):
-                # (a job loaded from this very folder already has its files here)
+            elif source == self.path or (not manager.made_folder(self.path) and _same_folder(source, self.path)):
+                listed = None  # (a job loaded from this very folder already has its files here)
+            elif listed is None or not link_listed(source, self.path, listed):
+                listed = None
                 link_or_copy_tree(source, self.path, rename, link=bool(self.settings.get("link_files", True)))
+        if listed is not None:
+            self.results.take_listed(listed)
         self._copied_from = source
         self._exit_code = getattr(prev, "_exit_code", 0)
         return moved

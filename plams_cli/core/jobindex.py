@@ -36,6 +36,7 @@ import os
 import stat
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from plams_cli.core._files import folder_to_load
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from plams_cli.core.jobmanager import JobManager
     from plams_cli.core.jobs import Job
 
-__all__ = ["INDEX", "SavedJob", "carry", "file_id", "flush", "load_saved", "record"]
+__all__ = ["INDEX", "SavedJob", "carry", "file_id", "flush", "load_saved", "record", "record_kept"]
 
 #: the index file, in the working folder
 INDEX = ".plams-index"
@@ -58,6 +59,7 @@ _DONE.set()
 
 FileId = list[int]
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
+_LINE = " line"  # where a read entry keeps its line (never a key of a written entry)
 
 
 def file_id(st: os.stat_result) -> FileId:
@@ -68,20 +70,41 @@ def file_id(st: os.stat_result) -> FileId:
 # --- writing ---------------------------------------------------------------------------
 # Entries wait here and go out in batches, one append per index file: a kill loses the
 # last ones, and the summaries beside the .dill files vouch for those jobs instead.
-_pending: dict[str, list[str]] = {}  # index file -> its lines not written yet
+# A line waits with the job folder whose time it is to get (see _timed).
+_pending: dict[str, list[tuple[bytes, str | None]]] = {}  # index file -> its lines not written yet
 _pending_lock = threading.Lock()
 _pending_count = 0
 #: entries kept before they are written (all are written by :func:`flush`, at ``finish()`` and at exit)
 BATCH = 500
+#: how long ago a job folder must have changed last for its time to go into the index (see _timed)
+SETTLED_NS = 50_000_000
 
 
-def _queue(index: str, line: str) -> None:
+def _queue(index: str, line: bytes, folder: str | None = None) -> None:
     global _pending_count
     with _pending_lock:
-        _pending.setdefault(index, []).append(line)
+        _pending.setdefault(index, []).append((line, folder))
         _pending_count += 1
         if _pending_count >= BATCH:
             _write_pending()
+
+
+def _timed(line: bytes, folder: str | None, now_ns: int) -> bytes:
+    """``line`` with the ``mtime_ns`` of the job folder ``folder`` as its last field ``t``, when that time is settled.
+
+    File systems stamp changes with a coarse clock (a tick of up to 10 ms on Linux), so a
+    change made in the same tick as the time read would not change it. A time at least
+    :data:`SETTLED_NS` old is safe: any later change gets a later one. Then the time
+    tells a later restart that the folder holds what the entry lists
+    (:meth:`SavedJob.check_folder`); without it the folder is listed.
+    """
+    if folder is None:
+        return line
+    try:
+        mtime = os.stat(folder).st_mtime_ns
+    except OSError:
+        return line
+    return line[:-1] + b',"t":%d}' % mtime if mtime <= now_ns - SETTLED_NS else line
 
 
 def flush() -> None:
@@ -100,13 +123,14 @@ def _write_pending() -> None:
     pending = list(_pending.items())
     _pending.clear()
     _pending_count = 0
+    now_ns = time.time_ns()
     for index, lines in pending:
         try:
             fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError:
             continue
         try:
-            os.write(fd, "".join(line + "\n" for line in lines).encode())
+            os.write(fd, b"".join(_timed(line, folder, now_ns) + b"\n" for line, folder in lines))
         except OSError:
             pass
         finally:
@@ -145,10 +169,44 @@ def record(job: Job, dill: str, dill_id: FileId, summary_id: FileId) -> None:
     if _is_multijob(job):
         entry["m"] = 1
     try:
-        line = _ENCODER.encode(entry)
+        line = _ENCODER.encode(entry).encode()
     except (TypeError, ValueError):
         return
-    _queue(workdir + os.sep + INDEX, line)
+    _queue(workdir + os.sep + INDEX, line, None if "m" in entry else os.path.dirname(dill))
+
+
+def record_kept(job: Job, dill: str, saved: SavedJob) -> None:
+    """Add the entry of ``job``, which kept the saved files of ``saved`` (``dill`` and its summary), to its index.
+
+    A job reused by ``-r`` or ``-l`` keeps the ``.dill`` and ``.job.json`` of the identical
+    job it reuses, untouched (moved with its folder, or hard links): its entry is that job's,
+    at its new place. When the folder moved there whole, intact, and that place is the
+    same relative to the index, the line read from the old index is written again; else
+    the entry is made anew from ``saved`` and the job's files.
+    """
+    workdir = getattr(job.jobmanager, "workdir", None)
+    if not workdir or not dill.startswith(workdir + os.sep):
+        return
+    relative = dill[len(workdir) + 1:]
+    # The line read holds what is still true when the folder was intact (see SavedJob.check_folder),
+    # and its time too when the folder moved whole (a rename keeps a folder's time).
+    line = saved.line
+    if saved.intact and line is not None and saved.relative == relative:
+        if saved.moved_whole:  # a rename keeps the folder's time
+            _queue(workdir + os.sep + INDEX, line)
+            return
+        cut = line.rfind(b',"t":')  # a new folder of links: its own time, when settled (see _timed)
+        if cut > 0:
+            _queue(workdir + os.sep + INDEX, line[:cut] + b"}", os.path.dirname(dill))
+            return
+    entry = {"v": _VERSION, "p": relative, "n": saved.name, "c": saved._cls, "s": saved.status.value,
+             "h": saved._hash, "x": saved._exit_code, "f": list(job.results.files), "d": saved.saved_id,
+             "j": saved.summary_id}
+    try:
+        line = _ENCODER.encode(entry).encode()
+    except (TypeError, ValueError):
+        return
+    _queue(workdir + os.sep + INDEX, line, os.path.dirname(dill))
 
 
 def carry(workdir: str, jobs: list[SavedJob]) -> None:
@@ -166,9 +224,9 @@ def carry(workdir: str, jobs: list[SavedJob]) -> None:
         entry = _from_summary(dill, dill_id, summary, summary_id) if dill_id and summary_id else None
         if entry is not None:
             entry["p"] = dill[len(workdir) + 1:]
-            lines.append(_ENCODER.encode(entry))
-    for line in lines:
-        _queue(workdir + os.sep + INDEX, line)
+            lines.append((_ENCODER.encode(entry).encode(), job.path))
+    for line, folder in lines:
+        _queue(workdir + os.sep + INDEX, line, folder)
 
 
 # --- the stand-in of a saved job ---------------------------------------------------------
@@ -209,7 +267,8 @@ class SavedJob:
     """
 
     # Slots, no dict: tens of thousands of them stand in memory during a restart.
-    __slots__ = ("name", "path", "jobmanager", "_hash", "_exit_code", "_status", "_cls", "_job", "saved_id")
+    __slots__ = ("name", "path", "jobmanager", "_hash", "_exit_code", "_status", "_cls", "_job", "saved_id",
+                 "summary_id", "relative", "line", "folder_mtime", "intact", "moved_whole")
     #: a saved job found through the index is never a MultiJob (those are unpickled)
     children = None
 
@@ -222,8 +281,62 @@ class SavedJob:
         self._status = JobStatus(entry["s"])
         self._cls = sys.intern(str(entry.get("c")))
         self._job: Job | None = None
-        #: the :func:`file_id` of the ``.dill`` the entry vouches for
+        #: the :func:`file_id` of the ``.dill`` the entry vouches for, and of its ``.job.json``
         self.saved_id: FileId = entry["d"]
+        self.summary_id: FileId = entry["j"]
+        #: the ``.dill``'s path relative to the index's folder, and the index line read
+        #: (``None``: the entry was made from the summary)
+        self.relative: str = entry["p"]
+        self.line: bytes | None = entry.get(_LINE)
+        #: the ``mtime_ns`` of the job's folder when the entry was written (``None``: not known)
+        folder_mtime = entry.get("t")
+        self.folder_mtime: int | None = folder_mtime if type(folder_mtime) is int else None
+        #: set by :meth:`check_folder`: the folder is as the index entry saw it
+        self.intact = False
+        #: set by a restart that moved the folder whole into its new place (its time unchanged)
+        self.moved_whole = False
+
+    def check_folder(self) -> bool:
+        """Whether the job's folder is (still) a folder; :attr:`intact` then says whether it is as the index saw it.
+
+        Intact: its ``mtime`` is the one the index entry recorded after the job was saved
+        (so no file was added, removed or replaced in it since) and it has no subfolders
+        (a link count of 2, on file systems that count them): the entry's file list
+        (:meth:`listed_files`) is what the folder holds, and its saved files are those the
+        entry vouched for when it was loaded.
+        """
+        self.intact = False
+        if self.path is None:
+            return False
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        if not stat.S_ISDIR(st.st_mode):
+            return False
+        self.intact = self.line is not None and st.st_mtime_ns == self.folder_mtime and st.st_nlink == 2
+        return True
+
+    def listed_files(self) -> list[str] | None:
+        """The files of the job's folder, from its index entry, when :attr:`intact` (else ``None``)."""
+        if not self.intact or self.line is None:
+            return None
+        line = self.line
+        start, end = line.find(b',"f":["'), line.find(b'"],"d":')  # (the order record() writes them in)
+        if 0 < start < end and b"\\" not in line[start:end]:
+            files = line[start + 7:end].decode().split('","')  # plain names: no JSON to decode
+        else:
+            try:
+                files = json.loads(line).get("f")
+            except ValueError:
+                return None
+            if type(files) is not list or not all(type(name) is str for name in files):
+                return None
+        # (a job lists its files before it is saved: the saved files are not in a first run's entry)
+        dill = self.name + _DILL
+        if dill not in files:
+            files = sorted([*files, dill, self.name + _SUMMARY])
+        return files
 
     @property
     def status(self) -> JobStatus:
@@ -297,11 +410,13 @@ def _read_index(folder: str, known: dict[str, dict[str, Any]]) -> None:
         except ValueError:
             # A killed writer left a torn line, which the next entry continues: keep that one.
             start = line.rfind(b'{"v":')
+            line = line[start:]
             try:
-                entry = json.loads(line[start:]) if start > 0 else None
+                entry = json.loads(line) if start > 0 else None
             except ValueError:
                 continue
         if _valid(entry):
+            entry[_LINE] = line
             known[folder + os.sep + entry["p"]] = entry
 
 

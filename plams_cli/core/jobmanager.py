@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from plams_cli.core._files import normal_path
+from plams_cli.core.jobindex import SavedJob
 from plams_cli.core.logger import log
 from plams_cli.core.pickling import read_job
 from plams_cli.core.settings import Settings
@@ -21,7 +22,6 @@ from plams_cli.errors import FileError, PlamsError
 from plams_cli.runners.local import waiting
 
 if TYPE_CHECKING:
-    from plams_cli.core.jobindex import SavedJob
     from plams_cli.core.jobs import Job
 
 __all__ = ["JobManager", "make_folder"]
@@ -57,14 +57,16 @@ def make_folder(path: str, folder: str, counter_len: int = 3) -> str:
     raise FileError(f"no free working folder name left for {folder} in {path}")
 
 
-def _remove_empty_folders(folder: str, holding: frozenset[str] | set[str] = frozenset()) -> bool:
+def _remove_empty_folders(folder: str, holding: frozenset[str] | set[str] = frozenset(),
+                          plain: frozenset[str] | set[str] = frozenset()) -> bool:
     """Remove the empty folders under ``folder``, deepest first; return whether ``folder`` is left empty.
 
     One ``scandir`` per folder (``os.walk`` plus a ``listdir`` per folder took about twice
     as long over 20,000 job folders on tmpfs); symbolic links are not followed.
     ``holding`` names folders known to hold files (job folders whose jobs listed files):
     such a folder without subfolders (a link count of 2, where the file system counts
-    them) is not read at all, a ``stat`` instead of a ``scandir`` per job.
+    them) is not read at all, a ``stat`` instead of a ``scandir`` per job; those also in
+    ``plain`` are known to have no subfolders and are not even looked at.
     """
     try:
         with os.scandir(folder) as scan:
@@ -74,6 +76,9 @@ def _remove_empty_folders(folder: str, holding: frozenset[str] | set[str] = froz
     empty = True
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
+            if entry.path in plain:
+                empty = False
+                continue
             if entry.path in holding:
                 try:
                     if entry.stat(follow_symlinks=False).st_nlink == 2:
@@ -81,7 +86,7 @@ def _remove_empty_folders(folder: str, holding: frozenset[str] | set[str] = froz
                         continue
                 except OSError:
                     pass
-            if _remove_empty_folders(entry.path, holding):
+            if _remove_empty_folders(entry.path, holding, plain):
                 try:
                     os.rmdir(entry.path)
                     continue
@@ -218,6 +223,10 @@ class JobManager:
             with self._lock:
                 self._made.add(job.path)
 
+    def made_folder(self, path: str) -> bool:
+        """Whether this manager made the folder ``path`` in this run (a new folder: no other job's)."""
+        return path in self._made
+
     def withdraw(self, job: Job) -> None:
         """``job`` was cancelled before it started: keep it counted, remove the folder it made."""
         with self._lock:
@@ -250,7 +259,8 @@ class JobManager:
                     break
                 if prev.results.is_done():
                     reusable = prev.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED)
-                    if reusable and prev.path and os.path.isdir(prev.path):
+                    if reusable and prev.path and (prev.check_folder() if isinstance(prev, SavedJob)
+                                                   else os.path.isdir(prev.path)):
                         found = prev
                         break
                     self.hashes[digest] = job
@@ -336,6 +346,8 @@ class JobManager:
         if not move_job_folder(prev.path, job.path, *source):
             return False
         prev.path = job.path
+        if isinstance(prev, SavedJob):
+            prev.moved_whole = True
         return True
 
     def load_job(self, filename: str) -> Job:
@@ -411,6 +423,8 @@ class JobManager:
         if self.settings.get("remove_empty_directories", True):
             with self._lock:
                 holding = {job.path for job in self.jobs if job.path and _lists_top_level_file(job)}
-            _remove_empty_folders(self.workdir, holding)
+                # a reused job's folder as its index entry saw it has no subfolders (see SavedJob.check_folder)
+                plain = {job.path for job in self.jobs if job.results.listed and job.path in holding}
+            _remove_empty_folders(self.workdir, holding, plain)
 
     _clean = clean  # PLAMS's name

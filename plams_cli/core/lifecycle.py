@@ -35,6 +35,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from plams_cli.core import runtime
+from plams_cli.core.jobindex import SavedJob
 from plams_cli.core.logger import log
 from plams_cli.core.logger import threshold as logger_threshold
 from plams_cli.core.observers import STATUS_LOG_LEVEL as STATUS_LOG_LEVEL
@@ -47,7 +48,7 @@ from plams_cli.core.observers import observers as observers
 from plams_cli.core.observers import observing as observing
 from plams_cli.core.observers import subscribe as subscribe
 from plams_cli.core.observers import unsubscribe as unsubscribe
-from plams_cli.core.pickling import save_kept, write_summary
+from plams_cli.core.pickling import keep_saved, write_summary
 from plams_cli.core.status import JobStatus
 from plams_cli.errors import NotStartedError, PlamsError
 from plams_cli.runners.launch import launch_reports_to
@@ -141,14 +142,15 @@ def _prepare(job: Job, jobrunner: Any, jobmanager: JobManager) -> bool:
 def _reuse(job: Job, prev: Job) -> None:
     """End ``job`` ``copied`` with the files of ``prev``."""
     moved = job.reuse_files(prev)
-    job.results.collect(drop_hidden=bool(moved))  # a folder moved in whole may hold a killed write's temporary files
+    if not job.results.listed:  # (else its files are known from the index: see Job.reuse_files)
+        # a folder moved in whole may hold a killed write's temporary files
+        job.results.collect(drop_hidden=bool(moved))
     job.status = JobStatus.COPIED
     job.results.mark_collected()
     if job.settings.get("pickle", True):
-        # prev's .dill came along (its folder moved in whole, or a hard link): kept when it is
-        # still the file the index vouched for (a summary written, not a pickle too; see save_kept).
-        saved_id = getattr(prev, "saved_id", None) if job.saves_plainly() else None
-        if saved_id is None or not save_kept(job, saved_id):
+        # prev's saved files came along (its folder moved in whole, or hard links): kept as they
+        # are when they are still the files the index vouched for (see keep_saved).
+        if not (isinstance(prev, SavedJob) and job.saves_plainly() and keep_saved(job, prev)):
             job.pickle()
     end(job)
 

@@ -33,13 +33,13 @@ if TYPE_CHECKING:
     from plams_cli.core.jobmanager import JobManager
     from plams_cli.core.jobs import Job, MultiJob
 
-__all__ = ["save_job", "save_kept", "write_summary", "read_job", "load", "load_all", "load_tree", "SUMMARY_SUFFIX"]
+__all__ = ["save_job", "keep_saved", "write_summary", "read_job", "load", "load_all", "load_tree", "SUMMARY_SUFFIX"]
 
 SUMMARY_SUFFIX = ".job.json"
 _SUMMARY_FORMAT = 1
 # json.dumps(data, default=repr, sort_keys=True), without making an encoder at each call
 _SUMMARY_ENCODER = json.JSONEncoder(default=repr, sort_keys=True)
-_COPIED, _SUCCESSFUL = JobStatus.COPIED, JobStatus.SUCCESSFUL
+_COPIED = JobStatus.COPIED
 _dump_lock = threading.Lock()
 _blobs: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
 _classes: dict[bytes, Any] = {}
@@ -127,32 +127,32 @@ def save_job(job: Job, filename: str | None = None) -> None:
         jobindex.record(job, filename, saved, jobindex.file_id(summary))
 
 
-def save_kept(job: Job, dill_id: jobindex.FileId) -> bool:
-    """Save ``job``, copied from an identical saved job whose ``.dill`` it took, by its summary alone.
+def keep_saved(job: Job, saved: jobindex.SavedJob) -> bool:
+    """Save ``job``, copied from ``saved``, by keeping ``saved``'s ``.dill`` and ``.job.json``; say whether it could.
 
     A restart in place (``-r``) moves a reproduced job's folder into the new working folder
-    whole, ``.dill`` included; ``-l`` hard-links the ``.dill`` of a job of the same name with its
-    other files. When that ``.dill`` is still the file ``dill_id`` names (the one the index or
-    summary vouched for), it is kept: only ``<name>.job.json`` is written,
-    saying ``copied`` and naming that ``.dill``, and :func:`read_job` gives the job loaded from
-    it the summary's status and times. Returns False (nothing written) when the ``.dill``
-    is not that file any more; then the job is to be pickled as usual.
+    whole, saved files included; ``-l`` hard-links them with its other files when the new
+    job has the same name. When both are still the files the index (or the summary)
+    vouched for, they stay as they are: the saved job is the one the first run saved
+    (its status, times and object), and the working folder's index gets its entry
+    (:func:`~plams_cli.core.jobindex.record_kept`). Nothing is written into the job's folder.
+    Returns False when either file is not that file any more; then the job is to be
+    pickled as usual.
     """
     if not job.path:
         return False
     filename = job.path + os.sep + job.name + ".dill"
+    if saved.intact and job.results.listed:
+        # the folder moved or was linked as the index listed it, unchanged since it vouched for the files
+        jobindex.record_kept(job, filename, saved)
+        return True
     try:
-        current = jobindex.file_id(os.stat(filename))
+        if (jobindex.file_id(os.stat(filename)) != saved.saved_id
+                or jobindex.file_id(os.stat(filename[:-5] + SUMMARY_SUFFIX)) != saved.summary_id):
+            return False
     except OSError:
         return False
-    if current != list(dill_id):
-        return False
-    try:
-        summary = write_summary(job, job.path, saved=current)
-    except (TypeError, ValueError):
-        return False
-    if summary is not None:
-        jobindex.record(job, filename, current, jobindex.file_id(summary))
+    jobindex.record_kept(job, filename, saved)
     return True
 
 
@@ -333,29 +333,7 @@ def read_job(filename: str) -> Job:
         if os.path.exists(path):
             raise FileError(f"cannot read {path}: not a regular file")
         raise FileError(f"no saved job at {path}")
-    job = _job_from(read[0], path)
-    if job._status is _SUCCESSFUL and path.endswith(".dill"):
-        _take_kept_summary(job, path, read[1])
-    return job
-
-
-def _take_kept_summary(job: Job, path: str, info: os.stat_result) -> None:
-    """Give ``job``, read from ``path``, the status and times of a summary that kept that very file.
-
-    See :func:`save_kept`: a job copied in place keeps the ``.dill`` of the job it copies,
-    and its summary, naming that file, tells it was copied.
-    """
-    try:
-        raw = _read_regular(path[: -len(".dill")] + SUMMARY_SUFFIX)
-        summary = json.loads(raw) if raw is not None else None
-    except (OSError, ValueError):
-        return
-    if (type(summary) is dict and summary.get("status") == _COPIED.value and summary.get("name") == job.name
-            and summary.get("saved") == jobindex.file_id(info) and "children" not in summary):
-        job._status = _COPIED
-        stamps = summary.get("timestamps")
-        if type(stamps) is dict:
-            job.timestamps = {key: value for key, value in stamps.items() if isinstance(value, (int, float))}
+    return _job_from(read[0], path)
 
 
 def _job_from(data: bytes, path: str) -> Job:

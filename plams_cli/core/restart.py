@@ -240,22 +240,25 @@ def settle(manager: JobManager, res: str, loaded: Iterable[Job | SavedJob], unre
         Saved jobs in ``res`` that could not be loaded; they keep ``res``.
     """
     # A SavedJob answers all settle asks (name, path, hash, status, no children) as a Job does.
-    loaded = cast("list[Job]", list(loaded))
     report = SettleReport()
-    done_hashes: set[str] = set()
-    for job in manager.jobs:
-        if job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and job.registered_hash:
-            if job.path and os.path.isfile(os.path.join(job.path, job.name + ".dill")):
-                done_hashes.add(job.registered_hash)
-    new_jobs = {normal_path(job.path): job for job in manager.jobs if job.path}
     for path in unreadable:
         report.kept.append(f"{path} could not be read")
     inside = normal_path(res) + os.sep
+    # What the run reused moved out of res already (see move_job_folder): only the rest is looked at.
+    left = cast("list[Job]", [job for job in loaded if job.path and job.path.startswith(inside)])
+    done_hashes: set[str] = set()
+    new_jobs: dict[str, Job] = {}
+    if left:
+        for job in manager.jobs:
+            if job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and job.registered_hash:
+                if job.path and os.path.isfile(os.path.join(job.path, job.name + ".dill")):
+                    done_hashes.add(job.registered_hash)
+        new_jobs = {normal_path(job.path): job for job in manager.jobs if job.path}
     carried: list[SavedJob] = []
     # Outermost first, so a MultiJob moves with its children.
-    for job in sorted(loaded, key=lambda j: (j.path or "").count(os.sep)):
+    for job in sorted(left, key=lambda j: (j.path or "").count(os.sep)):
         if not job.path or not job.path.startswith(inside) or not os.path.isdir(job.path):
-            continue  # moved already: by the run (see move_job_folder) or with its parent
+            continue  # moved already: with its parent
         if _covered(job, done_hashes):
             continue
         if _replaced(job, new_jobs, manager.workdir, res, done_hashes):
@@ -281,8 +284,7 @@ def settle(manager: JobManager, res: str, loaded: Iterable[Job | SavedJob], unre
     if report.kept:
         return report
     # What is left of the loaded jobs in res was reproduced (its files are in NAME) or replaced.
-    reproduced = {normal_path(job.path) for job in loaded
-                  if job.path and normal_path(job.path).startswith(normal_path(res) + os.sep)}
+    reproduced = {normal_path(job.path) for job in left if job.path and normal_path(job.path).startswith(inside)}
     try:
         _keep_other_entries(res, manager.workdir, reproduced, report)
     except OSError as exc:

@@ -128,6 +128,8 @@ class Results:
     _done_event: threading.Event | None = None
     _finished_flag = False
     _done_flag = False
+    #: the files were taken from an index entry (:meth:`take_listed`), not listed
+    listed = False
 
     def __init__(self, job: Job) -> None:
         self.job = job
@@ -252,6 +254,14 @@ class Results:
             skip = self._child_names()  # a MultiJob's children hold their own results
             _list_files(path, "", skip, found, own=self.job.name + ".", drop=drop_hidden)
         self.files = sorted(found)
+
+    def take_listed(self, files: list[str]) -> None:
+        """Take ``files`` as :attr:`files`, known without listing the folder (an intact index entry's list).
+
+        :meth:`collect` is not needed then; :attr:`listed` says it was done.
+        """
+        self.files = sorted(files)
+        self.listed = True
 
     def _child_names(self) -> set[str]:
         children = getattr(self.job, "children", None)

@@ -27,7 +27,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["Session", "Leftovers"]
 
 #: what a restart does about work the killed run left running: ``NAME.res`` -> log lines ``(level, text)``
-Leftovers = Callable[[str], Iterable[tuple[int, str]]]
+Leftovers = Callable[[str, Container[str]], Iterable[tuple[int, str]]]
 #: seconds the run waits for threads started inside it before it says so
 _THREAD_NOTICE_S = 0.5
 #: longest the main thread waits without looking at signals another thread received
@@ -75,8 +75,9 @@ class Session:
     scripts
         Files copied into the working folder as a record of what ran (and named in its marker).
     leftovers
-        Called with ``NAME.res`` when a restart begins, to deal with work the killed run
-        left running (e.g. grid jobs still queued); returns log lines ``(level, text)``.
+        Called with ``NAME.res`` when a restart begins (its jobs loaded), to deal with work
+        the killed run left running (e.g. grid jobs still queued), and with the folders of
+        the finished jobs loaded from it, which hold none; returns log lines ``(level, text)``.
 
     Raises
     ------
@@ -167,9 +168,6 @@ class Session:
         if lock is not None:
             self._locks.append(lock)
         self._say_where(manager, moved_to)
-        if self.target is not None and os.path.isdir(self.target[1]) and self.leftovers is not None:
-            for level, line in self.leftovers(self.target[1]):
-                log(line, level)
         self._keep_scripts(manager.workdir)
         self._threads = set(threading.enumerate())
         return manager
@@ -203,7 +201,7 @@ class Session:
         is unpickled only when its index entry and summary cannot vouch for it, or when
         something needs the object.
         """
-        from plams_cli.core.jobindex import load_saved
+        from plams_cli.core.jobindex import SavedJob, load_saved
 
         manager = self._started()
         for folder in self.load_folders:
@@ -215,6 +213,11 @@ class Session:
             jobs, bad = load_saved(res, manager)
             self._restart_loaded, self._restart_unreadable = list(jobs.values()), bad
             log(f"Restart: loaded {_plural(len(jobs), 'job')} from {res} ({_plural(len(bad), 'unreadable file')})", 1)
+            if self.leftovers is not None:
+                # before any job runs: a leftover's job is run again, in the folder it may still write to
+                finished = {job.path for job in jobs.values() if type(job) is SavedJob and job.path}
+                for level, line in self.leftovers(os.path.abspath(res), finished):
+                    log(line, level)
         if (self.load_folders or self.target is not None) and not self._frozen:
             # What is loaded lives as long as the run: out of the garbage collector's sight
             # (moved to its permanent generation), so that its collections, which the run's

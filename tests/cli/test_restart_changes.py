@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import logged_status
+
 from .conftest import listing
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -54,7 +56,7 @@ def test_restart_after_a_changed_input_replaces_the_job(tmp_path: Path, plams: R
         assert "kept" not in result.stderr and "dropped 1 finished job" in result.stderr
         assert (workdir / c_folder / "c.out").read_text() == f"{value}\n"  # c ran as the script now says
         assert status(workdir / c_folder) == "successful"
-        assert all(status(workdir / name) == "copied" for name in copied)
+        assert all(logged_status(workdir, name) == "copied" for name in copied)
         assert runs(counter)["c"] == number and all(runs(counter)[name.split("/")[-1]] == 1 for name in copied)
         assert not list(workdir.rglob("_interrupted_restart*"))
     history = (workdir / "logfile.previous").read_text()

@@ -7,6 +7,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.conftest import logged_status
+
 from .conftest import listing, one_error_line
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -66,7 +68,7 @@ def test_restart_keeps_user_files_and_the_log_history(tmp_path: Path, plams: Run
     history = (workdir / "logfile.previous").read_text()
     assert history.index("this is run 1") < history.index("this is run 2")  # the whole chain, oldest first
     assert "this is run 3" not in history and "this is run 3" in (workdir / "logfile").read_text()
-    assert json.loads((workdir / "a" / "a.job.json").read_text())["status"] == "copied"
+    assert logged_status(workdir, "a") == "copied"
 
 
 def test_restart_after_a_killed_restart_keeps_the_files_of_both(tmp_path: Path, plams: Run) -> None:
@@ -97,7 +99,7 @@ def test_restart_alone_takes_a_folder_made_before_the_marker(tmp_path: Path, pla
     result = plams("-r", "-v", "RUN=2", "s.plms", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"most recent working folder: {tmp_path / 'w'}" in result.stderr
-    assert json.loads((tmp_path / "w" / "a" / "a.job.json").read_text())["status"] == "copied"
+    assert logged_status(tmp_path / "w", "a") == "copied"
     assert (tmp_path / "w" / ".plams-run").exists()
 
 

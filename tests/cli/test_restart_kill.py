@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import logged_status
+
 from .conftest import listing, wait_for
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -65,8 +67,8 @@ def check_complete(workdir: Path, reused: set[str], before: Counter[str], counte
     for name in reused:
         assert after[name] == before[name], f"{name} finished before the restart but ran again"
     for name in names:
-        status = json.loads((workdir / name / f"{name}.job.json").read_text())["status"]
-        assert status == ("copied" if name in reused else "successful"), name
+        assert json.loads((workdir / name / f"{name}.job.json").read_text())["status"] == "successful", name
+        assert logged_status(workdir, name) == ("copied" if name in reused else "successful"), name
     assert finished(workdir) == names
     assert listing(workdir.parent) == {"counter", "s.plms", workdir.name}  # .res and trash gone
 

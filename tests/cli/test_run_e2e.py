@@ -13,6 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.conftest import logged_status
+
 from .conftest import listing, wait_for
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -63,7 +65,7 @@ def test_load_reuses_jobs_of_an_earlier_run(tmp_path: Path, plams: Run) -> None:
     assert second.returncode == 0, second.stderr
     assert counter_lines(counter) == ["j0", "j1", "j2"]  # nothing ran twice
     assert "Loaded 3 jobs from" in second.stderr and "(0 unreadable files)" in second.stderr
-    assert all(job_status(tmp_path / "second", f"j{i}") == "copied" for i in range(3))
+    assert all(logged_status(tmp_path / "second", f"j{i}") == "copied" for i in range(3))
     assert (tmp_path / "second" / "j1" / "j1.run").exists()
 
 
@@ -86,7 +88,7 @@ def test_restart_in_place_reuses_and_removes_res(tmp_path: Path, plams: Run) -> 
     assert result.returncode == 0, result.stderr
     assert counter_lines(counter) == ["j0", "j1", "j2"]
     assert listing(tmp_path) == {"a.plms", "counter", "run"}  # no run.res, no trash
-    assert all(job_status(tmp_path / "run", f"j{i}") == "copied" for i in range(3))
+    assert all(logged_status(tmp_path / "run", f"j{i}") == "copied" for i in range(3))
     assert (tmp_path / "run" / "j2" / "j2.out").exists()
 
 
@@ -98,7 +100,7 @@ def test_restart_without_folder_takes_the_most_recent(tmp_path: Path, plams: Run
     result = plams("-r", str(script), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"most recent working folder: {tmp_path / 'newer'}" in result.stderr
-    assert job_status(tmp_path / "newer", "x") == "copied"
+    assert logged_status(tmp_path / "newer", "x") == "copied"
     assert job_status(tmp_path / "older", "x") == "successful"
 
 
@@ -108,7 +110,7 @@ def test_restart_moves_unreused_finished_jobs_into_the_new_folder(tmp_path: Path
     assert plams("-f", "run", str(full), cwd=tmp_path).returncode == 0
     result = plams("-r", "-f", "run", str(part), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert job_status(tmp_path / "run", "a") == "copied"
+    assert logged_status(tmp_path / "run", "a") == "copied"
     assert job_status(tmp_path / "run", "b") == "successful"  # moved back, not lost
     assert not (tmp_path / "run.res").exists()
 
@@ -126,7 +128,7 @@ def test_restart_keeps_res_when_a_finished_job_cannot_be_moved(tmp_path: Path, p
     # the next restart reuses the job kept in run.res
     again = plams("-r", "-f", "run", str(first), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert job_status(tmp_path / "run", "a") == "copied" and job_status(tmp_path / "run", "b") == "copied"
+    assert logged_status(tmp_path / "run", "a") == "copied" and logged_status(tmp_path / "run", "b") == "copied"
     assert listing(tmp_path) == {"first.plms", "other.plms", "run"}
 
 
@@ -204,7 +206,7 @@ def test_weird_paths(weird_tmp_path: Path, plams: Run) -> None:
     assert (workdir / "j" / "j.out").read_text() == f"{workdir / 'j'}\n"
     restarted = plams("-r", "-p", str(weird_tmp_path), "-f", "w 1", str(script), cwd=weird_tmp_path)
     assert restarted.returncode == 0, restarted.stderr
-    assert job_status(workdir, "j") == "copied"
+    assert logged_status(workdir, "j") == "copied"
     assert not (weird_tmp_path / "w 1.res").exists()
 
 
@@ -321,7 +323,7 @@ def test_load_reuses_jobs_of_a_class_defined_in_the_script(tmp_path: Path, plams
     assert "Loaded 3 jobs from" in second.stderr and "(0 unreadable files)" in second.stderr
     assert counter_lines(counter) == ["c0", "c1", "c2"]  # nothing ran twice
     assert second.stdout == "['CountingJob', 'CountingJob', 'CountingJob'] ['copied', 'copied', 'copied']\n"
-    assert all(job_status(tmp_path / "second", f"c{i}") == "copied" for i in range(3))
+    assert all(logged_status(tmp_path / "second", f"c{i}") == "copied" for i in range(3))
 
 
 def test_python_dash_m_plams_cli(tmp_path: Path, env: dict[str, str]) -> None:

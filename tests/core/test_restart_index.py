@@ -8,12 +8,14 @@ finished and runs the rest once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +48,30 @@ def _ran(tmp_path: Path) -> Counter[str]:
 
 def _status(workdir: Path, name: str) -> str:
     return str(json.loads((workdir / name / f"{name}.job.json").read_text())["status"])
+
+
+def _saved_ids(workdir: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime) of each job's ``.dill`` in ``workdir``: the same pair after a restart means the very file kept."""
+    ids = {}
+    for name in NAMES:
+        with contextlib.suppress(FileNotFoundError):
+            st = os.stat(workdir / name / f"{name}.dill")
+            ids[name] = (st.st_ino, st.st_mtime_ns)
+    return ids
+
+
+def _check_saved(workdir: Path, before: dict[str, tuple[int, int]], again: set[str], all_kept: bool) -> None:
+    """After a reuse, each job's saved state is true: a job run again saved anew (``successful``); a reused one
+    kept the very files of its finished job (``successful``, as saved) or, when the index could not vouch for
+    them, was pickled anew (``copied``). With ``all_kept`` every reused job kept its files."""
+    after = _saved_ids(workdir)
+    for name in NAMES:
+        if name in again:
+            assert after[name] != before.get(name) and _status(workdir, name) == "successful", name
+        elif after[name] == before.get(name):
+            assert _status(workdir, name) == "successful", name
+        else:
+            assert not all_kept and _status(workdir, name) == "copied", name
 
 
 @pytest.fixture
@@ -119,20 +145,21 @@ def test_restart_reuses_exactly_the_finished_jobs(tmp_path: Path, fresh_config: 
     work = tmp_path / "w"
     assert (work / INDEX).is_file() and _ran(tmp_path) == Counter(NAMES)
     sabotage(work)
+    before = _saved_ids(work)
     unpickled.clear()
     session = _run(tmp_path, "w", restart=True)
     assert _ran(tmp_path) - Counter(NAMES) == Counter(again)  # each job that was not finished ran once more
     assert session.counts() == {"copied": len(NAMES) - len(again), **({"successful": len(again)} if again else {})}
-    assert {name: _status(work, name) for name in NAMES} == {
-        name: "successful" if name in again else "copied" for name in NAMES}
+    _check_saved(work, before, again, all_kept=lazy)
     assert sorted(os.listdir(tmp_path)) == ["counter", "w"]  # w.res settled and gone
     if lazy:
         assert unpickled == []
-    # The new index holds every job again: the next restart reads no .dill at all.
+    # The new index holds every job again: the next restart reads no .dill at all, and keeps every one.
+    before = _saved_ids(work)
     unpickled.clear()
-    _run(tmp_path, "w", restart=True)
+    session = _run(tmp_path, "w", restart=True)
     assert _ran(tmp_path) - Counter(NAMES) == Counter(again) and unpickled == []
-    assert all(_status(work, name) == "copied" for name in NAMES)
+    assert session.counts() == {"copied": len(NAMES)} and _saved_ids(work) == before
 
 
 @pytest.mark.parametrize(("sabotage", "again", "lazy"), SABOTAGE, ids=IDS)
@@ -166,48 +193,59 @@ def test_restart_moves_each_reproduced_job_folder_whole(tmp_path: Path, fresh_co
     assert (work / "a" / "notes.txt").read_text() == "mine\n"
     assert not list(work.rglob(".*.tmp"))
     again = load(str(work / "a" / "a.dill"))
-    assert again.status == JobStatus.COPIED and again.results.read_file("$JN.out") == "out-a\n"
+    assert again.status == JobStatus.SUCCESSFUL and again.results.read_file("$JN.out") == "out-a\n"
 
 
-def test_restart_keeps_the_saved_file_of_a_job_reused_in_place(tmp_path: Path, fresh_config: Any,
-                                                               unpickled: list[str]) -> None:
-    """``-r`` in place keeps the moved ``.dill`` (not pickled again): the summary says copied, and so does loading."""
+def test_restart_keeps_the_saved_files_of_a_job_reused_in_place(tmp_path: Path, fresh_config: Any,
+                                                                unpickled: list[str]) -> None:
+    """``-r`` in place keeps the moved ``.dill`` and ``.job.json`` as they are: loading gives the first run's job."""
     _run(tmp_path, "w")
     work = tmp_path / "w"
-    kept = {name: os.stat(work / name / f"{name}.dill") for name in NAMES}
+    kept = {name: [os.stat(work / name / f"{name}{suffix}") for suffix in (".dill", ".job.json")] for name in NAMES}
+    summaries = {name: (work / name / f"{name}.job.json").read_bytes() for name in NAMES}
     _run(tmp_path, "w", restart=True)
     assert unpickled == []
     for name in NAMES:
-        now = os.stat(work / name / f"{name}.dill")
-        assert (now.st_ino, now.st_mtime_ns) == (kept[name].st_ino, kept[name].st_mtime_ns)
-        summary = json.loads((work / name / f"{name}.job.json").read_text())
-        assert summary["status"] == "copied" and summary["saved"] == jobindex.file_id(now)
+        for suffix, before in zip((".dill", ".job.json"), kept[name], strict=True):
+            now = os.stat(work / name / f"{name}{suffix}")
+            assert (now.st_ino, now.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), (name, suffix)
+        assert (work / name / f"{name}.job.json").read_bytes() == summaries[name]
     job = load(str(work / "a" / "a.dill"))
-    summary = json.loads((work / "a" / "a.job.json").read_text())
-    assert job.status == JobStatus.COPIED and job.timestamps == summary["timestamps"] and "copied" in job.timestamps
-    assert {j.name: j.status.value for j in load_all(str(work)).values()} == dict.fromkeys(NAMES, "copied")
+    summary = json.loads(summaries["a"])
+    assert job.status == JobStatus.SUCCESSFUL and job.timestamps == summary["timestamps"]
+    assert {j.name: j.status.value for j in load_all(str(work)).values()} == dict.fromkeys(NAMES, "successful")
     unpickled.clear()
     _run(tmp_path, "w", restart=True)  # and again: still nothing runs, nothing is unpickled
     assert _ran(tmp_path) == Counter(NAMES) and unpickled == []
 
 
-def test_a_kept_saved_file_changed_behind_the_summary_loads_as_it_is(tmp_path: Path, fresh_config: Any) -> None:
-    """The summary's ``copied`` counts only for the very ``.dill`` it names: another file keeps its own status."""
+def test_a_folder_changed_behind_the_index_is_listed(tmp_path: Path, fresh_config: Any) -> None:
+    """A job folder whose index entry no longer matches it (a file added, or one removed) is listed, not believed."""
     _run(tmp_path, "w")
     work = tmp_path / "w"
-    _run(tmp_path, "w", restart=True)
-    dill = work / "a" / "a.dill"
-    data = dill.read_bytes()
-    dill.unlink()
-    dill.write_bytes(data)  # the same pickle in a new file (another inode): no longer the one the summary kept
-    assert load(str(dill)).status == JobStatus.SUCCESSFUL
-    assert load(str(work / "b" / "b.dill")).status == JobStatus.COPIED
+    time.sleep(jobindex.SETTLED_NS / 1e9)
+    _run(tmp_path, "w", restart=True)  # the index now has each folder's time (the first run's last ones may not)
+    assert all('"t":' in line for line in (work / INDEX).read_text().splitlines())
+    (work / "a" / "notes.txt").write_text("mine\n")
+    (work / "b" / "b.out").unlink()
+    with Session(str(tmp_path), folder="w2", load=[str(work)]):
+        jobs = {name: ShellJob(name=name, runscript=f"echo {name} >> {tmp_path / 'counter'}\necho out-{name}\n")
+                for name in NAMES}
+        for job in jobs.values():
+            job.run()
+    assert _ran(tmp_path) == Counter(NAMES)
+    assert "notes.txt" in jobs["a"].results.files and (tmp_path / "w2" / "a" / "notes.txt").read_text() == "mine\n"
+    assert "b.out" not in jobs["b"].results.files and not (tmp_path / "w2" / "b" / "b.out").exists()
+    for name in NAMES:
+        assert sorted(os.listdir(tmp_path / "w2" / name)) == jobs[name].results.files
 
 
 @pytest.mark.parametrize("link", [True, False], ids=["hard-links", "copies"])
-def test_load_links_the_saved_file_of_a_job_it_reuses(tmp_path: Path, fresh_config: Any, link: bool) -> None:
-    """``-l`` hard-links the vouched ``.dill`` (its summary says copied); copying files pickles the job anew."""
+def test_load_links_the_saved_files_of_a_job_it_reuses(tmp_path: Path, fresh_config: Any, link: bool) -> None:
+    """``-l`` hard-links the vouched ``.dill`` and ``.job.json`` with the other files; copies pickle the job anew."""
     _run(tmp_path, "w")
+    time.sleep(jobindex.SETTLED_NS / 1e9)
+    _run(tmp_path, "w", restart=True)  # an index that knows each folder's time: -l links from its file lists
     work, new = tmp_path / "w", tmp_path / "w2"
     before = {name: (work / name / f"{name}.dill").read_bytes() for name in NAMES}
     with Session(str(tmp_path), folder="w2", load=[str(work)]):
@@ -216,12 +254,16 @@ def test_load_links_the_saved_file_of_a_job_it_reuses(tmp_path: Path, fresh_conf
             job.settings.link_files = link
             job.run()
             assert job.status == JobStatus.COPIED
+            saved = {f"{name}.dill", f"{name}.job.json"}
+            assert set(job.results.files) - saved == set(os.listdir(new / name)) - saved
     assert _ran(tmp_path) == Counter(NAMES)
     for name in NAMES:
-        old, copy = work / name / f"{name}.dill", new / name / f"{name}.dill"
-        assert os.path.samefile(old, copy) is link and old.read_bytes() == before[name]
-        assert _status(new, name) == "copied" and _status(work, name) == "successful"
-    assert load(str(new / "a" / "a.dill")).status == JobStatus.COPIED
+        for suffix in (".dill", ".job.json", ".out", ".run"):
+            old, copy = work / name / f"{name}{suffix}", new / name / f"{name}{suffix}"
+            assert os.path.samefile(old, copy) is link, (name, suffix)
+        assert (work / name / f"{name}.dill").read_bytes() == before[name]
+        assert _status(new, name) == ("successful" if link else "copied") and _status(work, name) == "successful"
+    assert load(str(new / "a" / "a.dill")).status == (JobStatus.SUCCESSFUL if link else JobStatus.COPIED)
     assert load(str(work / "a" / "a.dill")).status == JobStatus.SUCCESSFUL
 
 
@@ -254,8 +296,7 @@ def test_a_reused_job_answers_the_script_and_loads(tmp_path: Path, fresh_config:
         assert job.results.grep_output("out-") == ["out-a"]
     loaded = load_all(str(work))
     assert sorted(j.name for j in loaded.values()) == sorted(NAMES)
-    assert {j.name: j.status.value for j in loaded.values()} == {
-        "a": "copied", **{name: "successful" for name in NAMES[1:]}}
+    assert {j.name: j.status.value for j in loaded.values()} == dict.fromkeys(NAMES, "successful")  # as saved
     assert _ran(tmp_path) == Counter(NAMES)
 
 
@@ -357,9 +398,9 @@ def test_a_restart_killed_before_its_index_batch_loses_nothing(tmp_path: Path, f
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert (tmp_path / "w.res").is_dir() and not (work / INDEX).exists()  # the batch died with the process
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
-    for name in NAMES:
-        assert _status(work, name) == "copied"
-        assert pickling.read_job(str(work / name / f"{name}.dill")).status == JobStatus.COPIED
+    for name in NAMES:  # kept as the first run saved them
+        assert _status(work, name) == "successful"
+        assert pickling.read_job(str(work / name / f"{name}.dill")).status == JobStatus.SUCCESSFUL
     unpickled.clear()
     session = _run(tmp_path, "w", restart=True)
     assert _ran(tmp_path) == Counter(NAMES) and unpickled == []

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from plams_cli.core.pickling import read_job
+from tests.conftest import logged_status
 from tests.needs import missing
 
 from . import report
@@ -75,7 +76,7 @@ def test_disk_full_during_a_run(small_disk: Path, env: dict[str, str]) -> None:
                             text=True, timeout=120, stdin=subprocess.DEVNULL)
     after = _saved(work)
     status = {Path(name).stem: read_job(str(work / name)).status for name in after if name.endswith(".dill")}
-    rerun = [name for name in successful if status.get(name) != "copied"]  # reused, not run again
+    rerun = [name for name in successful if logged_status(work, name) != "copied"]  # reused, not run again
     lost = JOBS - len(status)
     leftovers = [p.name for p in small_disk.iterdir() if p.name not in ("w", "s.plms")]
     seen = tracebacks(first.stderr, second.stderr)

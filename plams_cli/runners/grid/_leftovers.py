@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+from collections.abc import Container
 
 from plams_cli.errors import PlamsError
 from plams_cli.runners.grid._base import GridRunner
@@ -27,14 +28,15 @@ from plams_cli.runners.grid._records import LeftoverJob, find_leftovers
 __all__ = ["stop_leftovers"]
 
 
-def stop_leftovers(root: str) -> list[tuple[int, str]]:
+def stop_leftovers(root: str, finished: Container[str] = ()) -> list[tuple[int, str]]:
     """Cancel the grid jobs under ``root`` (``NAME.res``) that are still queued or running.
 
-    Returns log lines as ``(level, text)``: level 1 for a job cancelled, 0 for a warning
-    (a job that may still run and was not cancelled).
+    ``finished`` names folders of finished jobs, not looked into (see :func:`find_leftovers
+    <._records.find_leftovers>`). Returns log lines as ``(level, text)``: level 1 for a job
+    cancelled, 0 for a warning (a job that may still run and was not cancelled).
     """
     by_grid: dict[str, list[LeftoverJob]] = {}
-    for job in find_leftovers(root):
+    for job in find_leftovers(root, finished):
         by_grid.setdefault(job.grid, []).append(job)
     lines: list[tuple[int, str]] = []
     for grid, jobs in sorted(by_grid.items()):

@@ -28,7 +28,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,12 +175,13 @@ class LeftoverJob:
         return self.cancel or f"the scheduler's cancel command for job {self.job_id}"
 
 
-def _files_by_folder(root: str) -> Iterator[tuple[str, list[str]]]:
+def _files_by_folder(root: str, skip: Container[str] = ()) -> Iterator[tuple[str, list[str]]]:
     """``(folder, names of its non-folder entries)`` for ``root`` and each folder under it.
 
     What ``os.walk(root)`` yields (top-down, links to folders not followed, unreadable
     folders passed over), with one ``scandir`` per folder and nothing more: ``os.walk``
     adds an ``lstat`` per folder, and a restart walks tens of thousands of job folders.
+    Folders named in ``skip`` are passed over, with what they hold.
     """
     stack = [root]
     while stack:
@@ -199,15 +200,20 @@ def _files_by_folder(root: str) -> Iterator[tuple[str, list[str]]]:
                 is_dir = False
             if not is_dir:
                 files.append(entry.name)
-            elif not entry.is_symlink():
+            elif not entry.is_symlink() and entry.path not in skip:
                 folders.append(entry.path)
         yield folder, files
         stack.extend(reversed(folders))
 
 
-def find_leftovers(root: str) -> Iterator[LeftoverJob]:
-    """The job records under ``root`` whose job has no exit-code record."""
-    for folder, files in _files_by_folder(root):
+def find_leftovers(root: str, finished: Container[str] = ()) -> Iterator[LeftoverJob]:
+    """The job records under ``root`` whose job has no exit-code record.
+
+    ``finished`` names folders (as joined below ``root``) of jobs known to have finished
+    and been saved there (a restart's index vouched for them): their grid job, if any, ended,
+    and they are not read.
+    """
+    for folder, files in _files_by_folder(root, finished):
         for name in files:
             if not name.endswith(JOB_RECORD_SUFFIX) or name.startswith("."):
                 continue
