@@ -21,7 +21,7 @@ from plams_cli.core import lifecycle
 from plams_cli.core import runtime as _config_module
 from plams_cli.core._files import link_listed, link_or_copy_tree
 from plams_cli.core.jobindex import SavedJob
-from plams_cli.core.logger import log
+from plams_cli.core.logger import hold_lines, log, release_lines
 from plams_cli.core.observers import announce_status
 from plams_cli.core.pickling import save_job
 from plams_cli.core.results import Results
@@ -160,16 +160,20 @@ class Job:
         JobError
             The job was run before.
         """
-        with self._lock:
-            if self._status != JobStatus.CREATED:
-                raise JobError(
-                    f"job {self.name} was already run (status {self._status.value}); "
-                    "create a new job to run it again"
-                )
-            self.status = JobStatus.STARTED
-        if kwargs:
-            self.settings.run.soft_update(Settings(kwargs))
-        lifecycle.start(self, jobrunner, jobmanager)
+        held = hold_lines()  # this step's log lines in one write (see plams_cli.core.logger)
+        try:
+            with self._lock:
+                if self._status != JobStatus.CREATED:
+                    raise JobError(
+                        f"job {self.name} was already run (status {self._status.value}); "
+                        "create a new job to run it again"
+                    )
+                self.status = JobStatus.STARTED
+            if kwargs:
+                self.settings.run.soft_update(Settings(kwargs))
+            lifecycle.start(self, jobrunner, jobmanager)
+        finally:
+            release_lines(held)
         return self.results
 
     def ok(self, strict: bool = True) -> bool:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from plams_cli.core import runtime
 from plams_cli.core.jobindex import SavedJob
-from plams_cli.core.logger import log
+from plams_cli.core.logger import hold_lines, log, release_lines, write_held
 from plams_cli.core.logger import threshold as logger_threshold
 from plams_cli.core.observers import STATUS_LOG_LEVEL as STATUS_LOG_LEVEL
 from plams_cli.core.observers import LifecycleObserver as LifecycleObserver
@@ -97,7 +97,11 @@ def drive(job: Job, jobrunner: Any, jobmanager: JobManager) -> None:
     """Take ``job`` through its life cycle (see the module's description), in the calling thread.
 
     An exception crashes the job; ``KeyboardInterrupt`` and ``SystemExit`` are raised again.
+    The log lines of each step go out together (see :func:`~plams_cli.core.logger.hold_lines`),
+    before anything that may take long: a wait, a runscript, the job's own ``prerun()`` or
+    ``postrun()``.
     """
+    held = hold_lines()
     try:
         if _prepare(job, jobrunner, jobmanager):
             if runtime.config.preview and not job.runs_in_preview:
@@ -108,11 +112,26 @@ def drive(job: Job, jobrunner: Any, jobmanager: JobManager) -> None:
         crash(job, exc)
         if not isinstance(exc, Exception):
             raise
+    finally:
+        release_lines(held)
+
+
+def _own(job: Job, method: str) -> bool:
+    """Whether ``job``'s class has its own ``method`` (user code, which may take long), not the base no-op."""
+    if not _BASE:
+        from plams_cli.core.job import Job
+
+        _BASE.append(Job)
+    return getattr(type(job), method) is not getattr(_BASE[0], method)
+
+
+_BASE: list[type[Job]] = []
 
 
 def _prepare(job: Job, jobrunner: Any, jobmanager: JobManager) -> bool:
     """Steps 1-5: True when the job is to run, False when it ended already (copied)."""
-    if not runtime.config.preview:
+    if job.depend and not runtime.config.preview:
+        write_held()
         for dependency in job.depend:
             dependency.results.wait()
     if getattr(jobrunner, "cancelled", False):  # no folder for a job that will not run
@@ -123,6 +142,8 @@ def _prepare(job: Job, jobrunner: Any, jobmanager: JobManager) -> bool:
     job.status = JobStatus.REGISTERED
     if logger_threshold() >= 5:
         log(f"Starting {job.name}.prerun()", 5)
+    if _own(job, "prerun"):
+        write_held()
     job.prerun()
     for defaults in reversed(job.default_settings):
         job.settings.soft_update(defaults)
@@ -159,6 +180,7 @@ def _execute(job: Job, jobrunner: Any) -> bool:
     """Step 6: True when the job is to be finalized now (a MultiJob finalizes with its last child)."""
     arguments = job.runscript_call()
     if arguments is None:
+        write_held()
         return job.execute(jobrunner)
     try:
         code = _call(job, jobrunner, arguments)
@@ -177,9 +199,12 @@ def _call(job: Job, jobrunner: Any, arguments: dict[str, Any]) -> int:
     slot = getattr(jobrunner, "slot", None)
     if slot is None:  # a runner of PLAMS's kind, with call() only
         job.status = JobStatus.RUNNING
+        write_held()
         return int(jobrunner.call(**arguments))
+    write_held()
     with slot():
         job.status = JobStatus.RUNNING
+        write_held()
         with launch_reports_to(functools.partial(announce_launch, job)):
             return int(jobrunner.call(**arguments))
 
@@ -203,6 +228,8 @@ def finalize(job: Job) -> None:
             job.results.clean(job.settings.get("keep", "all"))
             if logger_threshold() >= 5:
                 log(f"Starting {job.name}.postrun()", 5)
+            if _own(job, "postrun"):
+                write_held()
             job.postrun()
             job.status = JobStatus.SUCCESSFUL
             if job.settings.get("pickle", True):

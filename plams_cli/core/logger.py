@@ -4,22 +4,31 @@ Levels run from 0 (always shown) to 7 (debug). A message is printed when its lev
 most ``config.log.stdout`` and written to ``<workdir>/logfile`` when at most
 ``config.log.file``. The two thresholds are cached in this module and refreshed whenever
 ``config.log`` changes, so a filtered-out call costs one comparison.
+
+A thread can hold its logfile lines back for a moment (:func:`hold_lines`): the few lines
+of one step of a job (``JOB x STARTED``, ``Starting x.prerun()``, ``JOB x COPIED``, a few
+microseconds apart) then go out in one write. They are written when the holder lets them
+go, before anything that may take long (a runscript, user code, a wait), and whenever a
+thread that does not hold logs a line; the screen is never held back.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
 import time
 from typing import Any
 
-__all__ = ["log", "threshold"]
+__all__ = ["log", "threshold", "hold_lines", "release_lines", "write_held"]
 
 _state: dict[str, Any] = {"stdout": 3, "file": 5, "date": True, "time": True, "max": 5}
 _lock = threading.Lock()
 _logfile: int | None = None  # file descriptor of the logfile, opened for appending
 _stream_name = "stdout"  # the sys attribute written to, looked up at each call
+_holding = threading.local()  # .on: this thread holds its logfile lines back
+_held: list[bytes] = []  # logfile lines held back, of every holding thread, in order (under _lock)
 
 
 def log(message: object, level: int = 0) -> None:
@@ -42,12 +51,57 @@ def log(message: object, level: int = 0) -> None:
             stream.write(line)
             stream.flush()
         if _logfile is not None and level <= _state["file"]:
-            # One append per line: readable at once, nothing buffered. surrogateescape: a
+            # One append per line (or per held step): readable at once. surrogateescape: a
             # folder or job name of undecodable bytes is written back as those bytes.
+            data = line.encode("utf-8", "surrogateescape")
+            if getattr(_holding, "on", False):
+                _held.append(data)
+                return
+            if _held:
+                _held.append(data)
+                data = b"".join(_held)
+                _held.clear()
             try:
-                os.write(_logfile, line.encode("utf-8", "surrogateescape"))
+                os.write(_logfile, data)
             except OSError as exc:  # a full disk must not crash the job (or the run) that logs
                 _logfile_failed(exc)
+
+
+def hold_lines() -> bool:
+    """Hold this thread's logfile lines back until :func:`release_lines`; return whether they were held already.
+
+    Pass the result to :func:`release_lines`, so that an inner holder leaves the lines to
+    the outer one.
+    """
+    was = bool(getattr(_holding, "on", False))
+    _holding.on = True
+    return was
+
+
+def release_lines(was_held: bool = False) -> None:
+    """End :func:`hold_lines` (unless ``was_held``: an outer holder goes on) and write what is held."""
+    if was_held:
+        return
+    _holding.on = False
+    if _held:
+        write_held()
+
+
+def write_held() -> None:
+    """Write the lines held back now (holding goes on): called before a step that may take long."""
+    with _lock:
+        if not _held or _logfile is None:
+            _held.clear()
+            return
+        data = b"".join(_held)
+        _held.clear()
+        try:
+            os.write(_logfile, data)
+        except OSError as exc:
+            _logfile_failed(exc)
+
+
+atexit.register(write_held)
 
 
 def _logfile_failed(exc: OSError) -> None:
@@ -109,6 +163,7 @@ def configure(settings: Any) -> None:
 def open_logfile(path: str) -> None:
     """Start appending log lines to ``path`` (the working folder's ``logfile``)."""
     global _logfile
+    write_held()
     with _lock:
         if _logfile is not None:
             os.close(_logfile)
@@ -120,6 +175,7 @@ def open_logfile(path: str) -> None:
 def close_logfile() -> None:
     """Stop writing to the logfile (``finish()`` calls this)."""
     global _logfile
+    write_held()
     with _lock:
         if _logfile is not None:
             os.close(_logfile)

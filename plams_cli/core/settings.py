@@ -20,6 +20,7 @@ __all__ = ["Settings"]
 
 _MISSING = object()
 _IMMUTABLE = (str, int, float, bool, bytes, type(None), tuple, frozenset)
+_PLAIN = frozenset({str, int, float, bool, bytes, type(None)})  # leaves stored as they are, tested by type alone
 # Settings.suppress_missing() is per thread: a job running in another thread keeps its
 # automatic branches while a script checks keys strictly (PLAMS switches them off globally).
 _strict = threading.local()
@@ -259,7 +260,10 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
         new = type(self).__new__(type(self))
         for key in (self.__iter__() if ordered else dict.__iter__(self)):
             value = dict.__getitem__(self, key)
-            dict.__setitem__(new, key, value._copy(ordered) if isinstance(value, Settings) else _copy_value(value))
+            if type(value) in _PLAIN:  # (the common leaves, without _copy_value's tests: every job copies defaults)
+                dict.__setitem__(new, key, value)
+            else:
+                dict.__setitem__(new, key, value._copy(ordered) if isinstance(value, Settings) else _copy_value(value))
         return new
 
     def __copy__(self) -> Settings:
@@ -286,7 +290,7 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
                     lowered = {k.lower(): k for k in dict.keys(self) if isinstance(k, str)}
                 stored = lowered.get(key.lower(), _MISSING)
             if stored is _MISSING:
-                dict.__setitem__(self, key, _copy_value(value))
+                dict.__setitem__(self, key, value if type(value) in _PLAIN else _copy_value(value))
                 continue
             if not dict.__contains__(self, stored):  # a key that is not a string, missing
                 dict.__setitem__(self, stored, _copy_value(value))
@@ -423,7 +427,11 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
     # --- display: PLAMS's text, byte for byte ------------------------------------------
     def __iter__(self) -> Iterator[Any]:
         """Keys in PLAMS's order: sorted as if they were strings (``keys()`` keeps insertion order)."""
-        return iter(sorted(dict.keys(self), key=str))
+        keys = list(dict.keys(self))
+        if all(type(key) is str for key in keys):  # the common case: no str() per key
+            keys.sort()
+            return iter(keys)
+        return iter(sorted(keys, key=str))
 
     def __str__(self) -> str:
         return self._str(0)
