@@ -282,7 +282,9 @@ def _cache_statuses() -> dict[JobStatus, str | None]:
 
 
 def _static_fields(job: Job) -> dict[str, Any]:
-    path = os.path.abspath(job.path or "")
+    path = job.path or ""
+    if not path.startswith(os.sep) or "/." in path or "//" in path:  # (a job's folder is absolute and normal)
+        path = os.path.abspath(path)
     fields: dict[str, Any] = {"path": path, "program": type(job).__name__}
     manager = job.jobmanager
     workdir = getattr(manager, "workdir", None)

@@ -277,12 +277,11 @@ class Job:
         <plams_cli.core.results.Results.collect>`).
         """
         old, new = prev.name, self.name
-        skip = {f"{old}.dill", f"{old}.job.json"}
         keeps = (old == new and isinstance(prev, SavedJob) and self.saves_plainly()
                  and self.settings.get("pickle", True) and self.settings.get("link_files", True))
         listed = prev.listed_files() if keeps else None  # type: ignore[attr-defined]
-        if keeps:
-            skip.clear()  # links of the saved files the index vouched for, kept as they are: see keep_saved
+        # with keeps: links of the saved files the index vouched for, kept as they are (see keep_saved)
+        skip = set() if keeps else {f"{old}.dill", f"{old}.job.json"}
 
         def rename(relative: str) -> str | None:
             if relative in skip or os.path.basename(relative).startswith("."):

@@ -257,9 +257,10 @@ class JobManager:
                     self.hashes[digest] = job
                     found = None
                     break
-                if prev.results.is_done():
+                saved = isinstance(prev, SavedJob)  # (ended: no results object to make and ask)
+                if saved or prev.results.is_done():
                     reusable = prev.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED)
-                    if reusable and prev.path and (prev.check_folder() if isinstance(prev, SavedJob)
+                    if reusable and prev.path and (prev.check_folder() if saved  # type: ignore[attr-defined]
                                                    else os.path.isdir(prev.path)):
                         found = prev
                         break
@@ -335,11 +336,10 @@ class JobManager:
         as a copy would leave them out. ``prev`` then lives in ``job``'s folder. Call it
         holding :attr:`folder_lock`.
         """
-        from plams_cli.core.restart import move_job_folder
-
         source = self.restart_source
         if source is None or prev.path is None or job.path is None or prev.name != job.name:
             return False
+        from plams_cli.core.restart import move_job_folder
         with self._lock:
             if self._loaded_paths.get(normal_path(prev.path)) is not prev:
                 return False
