@@ -86,12 +86,13 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
     def __missing__(self, name: Any) -> Any:
         if isinstance(name, tuple):
             return self.get_nested(name, _missing_suppressed())
-        found = self.find_case(name)
-        if found is not name and found in self:
-            return dict.__getitem__(self, found)
+        if dict.__len__(self):  # (an empty branch has no other case of the name to find)
+            found = self.find_case(name)
+            if found is not name and found in self:
+                return dict.__getitem__(self, found)
         if _missing_suppressed():
             raise KeyError(name)
-        branch = type(self)() if type(self) is Settings else Settings()
+        branch = Settings.__new__(Settings)  # an empty branch: nothing for __init__ to convert
         dict.__setitem__(self, name, branch)
         return branch
 
@@ -101,7 +102,7 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
             return
         if isinstance(value, dict) and not isinstance(value, Settings):
             value = Settings(value)
-        if not dict.__contains__(self, name):
+        if dict.__len__(self) and not dict.__contains__(self, name):
             name = self.find_case(name)
         dict.__setitem__(self, name, value)
 
@@ -153,7 +154,7 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
 
     def find_case(self, key: Any) -> Any:
         """Return the stored key equal to ``key`` ignoring case, or ``key`` itself if none is."""
-        if not isinstance(key, str) or dict.__contains__(self, key):
+        if not isinstance(key, str) or dict.__contains__(self, key) or not dict.__len__(self):
             return key
         lowered = key.lower()
         for stored in dict.keys(self):

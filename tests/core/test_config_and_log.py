@@ -256,3 +256,32 @@ def test_second_init_says_a_run_is_going_on(tmp_path: Path, capsys: pytest.Captu
     assert "a run is already going on in" in capsys.readouterr().out
     assert not (tmp_path / "two").exists()
     finish()
+
+
+def test_a_steps_log_lines_go_out_together_and_before_anything_long(tmp_path: Path, fresh_config: object) -> None:
+    """Held lines are written in one go when released, and before a job's own prerun() and its runscript."""
+    from plams_cli import ShellJob, finish, init
+    from plams_cli.core import logger
+
+    manager = init(path=str(tmp_path), folder="w", quiet=True)
+    logfile = Path(manager.workdir) / "logfile"
+    held = logger.hold_lines()
+    logger.log("first held", 3)
+    logger.log("second held", 3)
+    assert "held" not in logfile.read_text()  # kept back while held ...
+    logger.release_lines(held)
+    assert logfile.read_text().count("held") == 2  # ... and out once released
+    seen: list[str] = []
+
+    class Looking(ShellJob):
+        def prerun(self) -> None:  # user code, which may take long: the lines before it are in the file
+            seen.append(logfile.read_text())
+
+    job = Looking(name="look", runscript=f"cat {logfile}\n")
+    job.run()
+    assert job.ok()
+    assert "JOB look STARTED" in seen[0] and "Starting look.prerun()" in seen[0]
+    assert "JOB look RUNNING" in job.results.read_file("look.out")  # written before the runscript started
+    finish()
+    text = logfile.read_text()
+    assert text.index("JOB look STARTED") < text.index("JOB look RUNNING") < text.index("JOB look SUCCESSFUL")

@@ -442,3 +442,30 @@ def test_normal_path_is_normpath(path: str) -> None:
     from plams_cli.core._files import normal_path
 
     assert normal_path(path) == os.path.normpath(path)
+
+
+def test_a_folder_time_goes_into_the_index_only_once_it_is_settled(tmp_path: Path) -> None:
+    """A time younger than SETTLED_NS could miss a change made in the same clock tick: it is left out."""
+    folder = tmp_path / "job"
+    folder.mkdir()
+    line = b'{"v":1,"p":"job/job.dill"}'
+    now = time.time_ns()
+    assert jobindex._timed(line, str(folder), now) == line  # just made: not settled
+    old = now - 2 * jobindex.SETTLED_NS
+    os.utime(folder, ns=(old, old))
+    assert json.loads(jobindex._timed(line, str(folder), now))["t"] == old
+    assert jobindex._timed(line, str(tmp_path / "gone"), now) == line
+    assert jobindex._timed(line, None, now) == line
+
+
+def test_a_session_collects_garbage_less_often_and_puts_the_thresholds_back(tmp_path: Path,
+                                                                            fresh_config: Any) -> None:
+    import gc
+
+    from plams_cli.core import session as session_module
+
+    before = gc.get_threshold()
+    with Session(str(tmp_path), folder="w"):
+        assert gc.get_threshold()[0] >= session_module.GC_THRESHOLD
+        assert gc.get_threshold()[1:] == before[1:]
+    assert gc.get_threshold() == before

@@ -184,6 +184,17 @@ def test_job_record_round_trip_and_leftovers(tmp_path: Path) -> None:
     assert list(done.iterdir()) == []
 
 
+def test_leftovers_pass_over_the_folders_of_finished_jobs(tmp_path: Path) -> None:
+    """A restart names the folders of the finished jobs it loaded: they (and what they hold) are not read."""
+    for folder in ("finished", "finished/inner", "other"):
+        (tmp_path / folder).mkdir()
+        write_job_record(str(tmp_path / folder), "job.run", {"job_id": folder, "grid": "slurm", "host": "h"})
+    everything = sorted(job.job_id for job in find_leftovers(str(tmp_path)))
+    assert everything == ["finished", "finished/inner", "other"]
+    found = list(find_leftovers(str(tmp_path), finished={str(tmp_path / "finished")}))
+    assert [job.job_id for job in found] == ["other"]
+
+
 def test_leftovers_walk_what_os_walk_walks(tmp_path: Path) -> None:
     """The walk behind find_leftovers: os.walk's folders and files, in its order, links not followed."""
     for folder in ("a/x", "a/y/deep", "b", ".hidden/z"):
