@@ -29,6 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from plams_cli.core import observers
+from plams_cli.core._files import normal_path
 from plams_cli.core.logger import log
 from plams_cli.core.status import JobStatus
 from plams_cli.runners.launch import Launch
@@ -282,9 +283,7 @@ def _cache_statuses() -> dict[JobStatus, str | None]:
 
 
 def _static_fields(job: Job) -> dict[str, Any]:
-    path = job.path or ""
-    if not path.startswith(os.sep) or "/." in path or "//" in path:  # (a job's folder is absolute and normal)
-        path = os.path.abspath(path)
+    path = normal_path(job.path) if job.path and os.path.isabs(job.path) else os.path.abspath(job.path or "")
     fields: dict[str, Any] = {"path": path, "program": type(job).__name__}
     manager = job.jobmanager
     workdir = getattr(manager, "workdir", None)

@@ -53,18 +53,9 @@ def log(message: object, level: int = 0) -> None:
         if _logfile is not None and level <= _state["file"]:
             # One append per line (or per held step): readable at once. surrogateescape: a
             # folder or job name of undecodable bytes is written back as those bytes.
-            data = line.encode("utf-8", "surrogateescape")
-            if getattr(_holding, "on", False):
-                _held.append(data)
-                return
-            if _held:
-                _held.append(data)
-                data = b"".join(_held)
-                _held.clear()
-            try:
-                os.write(_logfile, data)
-            except OSError as exc:  # a full disk must not crash the job (or the run) that logs
-                _logfile_failed(exc)
+            _held.append(line.encode("utf-8", "surrogateescape"))
+            if not getattr(_holding, "on", False):
+                _write_held_locked()
 
 
 def hold_lines() -> bool:
@@ -90,15 +81,19 @@ def release_lines(was_held: bool = False) -> None:
 def write_held() -> None:
     """Write the lines held back now (holding goes on): called before a step that may take long."""
     with _lock:
-        if not _held or _logfile is None:
-            _held.clear()
-            return
-        data = b"".join(_held)
-        _held.clear()
-        try:
-            os.write(_logfile, data)
-        except OSError as exc:
-            _logfile_failed(exc)
+        _write_held_locked()
+
+
+def _write_held_locked() -> None:
+    """Append the held lines to the logfile in one write (called with the lock held)."""
+    data = b"".join(_held)
+    _held.clear()
+    if not data or _logfile is None:
+        return
+    try:
+        os.write(_logfile, data)
+    except OSError as exc:  # a full disk must not crash the job (or the run) that logs
+        _logfile_failed(exc)
 
 
 atexit.register(write_held)

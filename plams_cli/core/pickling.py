@@ -142,16 +142,14 @@ def keep_saved(job: Job, saved: jobindex.SavedJob) -> bool:
     if not job.path:
         return False
     filename = job.path + os.sep + job.name + ".dill"
-    if saved.intact and job.results.listed:
-        # the folder moved or was linked as the index listed it, unchanged since it vouched for the files
-        jobindex.record_kept(job, filename, saved)
-        return True
-    try:
-        if (jobindex.file_id(os.stat(filename)) != saved.saved_id
-                or jobindex.file_id(os.stat(filename[:-5] + SUMMARY_SUFFIX)) != saved.summary_id):
+    # Looked at again unless the folder moved or was linked as the index listed it, unchanged since it vouched.
+    if not (saved.intact and job.results.listed):
+        try:
+            if (jobindex.file_id(os.stat(filename)) != saved.saved_id
+                    or jobindex.file_id(os.stat(filename[:-5] + SUMMARY_SUFFIX)) != saved.summary_id):
+                return False
+        except OSError:
             return False
-    except OSError:
-        return False
     jobindex.record_kept(job, filename, saved)
     return True
 
@@ -270,12 +268,6 @@ _O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 
 
 
 def _read_regular(path: str) -> bytes | None:
-    """The bytes of the regular file ``path``, or ``None`` (see :func:`_read_regular_with_status`)."""
-    read = _read_regular_with_status(path)
-    return None if read is None else read[0]
-
-
-def _read_regular_with_status(path: str) -> tuple[bytes, os.stat_result] | None:
     """The bytes of the regular file ``path``; ``None`` when there is none (missing, a folder, a FIFO …).
 
     One ``open``, ``fstat`` and ``read`` (of the file's size plus one byte: getting
@@ -298,11 +290,11 @@ def _read_regular_with_status(path: str) -> tuple[bytes, os.stat_result] | None:
             return None
         data = os.read(fd, info.st_size + 1)
         if len(data) == info.st_size:
-            return data, info
+            return data
         chunks = [data]  # it changed since fstat, or one read stops short (2 GiB on Linux): read to the end
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
-        return b"".join(chunks), info
+        return b"".join(chunks)
     finally:
         os.close(fd)
 
@@ -324,16 +316,16 @@ def read_job(filename: str) -> Job:
     """
     path = os.path.abspath(filename)
     try:
-        read = _read_regular_with_status(path)
+        data = _read_regular(path)
     except OSError as exc:
         raise FileError(f"cannot read {path}: {exc.strerror}") from exc
-    if read is None:
+    if data is None:
         if os.path.isdir(path):
             raise FileError(f"{path} is a folder, not a saved job (.dill) file; use load_all() for a folder")
         if os.path.exists(path):
             raise FileError(f"cannot read {path}: not a regular file")
         raise FileError(f"no saved job at {path}")
-    return _job_from(read[0], path)
+    return _job_from(data, path)
 
 
 def _job_from(data: bytes, path: str) -> Job:

@@ -45,10 +45,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Session", "Leftovers"]
 
-#: what a restart does about work the killed run left running: ``NAME.res`` -> log lines ``(level, text)``
 #: the garbage collector's first threshold during a session (new objects between collections)
 GC_THRESHOLD = 10_000
-
+#: what a restart does about work the killed run left running: ``NAME.res`` and the folders of
+#: its finished jobs -> log lines ``(level, text)``
 Leftovers = Callable[[str, Container[str]], Iterable[tuple[int, str]]]
 #: seconds the run waits for threads started inside it before it says so
 _THREAD_NOTICE_S = 0.5
