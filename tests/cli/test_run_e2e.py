@@ -326,6 +326,34 @@ def test_load_reuses_jobs_of_a_class_defined_in_the_script(tmp_path: Path, plams
     assert all(logged_status(tmp_path / "second", f"c{i}") == "copied" for i in range(3))
 
 
+def test_files_a_script_leaves_open_are_written_when_plams_exits(tmp_path: Path, plams: Run,
+                                                                 env: dict[str, str]) -> None:
+    # plams skips the last garbage collection at exit (cli.main.program): what it would
+    # have flushed, a file left open in the script's namespace or held in a cycle, is still written.
+    script = write(tmp_path / "s.plms", (
+        "import atexit, sys\n"
+        "ShellJob(name='j', runscript='echo 1').run()\n"
+        "plain = open('plain.txt', 'w'); plain.write('plain data')\n"
+        "binary = open('binary.bin', 'wb'); binary.write(b'binary data')\n"
+        "class Holder: pass\n"
+        "held = Holder(); held.me = held; held.file = open('held.txt', 'w'); held.file.write('held data')\n"
+        "atexit.register(lambda: open('atexit.txt', 'w').write('at exit'))\n"
+        "sys.exit(3)\n"))
+    for command in (None, [sys.executable, "-m", "plams_cli"]):
+        for name in ("plain.txt", "binary.bin", "held.txt", "atexit.txt"):
+            (tmp_path / name).unlink(missing_ok=True)
+        if command is None:
+            result = plams("-q", str(script), cwd=tmp_path)
+        else:
+            result = subprocess.run([*command, "-q", str(script)], cwd=tmp_path, env=env, capture_output=True,
+                                    text=True, timeout=60)
+        assert result.returncode == 3, result.stderr
+        assert (tmp_path / "plain.txt").read_text() == "plain data"
+        assert (tmp_path / "binary.bin").read_bytes() == b"binary data"
+        assert (tmp_path / "held.txt").read_text() == "held data"
+        assert (tmp_path / "atexit.txt").read_text() == "at exit"
+
+
 def test_python_dash_m_plams_cli(tmp_path: Path, env: dict[str, str]) -> None:
     script = write(tmp_path / "a.plms", "print('m')\n")
     result = subprocess.run([sys.executable, "-m", "plams_cli", "-q", str(script)], cwd=tmp_path, env=env,
