@@ -276,9 +276,9 @@ class SavedJob:
         self.name: str = entry["n"]
         self.path: str | None = path
         self.jobmanager: Any = None
-        self._hash: str | None = entry["h"]
-        self._exit_code: int | None = entry["x"]
-        self._status = JobStatus(entry["s"])
+        self._hash: str | None = entry.get("h")
+        self._exit_code: int | None = entry.get("x")
+        self._status = _STATUSES[entry["s"]]  # (checked by _valid)
         self._cls = sys.intern(str(entry.get("c")))
         self._job: Job | None = None
         #: the :func:`file_id` of the ``.dill`` the entry vouches for, and of its ``.job.json``
@@ -402,34 +402,69 @@ def _read_index(folder: str, known: dict[str, dict[str, Any]]) -> None:
             data = handle.read()
     except OSError:
         return
-    for line in data.split(b"\n"):
+    prefix = folder + os.sep
+    # An index is ASCII (the encoder escapes the rest): decoded at once, each line parsed by
+    # the decoder's raw_decode (json.loads of each line costs a third more). A line it does
+    # not take whole (a torn one, bytes that are not ASCII) is parsed alone by _parse_line.
+    texts = data.decode("ascii").split("\n") if data.isascii() else None
+    for number, line in enumerate(data.split(b"\n")):
         if not line:
             continue
+        entry: Any = None
+        if texts is not None:
+            text = texts[number]
+            try:
+                entry, end = _raw_decode(text)
+            except ValueError:
+                end = -1
+            if end != len(text) or type(entry) is not dict:
+                entry = None
+        if entry is None:
+            entry = _parse_line(line)
+            if entry is None:
+                continue
+            line = entry.pop(_LINE)
+        if _valid(entry):
+            entry[_LINE] = line
+            known[prefix + entry["p"]] = entry
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _parse_line(line: bytes) -> dict[str, Any] | None:
+    """One index line's entry (with the line it was read from under ``_LINE``), or ``None``."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        # A killed writer left a torn line, which the next entry continues: keep that one.
+        start = line.rfind(b'{"v":')
+        if start <= 0:
+            return None
+        line = line[start:]
         try:
             entry = json.loads(line)
         except ValueError:
-            # A killed writer left a torn line, which the next entry continues: keep that one.
-            start = line.rfind(b'{"v":')
-            line = line[start:]
-            try:
-                entry = json.loads(line) if start > 0 else None
-            except ValueError:
-                continue
-        if _valid(entry):
-            entry[_LINE] = line
-            known[folder + os.sep + entry["p"]] = entry
+            return None
+    if type(entry) is not dict:
+        return None
+    entry[_LINE] = line
+    return entry
 
 
 def _valid(entry: Any) -> bool:
     # Only what is used unchecked; the file identities are compared for equality, so
-    # anything but the right list of ints simply does not match.
-    return (type(entry) is dict and entry.get("v") == _VERSION and type(entry.get("p")) is str
-            and type(entry.get("n")) is str and entry.get("s") in _STATUSES
-            and (entry.get("h") is None or type(entry["h"]) is str)
-            and (entry.get("x") is None or type(entry["x"]) is int) and "d" in entry and "j" in entry)
+    # anything but the right list of ints simply does not match. (Once per saved job:
+    # indexing, not get(), for the keys every entry has.)
+    try:
+        return (entry["v"] == _VERSION and type(entry["p"]) is str and type(entry["n"]) is str
+                and entry["s"] in _STATUSES and ((digest := entry.get("h")) is None or type(digest) is str)
+                and ((code := entry.get("x")) is None or type(code) is int) and "d" in entry and "j" in entry)
+    except (KeyError, TypeError):  # not a dict, a key missing, a status that cannot be hashed
+        return False
 
 
-_STATUSES = frozenset(status.value for status in JobStatus)
+_STATUSES = {status.value: status for status in JobStatus}
 
 
 def _from_summary(dill: str, dill_id: FileId, summary: str, summary_id: FileId) -> dict[str, Any] | None:
@@ -486,19 +521,23 @@ def load_saved(path: str, jobmanager: JobManager) -> tuple[dict[str, Job | Saved
             return
         if any(entry.name == INDEX for entry in entries):
             _read_index(folder, known)
+        saved: list[SavedJob] = []
         for name in sorted(e.name for e in entries if e.is_dir(follow_symlinks=False)):
             # Performance-critical (once per saved job): str concatenation, not os.path.join.
             sub = folder + os.sep + name
             dill = sub + os.sep + name + _DILL
             dill_id = _regular_id(dill)
-            if dill_id is None:
-                visit(sub)
-                continue
-            job = _saved(sub, dill, dill_id, known.get(dill))
+            job = None if dill_id is None else _saved(sub, name, dill, dill_id, known.get(dill))
             if job is not None:
                 job.jobmanager = jobmanager
-                jobmanager.add_saved(job)
+                saved.append(job)
                 loaded[dill] = job
+                continue
+            # (the jobs found so far are added first: the first of identical jobs wins their hash)
+            jobmanager.add_saved(*saved)
+            saved.clear()
+            if dill_id is None:
+                visit(sub)
                 continue
             try:
                 loaded[dill] = jobmanager.load_job(dill)
@@ -506,24 +545,26 @@ def load_saved(path: str, jobmanager: JobManager) -> tuple[dict[str, Job | Saved
                 log(f"Skipping {dill}: {exc}", 1)
                 bad.append(dill)
                 visit(sub)
+        jobmanager.add_saved(*saved)
 
     visit(root)
     known.clear()  # at once: visit() is a closure on itself, so only the garbage collector would free them
     return loaded, bad
 
 
-def _saved(folder: str, dill: str, dill_id: FileId, entry: dict[str, Any] | None) -> SavedJob | None:
-    """The :class:`SavedJob` of the job saved as ``dill`` when its entry or summary vouches for it, else ``None``."""
+def _saved(folder: str, name: str, dill: str, dill_id: FileId, entry: dict[str, Any] | None) -> SavedJob | None:
+    """The :class:`SavedJob` of job ``name`` (saved as ``dill``) if its entry or summary vouches for it, else None."""
     summary = dill[: -len(_DILL)] + _SUMMARY
     summary_id = _regular_id(summary)
     if summary_id is None:
         return None
-    if entry is not None and entry["d"] == dill_id and entry["j"] != summary_id:
-        return None  # the summary changed after the job was saved: only the .dill can tell
-    if entry is None or entry["d"] != dill_id:
+    if entry is not None and entry["d"] == dill_id:
+        if entry["j"] != summary_id:
+            return None  # the summary changed after the job was saved: only the .dill can tell
+    else:
         entry = _from_summary(dill, dill_id, summary, summary_id)
         if entry is None:
             return None
-    if entry.get("m") or entry["n"] != os.path.basename(folder):
+    if "m" in entry and entry["m"] or entry["n"] != name:
         return None
     return SavedJob(folder, entry)

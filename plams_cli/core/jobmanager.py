@@ -314,17 +314,20 @@ class JobManager:
                     if current is None or not current.results.is_done() or not current.ok():
                         self.hashes.setdefault(digest, item)
 
-    def add_saved(self, job: Job | SavedJob) -> None:
-        """Make a job known from a working folder's index (a :class:`SavedJob`) take part in rerun prevention.
+    def add_saved(self, *jobs: Job | SavedJob) -> None:
+        """Make jobs known from a working folder's index (:class:`SavedJob`) take part in rerun prevention.
 
         As a loaded job (:meth:`_add_loaded`, for a job without children): it is not
         registered, and its hash finds it unless another job holds that hash already.
         """
+        reusable = (JobStatus.SUCCESSFUL, JobStatus.COPIED)
         with self._lock:
-            if job.path:
-                self._loaded_paths[normal_path(job.path)] = job  # type: ignore[assignment]
-            if job._hash and job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED):
-                self.hashes.setdefault(job._hash, job)  # type: ignore[arg-type]
+            paths, hashes = self._loaded_paths, self.hashes
+            for job in jobs:
+                if job.path:
+                    paths[normal_path(job.path)] = job  # type: ignore[assignment]
+                if job._hash and job.status in reusable:
+                    hashes.setdefault(job._hash, job)  # type: ignore[arg-type]
 
     def move_loaded(self, job: Job, prev: Job) -> bool:
         """Give ``job`` the folder of ``prev`` with one rename, when ``prev`` was loaded from the folder being

@@ -330,6 +330,22 @@ def test_index_lines_are_appended_and_a_torn_line_does_not_hide_the_next(tmp_pat
     assert sorted(os.path.basename(path) for path in known) == sorted(f"{name}.dill" for name in NAMES)
 
 
+@pytest.mark.parametrize("garbage", [b"[1, 2]\n3,4\n{}\n", b"\xff\xfe not json\n"], ids=["ascii", "not-ascii"])
+def test_each_whole_index_line_is_read_with_its_own_bytes(tmp_path: Path, fresh_config: Any, garbage: bytes) -> None:
+    """Lines that are not one entry (other JSON values, bytes that are not ASCII, spaces) leave the others alone."""
+    _run(tmp_path, "w")
+    work = tmp_path / "w"
+    lines = (work / INDEX).read_bytes().splitlines(keepends=True)
+    first, second, *rest = lines
+    spaced = second[:-1] + b"  \n"  # still an entry, parsed alone
+    (work / INDEX).write_bytes(garbage + first + b"\n" + spaced + first[:-1] + first + b"".join(rest))
+    known: dict[str, Any] = {}
+    jobindex._read_index(str(work), known)
+    assert sorted(os.path.basename(path) for path in known) == sorted(f"{name}.dill" for name in NAMES)
+    by_line = {json.loads(line)["p"]: line.rstrip(b"\n") for line in [first, spaced, *rest]}
+    assert {entry["p"]: entry[jobindex._LINE] for entry in known.values()} == by_line
+
+
 def test_restart_after_a_killed_restart_reads_both_indexes(tmp_path: Path, fresh_config: Any,
                                                           unpickled: list[str]) -> None:
     """``w.res`` (the first run) with the killed restart's ``w`` nested in it: each has its index."""
