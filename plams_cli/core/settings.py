@@ -127,11 +127,16 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
             return True
         if isinstance(name, str):
             lowered = name.lower()
-            return any(isinstance(k, str) and k.lower() == lowered for k in dict.keys(self))
+            for key in dict.keys(self):  # (a loop, not any() over a generator: every job asks for absent keys)
+                if isinstance(key, str) and key.lower() == lowered:
+                    return True
         return False
 
     def get(self, name: Any, default: Any = None) -> Any:
         """Return ``self[name]`` when present (case-insensitive), else ``default``; creates nothing."""
+        if type(name) is str:  # the common case first
+            value = dict.get(self, name, _MISSING)
+            return value if value is not _MISSING else dict.get(self, self.find_case(name), default)
         if isinstance(name, tuple):
             return self.get_nested(name, default=default)
         if dict.__contains__(self, name):
@@ -283,21 +288,22 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
         Returns ``self``.
         """
         lowered: dict[str, Any] | None = None  # built on the first miss: one pass over our keys
+        contains, getitem = dict.__contains__, dict.__getitem__
         for key in other:  # a Settings yields its keys sorted: new keys land in PLAMS's order
             value = other[key]
             stored = key
-            if not dict.__contains__(self, key) and isinstance(key, str):
-                if lowered is None:
-                    lowered = {k.lower(): k for k in dict.keys(self) if isinstance(k, str)}
-                stored = lowered.get(key.lower(), _MISSING)
-            if stored is _MISSING:
-                dict.__setitem__(self, key, value if type(value) in _PLAIN else _copy_value(value))
-                continue
-            if not dict.__contains__(self, stored):  # a key that is not a string, missing
-                dict.__setitem__(self, stored, _copy_value(value))
-                continue
-            mine = dict.__getitem__(self, stored)
-            if isinstance(mine, Settings) and isinstance(value, Mapping):
+            if not contains(self, key):
+                if isinstance(key, str):
+                    if lowered is None:
+                        lowered = {k.lower(): k for k in dict.keys(self) if isinstance(k, str)}
+                    stored = lowered.get(key.lower(), _MISSING)
+                else:
+                    stored = _MISSING
+                if stored is _MISSING:  # (a key of any case missing: the common case, every default of a job)
+                    dict.__setitem__(self, key, value if type(value) in _PLAIN else _copy_value(value))
+                    continue
+            mine = getitem(self, stored)
+            if isinstance(mine, Settings) and (isinstance(value, dict) or isinstance(value, Mapping)):
                 mine.soft_update(value)
         return self
 
@@ -429,10 +435,11 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
     def __iter__(self) -> Iterator[Any]:
         """Keys in PLAMS's order: sorted as if they were strings (``keys()`` keeps insertion order)."""
         keys = list(dict.keys(self))
-        if all(type(key) is str for key in keys):  # the common case: no str() per key
-            keys.sort()
-            return iter(keys)
-        return iter(sorted(keys, key=str))
+        for key in keys:  # (a loop, not all() over a generator: every job copies and merges settings)
+            if type(key) is not str:
+                return iter(sorted(keys, key=str))
+        keys.sort()  # the common case: no str() per key
+        return iter(keys)
 
     def __str__(self) -> str:
         return self._str(0)
