@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Job"]
 
+_VALUES = {status: status.value for status in JobStatus}  # (status.value is an enum property: once per change)
+
 _UNPICKLED_SET = frozenset(("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text",
                             "_runscript_text", "_runner", "_notified", "_made_folder"))
 
@@ -84,14 +86,15 @@ class Job:
         self.jobmanager: Any = None
         self.jobrunner: Any = None
         self.parent: MultiJob | None = None
-        self.settings = Settings()
-        if isinstance(settings, Settings):
+        if settings is None:
+            self.settings = Settings.__new__(Settings)  # empty: nothing for __init__ to convert
+        elif isinstance(settings, Settings):
             self.settings = settings.copy()
         elif isinstance(settings, Job):
             self.settings = settings.settings.copy()
         elif isinstance(settings, Mapping):
             self.settings = Settings(settings).copy()
-        elif settings is not None:
+        else:
             raise JobError(f"settings of job {name} must be a Settings, a dict or a Job, not {type(settings).__name__}")
         self.default_settings: list[Settings] = [_config_module.config.job]
         self.depend: list[Job] = list(depend or [])
@@ -118,7 +121,7 @@ class Job:
     def status(self, value: JobStatus | str) -> None:
         status = value if type(value) is JobStatus else JobStatus(value)
         old, self._status = self._status, status
-        now = self.timestamps[status.value] = time.time()
+        now = self.timestamps[_VALUES[status]] = time.time()
         announce_status(self, old, status, now)  # the log line, the live count, the job cache …
 
     @property
@@ -277,8 +280,8 @@ class Job:
         <plams_cli.core.results.Results.collect>`).
         """
         old, new = prev.name, self.name
-        keeps = (old == new and isinstance(prev, SavedJob) and self.saves_plainly()
-                 and self.settings.get("pickle", True) and self.settings.get("link_files", True))
+        pickles, links = self.settings.get("pickle", True), self.settings.get("link_files", True)
+        keeps = old == new and isinstance(prev, SavedJob) and self.saves_plainly() and pickles and links
         listed = prev.listed_files() if keeps else None  # type: ignore[attr-defined]
         # with keeps: links of the saved files the index vouched for, kept as they are (see keep_saved)
         skip = set() if keeps else {f"{old}.dill", f"{old}.job.json"}
@@ -300,7 +303,7 @@ class Job:
             if moving and manager.move_loaded(self, prev):
                 moved = True
                 # prev's folder (a restart's) is this job's now, saved files too until this job's replace them
-                if not self.settings.get("pickle", True):
+                if not pickles:
                     for name in skip:
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(os.path.join(self.path, name))
@@ -308,7 +311,7 @@ class Job:
                 listed = None  # (a job loaded from this very folder already has its files here)
             elif listed is None or not link_listed(source, self.path, listed):
                 listed = None
-                link_or_copy_tree(source, self.path, rename, link=bool(self.settings.get("link_files", True)))
+                link_or_copy_tree(source, self.path, rename, link=bool(links))
         if listed is not None:
             self.results.take_listed(listed)
         self._copied_from = source

@@ -135,6 +135,7 @@ class JobManager:
         self._loaded_paths: dict[str, Job] = {}  # folder -> job loaded from it
         #: ``(NAME, NAME.res)`` of a restart in place: jobs loaded from ``NAME.res`` may move into ``NAME``
         self.restart_source: tuple[str, str] | None = None
+        self._normal_source: tuple[tuple[str, str], tuple[str, str]] | None = None  # restart_source, normalized
         #: held while a job takes the files of another (the folder of a loaded job may move meanwhile)
         self.folder_lock = threading.Lock()
         self._lock = threading.RLock()
@@ -143,6 +144,7 @@ class JobManager:
         #: jobs cancelled before they were registered (they have no folder), for the summary
         self.not_started: list[Job] = []
         self._all_done = threading.Condition(self._lock)
+        self._waiters = 0  # threads in wait_all(): job_ended() wakes them only when there are any
         base = os.path.abspath(os.path.expanduser(path)) if path else os.getcwd()
         name = folder or "plams_workdir"
         if use_existing_folder:
@@ -343,10 +345,14 @@ class JobManager:
         if source is None or prev.path is None or job.path is None or prev.name != job.name:
             return False
         from plams_cli.core.restart import move_job_folder
+        path = normal_path(prev.path)
         with self._lock:
-            if self._loaded_paths.get(normal_path(prev.path)) is not prev:
+            if self._loaded_paths.get(path) is not prev:
                 return False
-        if not move_job_folder(prev.path, job.path, *source):
+            normal = self._normal_source
+            if normal is None or normal[0] is not source:  # (normalized once per restart, not per job)
+                normal = self._normal_source = (source, (normal_path(source[0]), normal_path(source[1])))
+        if not move_job_folder(path, normal_path(job.path), *normal[1], normal=True):
             return False
         prev.path = job.path
         if isinstance(prev, SavedJob):
@@ -386,15 +392,19 @@ class JobManager:
         """``job`` ended (whatever its status): :meth:`wait_all` no longer waits for it."""
         with self._lock:
             self._active.pop(id(job), None)
-            if not self._active:
+            if not self._active and self._waiters:
                 self._all_done.notify_all()
 
     def wait_all(self) -> None:
         """Block until every job started in this manager has ended."""
         with waiting():
             with self._lock:
-                while self._active:
-                    self._all_done.wait()
+                self._waiters += 1
+                try:
+                    while self._active:
+                        self._all_done.wait()
+                finally:
+                    self._waiters -= 1
 
     def status_counts(self) -> dict[str, int]:
         """How many jobs of this manager are in each status (for progress displays).

@@ -76,10 +76,10 @@ def start(job: Job, jobrunner: Any = None, jobmanager: JobManager | None = None)
         when no run is going on).
     """
     config = runtime.config
-    runner = jobrunner or config.default_jobrunner
+    runner = jobrunner or config["default_jobrunner"]  # (items, as config.x reads them, without its rules)
     manager = jobmanager
     if manager is None:
-        manager = config.default_jobmanager
+        manager = config["default_jobmanager"]
         if manager is None or not config.get("init"):
             manager = runtime.init()
     job.jobrunner = runner

@@ -198,7 +198,7 @@ def _target(workdir: str, res: str, path: str) -> str:
     return os.path.join(workdir, *parts)
 
 
-def move_job_folder(source: str, target: str, workdir: str, res: str) -> bool:
+def move_job_folder(source: str, target: str, workdir: str, res: str, *, normal: bool = False) -> bool:
     """Move the job folder ``source`` (inside ``res``) to ``target``, its place in ``workdir``, with one rename.
 
     Step 2 for a job the new run reproduces where it was: ``target`` is the (empty)
@@ -207,11 +207,13 @@ def move_job_folder(source: str, target: str, workdir: str, res: str) -> bool:
     out: the job does it as it lists its files (``results.collect(drop_hidden=True)``).
     Returns whether it moved; ``False`` (nothing changed) when ``target`` is not where
     ``source`` belongs or the rename fails (``target`` is not empty, another file system).
+    With ``normal``, the four paths are normal already (as ``os.path.normpath`` makes them).
     """
-    res, source = normal_path(res), normal_path(source)
+    if not normal:
+        source, target, workdir, res = normal_path(source), normal_path(target), normal_path(workdir), normal_path(res)
     if not source.startswith(res + os.sep):
         return False
-    if _target(normal_path(workdir), res, source) != normal_path(target):
+    if _target(workdir, res, source) != target:
         return False
     try:
         os.rename(source, target)

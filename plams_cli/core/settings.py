@@ -73,6 +73,14 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
     def _missing_attribute(self, name: str) -> AttributeError:
         return AttributeError(name)
 
+    def __getattr__(self, name: str) -> Any:
+        # KeyAttributes.__getattr__ with Settings' rules written in (read in every job, often
+        # several times): a dunder is no key; a missing key is a new branch, or KeyError under
+        # suppress_missing() (see __missing__).
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self[name]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         dict.__init__(self, *args, **kwargs)
         for key, value in dict.items(self):
