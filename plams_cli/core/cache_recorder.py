@@ -80,6 +80,7 @@ class CacheRecorder:
         self._rows: dict[int, tuple[Job, dict[str, Any]]] = {}  # id(job) -> (job, its row so far)
         self._wake = threading.Event()
         self._closing = False
+        self._hurry = False  # set by hurry(): write the burst held so far at once
         self._start_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one fold and write at a time
         self._thread: threading.Thread | None = None
@@ -91,7 +92,13 @@ class CacheRecorder:
 
     # --- the observer: cheap, in the job's thread ---------------------------------------
     def status_changed(self, job: Job, old: JobStatus, new: JobStatus, when: float) -> None:
-        """Queue the change (the first one starts the writer)."""
+        """Queue the change (the first one starts the writer); ``started`` is left out.
+
+        A job gets its row once it has a folder, which it gets after ``started``; until
+        then that change would only be folded into a row never written (see :meth:`_fold`).
+        """
+        if new is _STARTED:
+            return
         self._events.append((job, new, when, None))
         if self._thread is None:
             self.start()
@@ -143,9 +150,10 @@ class CacheRecorder:
         while True:
             self._wake.wait(pause)
             self._wake.clear()
-            closing = self._closing
+            closing, hurry = self._closing, self._hurry
+            self._hurry = False
             queued = len(self._events)
-            if not closing and queued - seen >= BURST_EVENTS:
+            if not (closing or hurry) and queued - seen >= BURST_EVENTS:
                 # Jobs end faster than one every few milliseconds (a restart reusing them):
                 # writing now would take the GIL from the thread that runs them, row after
                 # row. Hold the burst until it ends, or for MAX_LAG_S at most.
@@ -253,6 +261,17 @@ class CacheRecorder:
         for key in [key for key, (job, row) in rows.items() if "path" not in row and job.status.is_final]:
             del rows[key]
 
+    def hurry(self) -> None:
+        """The run's jobs have ended: write what is held now, in the writer thread, while the run ends.
+
+        The end of a run (settling a restart, cleaning the job folders) waits on files
+        most of the time, which lets the writer thread run meanwhile; :meth:`close` then
+        waits for less.
+        """
+        if self._thread is not None:
+            self._hurry = True
+            self._wake.set()
+
     # --- closing -------------------------------------------------------------------------
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Write what is left (waiting at most ``timeout`` seconds) and stop the writer."""
@@ -268,6 +287,7 @@ class CacheRecorder:
         thread.join(timeout)
 
 
+_STARTED = JobStatus.STARTED
 _STATUSES: dict[JobStatus, str | None] = {}
 
 
@@ -283,16 +303,18 @@ def _cache_statuses() -> dict[JobStatus, str | None]:
 
 
 def _static_fields(job: Job) -> dict[str, Any]:
-    path = normal_path(job.path) if job.path and os.path.isabs(job.path) else os.path.abspath(job.path or "")
-    fields: dict[str, Any] = {"path": path, "program": type(job).__name__}
-    manager = job.jobmanager
-    workdir = getattr(manager, "workdir", None)
-    fields["comment"] = f"job {job.full_name()} in {workdir}" if workdir else f"job {job.full_name()}"
+    # (once per job of a run: no os.path functions where a string test does)
+    path = job.path or ""
+    path = normal_path(path) if path[:1] == os.sep else os.path.abspath(path)
+    workdir = getattr(job.jobmanager, "workdir", None)
+    name = job.full_name() if job.parent is not None else job.name
+    fields: dict[str, Any] = {"path": path, "program": type(job).__name__,
+                              "comment": f"job {name} in {workdir}" if workdir else f"job {name}"}
     filename = getattr(job, "_filename", None)
     if filename is not None:
         fields["input_fname"] = filename("inp")
         fields["output_fname"] = filename("out")
-        fields["submit"] = os.path.join(path, filename("run"))
+        fields["submit"] = path + os.sep + filename("run")
     return fields
 
 

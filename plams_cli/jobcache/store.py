@@ -37,7 +37,9 @@ COLUMNS = ("path", "job_id", "program", "input_fname", "output_fname", "status",
            "mtime", "kind", "grid", "pid_start")
 #: keys a row given to :meth:`Store.record` may have
 ROW_FIELDS = frozenset(COLUMNS)
-_TEXT_BEFORE_STATUS = ("job_id", "program", "input_fname", "output_fname")
+_MTIME, _KIND, _GRID, _PID_START = (COLUMNS.index(name) for name in ("mtime", "kind", "grid", "pid_start"))
+_TEXT_INDEXES = tuple(i for i, name in enumerate(COLUMNS) if name not in ("mtime", "pid_start"))
+_TEXT_TYPES = frozenset({str, type(None)})
 _STATUS_NAMES = frozenset(s.value for s in JobStatus) | frozenset(JobStatus)
 
 _SCHEMA = """
@@ -287,14 +289,18 @@ class Store:
         status = row.get("status")
         if status is not None and status not in _STATUS_NAMES:
             raise UserError(f"unknown status {status!r} for {path}")
-        get = row.get
-        mtime, pid_start = get("mtime"), get("pid_start")
-        return (hostname, str(path), *(None if (v := get(k)) is None else str(v) for k in _TEXT_BEFORE_STATUS),
-                None if status is None else str(status),
-                *(None if (v := get(k)) is None else str(v) for k in ("submit", "comment")),
-                now if mtime is None else float(mtime),
-                *(None if (v := get(k)) is None else str(v) for k in ("kind", "grid")),
-                None if pid_start is None else float(pid_start))
+        values = list(map(row.get, COLUMNS))  # (once per recorded job: no per-column Python where avoidable)
+        if not _TEXT_TYPES.issuperset(map(type, values[:_MTIME])) or type(values[_KIND]) not in _TEXT_TYPES \
+                or type(values[_GRID]) not in _TEXT_TYPES:
+            for index in _TEXT_INDEXES:
+                value = values[index]
+                if value is not None:
+                    values[index] = str(value)
+        mtime, pid_start = values[_MTIME], values[_PID_START]
+        values[_MTIME] = now if mtime is None else float(mtime)
+        if pid_start is not None:
+            values[_PID_START] = float(pid_start)
+        return (hostname, *values)
 
     def record(self, hostname: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert or update ``rows`` of jobs on ``hostname`` in one transaction.

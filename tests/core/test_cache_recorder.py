@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -189,6 +190,50 @@ def test_a_burst_of_changes_is_written_when_it_ends(tmp_path: Path, monkeypatch:
     rows = _rows(str(tmp_path / "cache.sqlite"))
     assert sorted(str(row["path"]) for row in rows) == sorted(str(job.path) for job in jobs)
     assert {row["status"] for row in rows} == {"finished"}
+
+
+def test_a_held_burst_is_written_at_once_when_the_run_hurries_the_writer(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """finish() hurries the writer: the burst held so far goes out while the run cleans up, not at close."""
+    monkeypatch.setattr(cache_recorder, "FLUSH_INTERVAL_S", 0.02)
+    monkeypatch.setattr(cache_recorder, "BURST_EVENTS", 20)
+    monkeypatch.setattr(cache_recorder, "MAX_LAG_S", 60.0)
+    recorder = cache_recorder.CacheRecorder(str(tmp_path / "cache.sqlite"))
+    jobs = [ShellJob(name=f"j{i}") for i in range(50)]
+    for job in jobs:
+        job.path = str(tmp_path / job.name)
+    recorder.start()
+    burst = threading.Thread(target=_burst, args=(recorder, jobs, 2.0))
+    try:
+        assert recorder.resolved_path() is not None
+        burst.start()
+        time.sleep(0.3)
+        assert recorder.written == 0  # held while the burst goes on
+        recorder.hurry()
+        deadline = time.monotonic() + 1.0
+        while recorder.written < len(jobs) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert burst.is_alive()  # written while the burst still went on
+        assert recorder.written >= len(jobs) and recorder.failures == 0
+    finally:
+        burst.join()
+        recorder.close()
+    assert len(_rows(str(tmp_path / "cache.sqlite"))) == len(jobs)
+
+
+def test_started_is_not_queued_the_rows_come_from_the_later_changes(tmp_path: Path) -> None:
+    from plams_cli.core.status import JobStatus
+
+    recorder = cache_recorder.CacheRecorder(str(tmp_path / "cache.sqlite"))
+    assert recorder._resolve()
+    job = ShellJob(name="j")
+    recorder.status_changed(job, JobStatus.CREATED, JobStatus.STARTED, time.time())
+    assert not recorder._events  # (no folder yet: that change could never make a row)
+    job.path = str(tmp_path / "j")
+    recorder.status_changed(job, JobStatus.STARTED, JobStatus.REGISTERED, time.time())
+    assert recorder.flush()
+    assert [(row["path"], row["status"]) for row in _rows(str(tmp_path / "cache.sqlite"))] == [(job.path, "queueing")]
+    recorder.close()
 
 
 def test_a_long_queue_is_written_in_chunks_each_job_ending_with_its_last_status(
