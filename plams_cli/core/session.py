@@ -46,8 +46,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Session", "Leftovers"]
 
-#: the garbage collector's first threshold during a session (new objects between collections)
-GC_THRESHOLD = 10_000
+#: the garbage collector's first two thresholds during a session at least: new objects between
+#: collections of the young, and those collections between two of the objects that outlived one
+GC_THRESHOLD = (10_000, 100)
 #: what a restart does about work the killed run left running: ``NAME.res`` and the folders of
 #: its finished jobs -> log lines ``(level, text)``
 Leftovers = Callable[[str, Container[str]], Iterable[tuple[int, str]]]
@@ -158,9 +159,11 @@ class Session:
             raise SessionError(f"a run is going on in {config.default_jobmanager.workdir}: finish() it first")
         self.lock()
         # Tens of thousands of jobs live as long as the run: Python's default, a collection every
-        # 700 new objects, would walk them over and over (a tenth of a -r over 20,000 jobs).
-        self._gc_threshold = gc.get_threshold()
-        gc.set_threshold(max(self._gc_threshold[0], GC_THRESHOLD), *self._gc_threshold[1:])
+        # 700 new objects and of the survivors every 10 of those, would walk them over and over
+        # (a tenth of a -r over 20,000 jobs). Each object is looked at once young, the run's
+        # jobs then again only after a million more (as gc.freeze() does for the loaded jobs).
+        self._gc_threshold = before = gc.get_threshold()
+        gc.set_threshold(max(before[0], GC_THRESHOLD[0]), max(before[1], GC_THRESHOLD[1]), *before[2:])
         clear_trash(self.path)  # what a killed delete left
         moved_to = _restart.set_aside(*self.target) if self.target is not None else None
         if self.jobs is not None:
