@@ -77,7 +77,7 @@ class CacheRecorder:
         self._resolved = threading.Event()
         self.hostname = hostname or _hostname()
         self._events: collections.deque[_Event] = collections.deque()
-        self._rows: dict[int, tuple[Job, dict[str, Any]]] = {}  # id(job) -> (job, its row so far)
+        self._rows: dict[int, list[Any]] = {}  # id(job) -> its row so far (see _fold)
         self._wake = threading.Event()
         self._closing = False
         self._hurry = False  # set by hurry(): write the burst held so far at once
@@ -203,15 +203,25 @@ class CacheRecorder:
 
     def _write_ready(self) -> bool:
         """Write the rows folded so far that have a path, in one transaction; ``False`` when that failed."""
-        ready = [(key, row) for key, (job, row) in self._rows.items() if row.get("path")]
-        if not ready or self.path is None:
+        hostname = self.hostname
+        values: list[tuple[Any, ...]] = []
+        waiting: dict[int, list[Any]] = {}  # rows without a folder yet: kept for a later write
+        for key, state in self._rows.items():
+            static = state[_STATIC]
+            if static is None:
+                waiting[key] = state
+                continue
+            # in the cache's column order (see plams_cli.jobcache.store.COLUMNS), after the host name
+            values.append((hostname, static[0], state[_JOB_ID], static[1], static[2], static[3], state[_STATUS],
+                           static[4], static[5], state[_MTIME], state[_KIND], state[_GRID], state[_PID_START]))
+        if not values or self.path is None:
             return True
         try:
             if self._cache is None:
                 from plams_cli.jobcache import JobCache
 
                 self._cache = JobCache(self.path)
-            self._cache.record(self.hostname, [row for _, row in ready])
+            self._cache.record_values(values)
         except Exception as exc:  # noqa: BLE001 - a cache that cannot be written never fails the run
             self.failures += 1
             if not self._warned:
@@ -219,15 +229,16 @@ class CacheRecorder:
                 log(f"WARNING: the job cache {self.path} cannot be written ({type(exc).__name__}: {exc}); "
                     "this run's jobs may be missing from 'plams jobs list'", 1)
             return False
-        for key, row in ready:
-            entry = self._rows.get(key)
-            if entry is not None and entry[1] is row:
-                del self._rows[key]
-        self.written += len(ready)
+        self._rows = waiting  # (the writes and the folds take turns: see flush())
+        self.written += len(values)
         return True
 
     def _fold(self, limit: int) -> None:
-        """Move the first ``limit`` queued changes into one row per job, the latest state winning."""
+        """Move the first ``limit`` queued changes into one row per job, the latest state winning.
+
+        A job's row so far is a list: the job, then its fields (see the ``_STATIC`` … indexes):
+        what its folder gives (once it has one), its cache status, time and start.
+        """
         events, rows = self._events, self._rows
         if not events:
             return
@@ -236,29 +247,28 @@ class CacheRecorder:
         for _ in range(min(limit, len(events))):
             job, status, when, launch = popleft()
             key = id(job)
-            entry = rows.get(key)
-            if entry is None or entry[0] is not job:
-                entry = rows[key] = (job, {})
-            row = entry[1]
-            if "path" not in row and job.path:
-                row.update(_static_fields(job))
-            row["mtime"] = when
+            state = rows.get(key)
+            if state is None or state[0] is not job:
+                state = rows[key] = [job, None, None, when, None, None, None, None]
+            if state[_STATIC] is None and job.path:
+                state[_STATIC] = _static_fields(job)
+            state[_MTIME] = when
             if status is not None:
                 cache_status = statuses[status]
                 if cache_status is not None:
-                    row["status"] = cache_status
+                    state[_STATUS] = cache_status
             elif launch is not None:
-                row["job_id"] = launch.job_id
-                row["kind"] = launch.kind
+                state[_JOB_ID] = str(launch.job_id)
+                state[_KIND] = launch.kind
                 if launch.kind == "local":
                     # the spawn time: psutil's create_time() of the same process is within
                     # milliseconds of it (the cache allows 1.5 s), and costs the run nothing
-                    row["pid_start"] = launch.started
+                    state[_PID_START] = float(launch.started)
                 else:
-                    row["grid"] = launch.grid
-                    row["status"] = "running" if launch.running else "queueing"
+                    state[_GRID] = launch.grid
+                    state[_STATUS] = "running" if launch.running else "queueing"
         # a job that ended without ever getting a folder has nothing to show
-        for key in [key for key, (job, row) in rows.items() if "path" not in row and job.status.is_final]:
+        for key in [key for key, state in rows.items() if state[_STATIC] is None and state[0].status.is_final]:
             del rows[key]
 
     def hurry(self) -> None:
@@ -302,20 +312,22 @@ def _cache_statuses() -> dict[JobStatus, str | None]:
     return _STATUSES
 
 
-def _static_fields(job: Job) -> dict[str, Any]:
+#: where a row so far (see CacheRecorder._fold) keeps each field
+_STATIC, _STATUS, _MTIME, _JOB_ID, _KIND, _GRID, _PID_START = range(1, 8)
+
+
+def _static_fields(job: Job) -> tuple[str, str, str | None, str | None, str | None, str]:
+    """What a job's folder gives its row: path, program, input and output file, runscript, comment."""
     # (once per job of a run: no os.path functions where a string test does)
     path = job.path or ""
     path = normal_path(path) if path[:1] == os.sep else os.path.abspath(path)
     workdir = getattr(job.jobmanager, "workdir", None)
     name = job.full_name() if job.parent is not None else job.name
-    fields: dict[str, Any] = {"path": path, "program": type(job).__name__,
-                              "comment": f"job {name} in {workdir}" if workdir else f"job {name}"}
+    comment = f"job {name} in {workdir}" if workdir else f"job {name}"
     filename = getattr(job, "_filename", None)
-    if filename is not None:
-        fields["input_fname"] = filename("inp")
-        fields["output_fname"] = filename("out")
-        fields["submit"] = path + os.sep + filename("run")
-    return fields
+    if filename is None:
+        return path, type(job).__name__, None, None, None, comment
+    return path, type(job).__name__, filename("inp"), filename("out"), path + os.sep + filename("run"), comment
 
 
 def _hostname() -> str:

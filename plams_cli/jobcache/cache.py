@@ -74,6 +74,18 @@ class JobCache:
         """
         self.store.record(hostname, rows)
 
+    def record_values(self, values: Sequence[tuple[Any, ...]]) -> None:
+        """Insert or update rows made already, the host name and the columns in order (see :meth:`Store.record_values`).
+
+        Raises
+        ------
+        LockException
+            The cache stayed locked past the timeout.
+        JobCacheError, CorruptedCacheError, CacheVersionError
+            The cache cannot be written, is corrupt or foreign, or is newer.
+        """
+        self.store.record_values(values)
+
     # --- job_manager's API -----------------------------------------------------------
     def load(self) -> None:
         """Read every job from the cache file (a missing file is an empty cache)."""

@@ -318,7 +318,21 @@ class Store:
         if not rows:
             return
         now = time.time()
-        values = [self._row(hostname, row, now) for row in rows]
+        self.record_values([self._row(hostname, row, now) for row in rows])
+
+    def record_values(self, values: Sequence[tuple[Any, ...]]) -> None:
+        """:meth:`record` for rows made already: tuples of the host name and the :data:`COLUMNS`, in order.
+
+        For a writer that builds its rows itself (the run's recorder): nothing is checked;
+        a ``None`` keeps the stored value, and ``mtime`` must be a number.
+
+        Raises
+        ------
+        LockException, JobCacheError, CorruptedCacheError
+            See :meth:`write`.
+        """
+        if not values:
+            return
         with self.write(f"recording {len(values)} job(s)") as conn:
             conn.executemany(_RECORD, values)
 
