@@ -57,6 +57,10 @@ def make_folder(path: str, folder: str, counter_len: int = 3) -> str:
     raise FileError(f"no free working folder name left for {folder} in {path}")
 
 
+#: the statuses of a job that ended well, whose files another may reuse
+_REUSABLE = (JobStatus.SUCCESSFUL, JobStatus.COPIED)
+
+
 def _remove_empty_folders(folder: str, holding: frozenset[str] | set[str] = frozenset(),
                           plain: frozenset[str] | set[str] = frozenset()) -> bool:
     """Remove the empty folders under ``folder``, deepest first; return whether ``folder`` is left empty.
@@ -261,7 +265,7 @@ class JobManager:
                     break
                 saved = isinstance(prev, SavedJob)  # (ended: no results object to make and ask)
                 if saved or prev.results.is_done():
-                    reusable = prev.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED)
+                    reusable = prev.status in _REUSABLE
                     if reusable and prev.path and (prev.check_folder() if saved  # type: ignore[attr-defined]
                                                    else os.path.isdir(prev.path)):
                         found = prev
@@ -322,7 +326,7 @@ class JobManager:
         As a loaded job (:meth:`_add_loaded`, for a job without children): it is not
         registered, and its hash finds it unless another job holds that hash already.
         """
-        reusable = (JobStatus.SUCCESSFUL, JobStatus.COPIED)
+        reusable = _REUSABLE
         with self._lock:
             paths, hashes = self._loaded_paths, self.hashes
             for job in jobs:
@@ -426,7 +430,7 @@ class JobManager:
     def clean(self) -> None:
         """Apply each job's ``save`` setting and remove empty folders if configured (``finish()`` calls it)."""
         for job in list(self.jobs):
-            if job.status in (JobStatus.SUCCESSFUL, JobStatus.COPIED) and job.path:
+            if job.status in _REUSABLE and job.path:
                 save = job.settings.get("save", "all")
                 if save not in (None, "all") and os.path.isdir(job.path):  # the setting first: no stat per job
                     try:
