@@ -44,7 +44,7 @@ def log(message: object, level: int = 0) -> None:
     """
     if level > _state["max"]:
         return
-    line = _prefix() + str(message) + "\n"
+    line = _prefix() + (message if type(message) is str else str(message)) + "\n"
     with _lock:
         if level <= _state["stdout"]:
             stream = getattr(sys, _stream_name)
@@ -122,15 +122,17 @@ def threshold() -> int:
 
 
 def _prefix() -> str:
+    now = int(time.time())
+    if _stamp[0] == now:  # (the common case: a line in the same second as the last; configure() resets it)
+        return _stamp[1]  # type: ignore[no-any-return]
     show_date, show_time = _state["date"], _state["time"]
     if not (show_date or show_time):
-        return ""
-    now = int(time.time())
-    key = (now, show_date, show_time)
-    if _stamp[0] != key:
+        prefix = ""
+    else:
         fmt = "%d.%m|%H:%M:%S" if show_date and show_time else ("%d.%m" if show_date else "%H:%M:%S")
-        _stamp[:] = [key, "[" + time.strftime(fmt, time.localtime(now)) + "] "]
-    return _stamp[1]  # type: ignore[no-any-return]
+        prefix = "[" + time.strftime(fmt, time.localtime(now)) + "] "
+    _stamp[:] = [now, prefix]
+    return prefix
 
 
 def set_stream(name: str) -> None:
@@ -152,6 +154,7 @@ def configure(settings: Any) -> None:
     _state["file"] = int(settings.get("file", 5))
     _state["date"] = bool(settings.get("date", True))
     _state["time"] = bool(settings.get("time", True))
+    _stamp[:] = [None, ""]  # the prefix is made anew with the formats
     _state["max"] = max(_state["stdout"], _state["file"] if _logfile is not None else -1)
 
 

@@ -133,7 +133,7 @@ class StatusLog:
         """Log the change when its level is shown anywhere."""
         level = STATUS_LOG_LEVEL[new]
         if level <= logger_threshold():
-            log(f"JOB {job.full_name()} {_UPPER[new]}", level)
+            log(f"JOB {job.name if job.parent is None else job.full_name()} {_UPPER[new]}", level)
 
     def job_launched(self, job: Job, launch: Launch) -> None:
         """Nothing: starts are said by the RUNNING line."""

@@ -295,9 +295,22 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
 
         Returns ``self``.
         """
+        keys = list(other)  # a Settings yields its keys sorted: new keys land in PLAMS's order
+        try:
+            # The common case, every job's defaults: no key of other is here in any case. Told
+            # without a Python step per key (str.lower of a key that is no string: the general case).
+            apart = not dict.__len__(self) or {k.lower() for k in dict.keys(self)}.isdisjoint(map(str.lower, keys))
+        except (AttributeError, TypeError):
+            apart = False
+        if apart:
+            setitem = dict.__setitem__
+            for key in keys:
+                value = other[key]
+                setitem(self, key, value if type(value) in _PLAIN else _copy_value(value))
+            return self
         lowered: dict[str, Any] | None = None  # built on the first miss: one pass over our keys
         contains, getitem = dict.__contains__, dict.__getitem__
-        for key in other:  # a Settings yields its keys sorted: new keys land in PLAMS's order
+        for key in keys:
             value = other[key]
             stored = key
             if not contains(self, key):
