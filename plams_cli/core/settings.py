@@ -297,9 +297,12 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
         """
         keys = list(other)  # a Settings yields its keys sorted: new keys land in PLAMS's order
         try:
-            # The common case, every job's defaults: no key of other is here in any case. Told
-            # without a Python step per key (str.lower of a key that is no string: the general case).
-            apart = not dict.__len__(self) or {k.lower() for k in dict.keys(self)}.isdisjoint(map(str.lower, keys))
+            # The common case, every job's defaults: no key of other is here in any case, nor twice
+            # in other. Told without a Python step per key (str.lower of a key that is no string,
+            # or of a key here: the general case).
+            folded = {*map(str.lower, keys)}
+            apart = len(folded) == len(keys) and (not dict.__len__(self)
+                                                  or folded.isdisjoint([k.lower() for k in dict.keys(self)]))
         except (AttributeError, TypeError):
             apart = False
         if apart:
@@ -320,8 +323,10 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
                     stored = lowered.get(key.lower(), _MISSING)
                 else:
                     stored = _MISSING
-                if stored is _MISSING:  # (a key of any case missing: the common case, every default of a job)
+                if stored is _MISSING:  # a key of any case missing: added, and found so by a later key of other
                     dict.__setitem__(self, key, value if type(value) in _PLAIN else _copy_value(value))
+                    if lowered is not None:
+                        lowered[key.lower()] = key
                     continue
             mine = getitem(self, stored)
             if isinstance(mine, Settings) and (isinstance(value, dict) or isinstance(value, Mapping)):

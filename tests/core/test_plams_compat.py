@@ -451,3 +451,41 @@ def test_pickle_protocol_minus_one_saves_with_the_highest(run_in: Any) -> None:
     data = Path(job.path, "pickled.dill").read_bytes()
     first = next(pickletools.genops(data))
     assert first[0].name == "PROTO" and first[1] == __import__("pickle").HIGHEST_PROTOCOL
+
+
+# --- soft_update on random trees, side by side ------------------------------------------
+from hypothesis import given, settings as hypothesis_settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_KEYS = st.one_of(st.sampled_from(["a", "A", "b", "B", "pickle", "Pickle", "runscript", "RunScript"]),
+                  st.integers(0, 2))
+_LEAVES = st.one_of(st.integers(), st.text(max_size=3), st.booleans(), st.none())
+
+
+def _one_case(mapping: dict[Any, Any]) -> bool:
+    # (a dict with "a" and "A" makes different Settings in PLAMS and here: not what this compares)
+    return len({str(key).lower() for key in mapping}) == len(mapping)
+
+
+_TREES = st.recursive(st.dictionaries(_KEYS, _LEAVES, max_size=4).filter(_one_case),
+                      lambda children: st.dictionaries(_KEYS, st.one_of(_LEAVES, children), max_size=4).filter(_one_case),
+                      max_leaves=12)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(mine=_TREES, other=_TREES)
+def test_soft_update_of_random_trees_matches_plams(mine: dict[Any, Any], other: dict[Any, Any]) -> None:
+    """Keys of any case and of other types, branches on either side: the same tree, in the same order."""
+    results = []
+    for S in (P.Settings, Settings):  # noqa: N806
+        s = S(mine)
+        s.soft_update(S(other))
+        results.append((str(s), _items_dump(s, S)))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("S", SETTINGS)
+def test_soft_update_takes_the_first_of_keys_differing_in_case(S: type) -> None:  # noqa: N803
+    s = S({"b": 0})
+    s.soft_update({"a": 1, "A": 2, "B": 3})  # a plain dict may hold both cases: the first one counts
+    assert (dict(s), list(s)) == ({"b": 0, "a": 1}, ["a", "b"])
