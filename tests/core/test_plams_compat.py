@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 import plams_cli
 from plams_cli import Settings
@@ -454,9 +457,6 @@ def test_pickle_protocol_minus_one_saves_with_the_highest(run_in: Any) -> None:
 
 
 # --- soft_update on random trees, side by side ------------------------------------------
-from hypothesis import given, settings as hypothesis_settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 _KEYS = st.one_of(st.sampled_from(["a", "A", "b", "B", "pickle", "Pickle", "runscript", "RunScript"]),
                   st.integers(0, 2))
 _LEAVES = st.one_of(st.integers(), st.text(max_size=3), st.booleans(), st.none())
@@ -467,9 +467,10 @@ def _one_case(mapping: dict[Any, Any]) -> bool:
     return len({str(key).lower() for key in mapping}) == len(mapping)
 
 
-_TREES = st.recursive(st.dictionaries(_KEYS, _LEAVES, max_size=4).filter(_one_case),
-                      lambda children: st.dictionaries(_KEYS, st.one_of(_LEAVES, children), max_size=4).filter(_one_case),
-                      max_leaves=12)
+_TREES = st.recursive(
+    st.dictionaries(_KEYS, _LEAVES, max_size=4).filter(_one_case),
+    lambda children: st.dictionaries(_KEYS, st.one_of(_LEAVES, children), max_size=4).filter(_one_case),
+    max_leaves=12)
 
 
 @hypothesis_settings(max_examples=300, deadline=None)

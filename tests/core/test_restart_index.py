@@ -483,6 +483,7 @@ def test_a_session_collects_garbage_less_often_and_puts_the_thresholds_back(tmp_
     before = gc.get_threshold()
     with Session(str(tmp_path), folder="w"):
         during = gc.get_threshold()
-        assert during[:2] == tuple(max(old, new) for old, new in zip(before, session_module.GC_THRESHOLD))
+        wanted = zip(before[:2], session_module.GC_THRESHOLD, strict=True)
+        assert during[:2] == tuple(max(old, new) for old, new in wanted)
         assert during[2:] == before[2:]
     assert gc.get_threshold() == before
