@@ -70,8 +70,9 @@ def file_id(st: os.stat_result) -> FileId:
 # --- writing ---------------------------------------------------------------------------
 # Entries wait here and go out in batches, one append per index file: a kill loses the
 # last ones, and the summaries beside the .dill files vouch for those jobs instead.
-# A line waits with the job folder whose time it is to get (see _timed).
-_pending: dict[str, list[tuple[bytes, str | None]]] = {}  # index file -> its lines not written yet
+# A line waits with the job folder whose time it is to get (see _timed), and when that folder
+# changed last as far as the writer knows (0: long ago, or not known).
+_pending: dict[str, list[tuple[bytes, str | None, int]]] = {}  # index file -> its lines not written yet
 _pending_lock = threading.Lock()
 _pending_count = 0
 #: entries kept before they are written (all are written by :func:`flush`, at ``finish()`` and at exit)
@@ -80,10 +81,13 @@ BATCH = 500
 SETTLED_NS = 50_000_000
 
 
-def _queue(index: str, line: bytes, folder: str | None = None) -> None:
+def _queue(index: str, line: bytes, folder: str | None = None, fresh: bool = False) -> None:
+    """Keep ``line`` for ``index``; ``fresh``: ``folder`` changed just now (its time cannot be settled before
+    :data:`SETTLED_NS` has passed, so it is not even read before then)."""
     global _pending_count
+    changed = time.time_ns() if fresh else 0
     with _pending_lock:
-        _pending.setdefault(index, []).append((line, folder))
+        _pending.setdefault(index, []).append((line, folder, changed))
         _pending_count += 1
         if _pending_count >= BATCH:
             _write_pending()
@@ -130,7 +134,9 @@ def _write_pending() -> None:
         except OSError:
             continue
         try:
-            os.write(fd, b"".join(_timed(line, folder, now_ns) + b"\n" for line, folder in lines))
+            settled = now_ns - SETTLED_NS  # (a folder changed later is not settled: not looked at)
+            os.write(fd, b"".join((_timed(line, folder, now_ns) if changed <= settled else line) + b"\n"
+                                  for line, folder, changed in lines))
         except OSError:
             pass
         finally:
@@ -172,7 +178,7 @@ def record(job: Job, dill: str, dill_id: FileId, summary_id: FileId) -> None:
         line = _ENCODER.encode(entry).encode()
     except (TypeError, ValueError):
         return
-    _queue(workdir + os.sep + INDEX, line, None if "m" in entry else os.path.dirname(dill))
+    _queue(workdir + os.sep + INDEX, line, None if "m" in entry else os.path.dirname(dill), fresh=True)
 
 
 def record_kept(job: Job, dill: str, saved: SavedJob) -> None:
@@ -197,7 +203,7 @@ def record_kept(job: Job, dill: str, saved: SavedJob) -> None:
             return
         cut = line.rfind(b',"t":')  # a new folder of links: its own time, when settled (see _timed)
         if cut > 0:
-            _queue(workdir + os.sep + INDEX, line[:cut] + b"}", os.path.dirname(dill))
+            _queue(workdir + os.sep + INDEX, line[:cut] + b"}", os.path.dirname(dill), fresh=True)
             return
     entry = {"v": _VERSION, "p": relative, "n": saved.name, "c": saved._cls, "s": saved.status.value,
              "h": saved._hash, "x": saved._exit_code, "f": list(job.results.files), "d": saved.saved_id,

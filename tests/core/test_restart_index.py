@@ -487,3 +487,30 @@ def test_a_session_collects_garbage_less_often_and_puts_the_thresholds_back(tmp_
         assert during[:2] == tuple(max(old, new) for old, new in wanted)
         assert during[2:] == before[2:]
     assert gc.get_threshold() == before
+
+
+def test_a_folder_changed_just_now_is_not_even_looked_at_until_its_time_can_be_settled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines of folders the run just filled (a save, -l's links) get no time when written at once, without a stat."""
+    old = time.time_ns() - 2 * jobindex.SETTLED_NS
+    folders = []
+    for name in ("fresh", "moved"):
+        folder = tmp_path / name
+        folder.mkdir()
+        os.utime(folder, ns=(old, old))  # settled, as far as the file system tells
+        folders.append(str(folder))
+    index = str(tmp_path / jobindex.INDEX)
+    statted: list[str] = []
+    real_stat = os.stat
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        statted.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(jobindex.os, "stat", stat)
+    jobindex._queue(index, b'{"v":1,"p":"fresh/x.dill"}', folders[0], fresh=True)
+    jobindex._queue(index, b'{"v":1,"p":"moved/y.dill"}', folders[1])  # (carried in: its time is old)
+    jobindex.flush()
+    fresh, moved = (json.loads(line) for line in Path(index).read_bytes().splitlines())
+    assert "t" not in fresh and moved["t"] == old
+    assert statted == [folders[1]]
