@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from plams_cli.core.jobs import Job
     from plams_cli.jobcache import JobCache
 
-__all__ = ["CacheRecorder", "start_recording", "stop_recording", "current_recorder", "FLUSH_INTERVAL_S",
-           "CLOSE_TIMEOUT_S"]
+__all__ = ["CacheRecorder", "start_recording", "hurry_recording", "stop_recording", "current_recorder",
+           "FLUSH_INTERVAL_S", "CLOSE_TIMEOUT_S"]
 
 #: seconds between two writes of a burst of changes
 FLUSH_INTERVAL_S = 0.2
@@ -371,6 +371,13 @@ def start_recording(settings: Any = None) -> CacheRecorder | None:
         _recorder = CacheRecorder(None if env else (settings.get("path") or None))
         observers.subscribe(_recorder)
         return _recorder
+
+
+def hurry_recording() -> None:
+    """The run's jobs have ended: its recorder, if any, writes what it holds now (:meth:`CacheRecorder.hurry`)."""
+    recorder = _recorder
+    if recorder is not None:
+        recorder.hurry()
 
 
 def stop_recording(timeout: float = CLOSE_TIMEOUT_S) -> None:

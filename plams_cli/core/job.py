@@ -26,7 +26,7 @@ from plams_cli.core.observers import announce_status
 from plams_cli.core.pickling import save_job
 from plams_cli.core.results import Results
 from plams_cli.core.settings import Settings
-from plams_cli.core.status import JobStatus
+from plams_cli.core.status import STATUS_VALUES, JobStatus
 from plams_cli.errors import JobError
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Job"]
 
-_VALUES = {status: status.value for status in JobStatus}  # (status.value is an enum property: once per change)
 # (reading an enum member off its class costs a few lookups in Python 3.11: every job reads these)
 _CREATED, _STARTED = JobStatus.CREATED, JobStatus.STARTED
 
@@ -123,7 +122,7 @@ class Job:
     def status(self, value: JobStatus | str) -> None:
         status = value if type(value) is JobStatus else JobStatus(value)
         old, self._status = self._status, status
-        now = self.timestamps[_VALUES[status]] = time.time()
+        now = self.timestamps[STATUS_VALUES[status]] = time.time()
         announce_status(self, old, status, now)  # the log line, the live count, the job cache …
 
     @property

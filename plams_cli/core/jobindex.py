@@ -128,13 +128,13 @@ def _write_pending() -> None:
     _pending.clear()
     _pending_count = 0
     now_ns = time.time_ns()
+    settled = now_ns - SETTLED_NS  # (a folder changed later is not settled: not looked at)
     for index, lines in pending:
         try:
             fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError:
             continue
         try:
-            settled = now_ns - SETTLED_NS  # (a folder changed later is not settled: not looked at)
             os.write(fd, b"".join((_timed(line, folder, now_ns) if changed <= settled else line) + b"\n"
                                   for line, folder, changed in lines))
         except OSError:
@@ -571,6 +571,6 @@ def _saved(folder: str, name: str, dill: str, dill_id: FileId, entry: dict[str, 
         entry = _from_summary(dill, dill_id, summary, summary_id)
         if entry is None:
             return None
-    if "m" in entry and entry["m"] or entry["n"] != name:
+    if entry.get("m") or entry["n"] != name:
         return None
     return SavedJob(folder, entry)

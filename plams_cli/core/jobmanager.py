@@ -137,9 +137,7 @@ class JobManager:
         self.names: dict[str, int] = {}
         self.hashes: dict[str, Job] = {}
         self._loaded_paths: dict[str, Job] = {}  # folder -> job loaded from it
-        #: ``(NAME, NAME.res)`` of a restart in place: jobs loaded from ``NAME.res`` may move into ``NAME``
-        self.restart_source: tuple[str, str] | None = None
-        self._normal_source: tuple[tuple[str, str], tuple[str, str]] | None = None  # restart_source, normalized
+        self._restart_source: tuple[str, str] | None = None
         #: held while a job takes the files of another (the folder of a loaded job may move meanwhile)
         self.folder_lock = threading.Lock()
         self._lock = threading.RLock()
@@ -335,6 +333,18 @@ class JobManager:
                 if job._hash and job.status in reusable:
                     hashes.setdefault(job._hash, job)  # type: ignore[arg-type]
 
+    @property
+    def restart_source(self) -> tuple[str, str] | None:
+        """``(NAME, NAME.res)`` of a restart in place: jobs loaded from ``NAME.res`` may move into ``NAME``.
+
+        Set by the session; the paths are normalized once here, not per job moved.
+        """
+        return self._restart_source
+
+    @restart_source.setter
+    def restart_source(self, value: tuple[str, str] | None) -> None:
+        self._restart_source = None if value is None else (normal_path(value[0]), normal_path(value[1]))
+
     def move_loaded(self, job: Job, prev: Job) -> bool:
         """Give ``job`` the folder of ``prev`` with one rename, when ``prev`` was loaded from the folder being
         restarted and its folder belongs where ``job``'s is (same name, same place); say whether it moved.
@@ -353,10 +363,7 @@ class JobManager:
         with self._lock:
             if self._loaded_paths.get(path) is not prev:
                 return False
-            normal = self._normal_source
-            if normal is None or normal[0] is not source:  # (normalized once per restart, not per job)
-                normal = self._normal_source = (source, (normal_path(source[0]), normal_path(source[1])))
-        if not move_job_folder(path, normal_path(job.path), *normal[1], normal=True):
+        if not move_job_folder(path, normal_path(job.path), *source, normal=True):
             return False
         prev.path = job.path
         if isinstance(prev, SavedJob):

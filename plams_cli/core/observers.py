@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from plams_cli.core.logger import log
 from plams_cli.core.logger import threshold as logger_threshold
-from plams_cli.core.status import JobStatus
+from plams_cli.core.status import STATUS_VALUES, JobStatus
 from plams_cli.runners.launch import Launch
 
 if TYPE_CHECKING:
@@ -122,7 +122,6 @@ STATUS_LOG_LEVEL = {
 
 
 _CREATED, _DELETED = JobStatus.CREATED, JobStatus.DELETED
-_VALUES = {status: status.value for status in JobStatus}
 _UPPER = {status: status.value.upper() for status in JobStatus}
 
 
@@ -157,11 +156,11 @@ class StatusTally:
         with self._lock:
             counts = self._counts
             if old is not _CREATED:
-                key = _VALUES[old]
+                key = STATUS_VALUES[old]
                 if counts.get(key, 0) > 0:
                     counts[key] -= 1
             if new is not _DELETED:
-                key = _VALUES[new]
+                key = STATUS_VALUES[new]
                 counts[key] = counts.get(key, 0) + 1
 
     def job_launched(self, job: Job, launch: Launch) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from plams_cli.core import logbridge, logger
-from plams_cli.core.cache_recorder import current_recorder, start_recording, stop_recording
+from plams_cli.core.cache_recorder import hurry_recording, start_recording, stop_recording
 from plams_cli.core.logger import log
 from plams_cli.core.settings import Settings
 from plams_cli.core.status import in_report_order
@@ -158,9 +158,7 @@ def finish(otherJM: list[JobManager] | None = None) -> None:  # noqa: N803 - PLA
         manager.wait_all()
     if _held:
         return
-    recorder = current_recorder()
-    if recorder is not None:
-        recorder.hurry()  # the job cache is written while the folders are cleaned
+    hurry_recording()  # the job cache is written while the folders are cleaned
     counts: dict[str, int] = {}
     for manager in managers:
         manager.clean()

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from plams_cli.core import logger
 from plams_cli.core import restart as _restart
-from plams_cli.core.cache_recorder import current_recorder
+from plams_cli.core.cache_recorder import hurry_recording
 from plams_cli.core.logger import log
 from plams_cli.core.workdir import clear_trash, find_latest, lock_for_restart, mark_workdir
 from plams_cli.errors import NotRestartableError, SessionError
@@ -332,9 +332,7 @@ class Session:
         manager = self._started()
         self._release_hold()
         try:
-            recorder = current_recorder()
-            if recorder is not None:
-                recorder.hurry()  # the job cache is written while the restart settles
+            hurry_recording()  # the job cache is written while the restart settles
             self.settled = self._settle(manager)
             finish()
         except KeyboardInterrupt:

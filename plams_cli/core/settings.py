@@ -295,25 +295,9 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
 
         Returns ``self``.
         """
-        keys = list(other)  # a Settings yields its keys sorted: new keys land in PLAMS's order
-        try:
-            # The common case, every job's defaults: no key of other is here in any case, nor twice
-            # in other. Told without a Python step per key (str.lower of a key that is no string,
-            # or of a key here: the general case).
-            folded = {*map(str.lower, keys)}
-            apart = len(folded) == len(keys) and (not dict.__len__(self)
-                                                  or folded.isdisjoint([k.lower() for k in dict.keys(self)]))
-        except (AttributeError, TypeError):
-            apart = False
-        if apart:
-            setitem = dict.__setitem__
-            for key in keys:
-                value = other[key]
-                setitem(self, key, value if type(value) in _PLAIN else _copy_value(value))
-            return self
         lowered: dict[str, Any] | None = None  # built on the first miss: one pass over our keys
         contains, getitem = dict.__contains__, dict.__getitem__
-        for key in keys:
+        for key in other:  # a Settings yields its keys sorted: new keys land in PLAMS's order
             value = other[key]
             stored = key
             if not contains(self, key):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import Enum
 
-__all__ = ["JobStatus", "in_report_order"]
+__all__ = ["JobStatus", "STATUS_VALUES", "in_report_order"]
 
 
 class JobStatus(str, Enum):
@@ -41,6 +41,9 @@ _FINAL = frozenset(
     {JobStatus.CRASHED, JobStatus.FAILED, JobStatus.SUCCESSFUL, JobStatus.COPIED, JobStatus.PREVIEW, JobStatus.DELETED}
 )
 _OK = frozenset({JobStatus.SUCCESSFUL, JobStatus.COPIED, JobStatus.PREVIEW})
+
+#: each status's value, for code run once per job change (``status.value`` is an enum property)
+STATUS_VALUES: Mapping[JobStatus, str] = {status: status.value for status in JobStatus}
 
 #: how statuses are listed in summaries: the life cycle, ends that went well before the others
 REPORT_ORDER = ("created", "started", "registered", "running", "finished", "successful", "copied",
