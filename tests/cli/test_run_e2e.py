@@ -260,8 +260,11 @@ def _signal_after(start_plams: Callable[..., subprocess.Popen[str]], tmp_path: P
     return process, stderr, runscript_pid
 
 
+# With -j 2, quick and long run side by side: long says it runs (the signal's cue) only once
+# quick is saved, or the signal could catch quick still running.
 LONG_JOBS = ("ShellJob(name='quick', runscript='echo quick').run()\n"
-             "ShellJob(name='long', runscript=\"echo $$ > 'PIDFILE'; sleep 60\").run()\n"
+             "ShellJob(name='long', runscript=\"i=0; while [ ! -e ../quick/quick.dill ] && [ $i -lt 600 ]; "
+             "do sleep 0.05; i=$((i+1)); done; echo $$ > 'PIDFILE'; sleep 60\").run()\n"
              "ShellJob(name='never', runscript='echo never').run()\n")
 
 
