@@ -257,8 +257,10 @@ class _MasterRun:
             module = ScriptModule(self.variables)
             status: int | None = None
             with module.installed():
-                tally = StatusTally()  # the live count follows the announced status changes
-                with observing(tally), Progress(err, tally.counts, enabled=not self.quiet) as progress, \
+                tally = StatusTally()  # the live count follows the announced status changes …
+                progress = Progress(err, tally.counts, enabled=not self.quiet)
+                # … when it is drawn: off a terminal nobody reads it, and it costs every job change
+                with observing(tally) if progress.enabled else contextlib.nullcontext(), progress, \
                         _job_lines_off_screen(progress.enabled):
                     try:
                         module.put_folders_on_path(self.scripts)  # saved jobs' classes may live there

@@ -15,6 +15,8 @@ Invariants
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import os
 import sqlite3
 import threading
@@ -67,21 +69,59 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _COLS = ", ".join(("hostname", *COLUMNS))
 _PARAMS = ", ".join(f":{c}" for c in ("hostname", *COLUMNS))
 _RECORD_ORDER = ("hostname", *COLUMNS)
-_STATUS_PARAM = _RECORD_ORDER.index("status") + 1
 
 # A partial update: a key left out (None) keeps the stored value, and only a newer (or
-# equally new: the later call) modification changes anything. Numbered parameters and
-# tuples: the cheapest form for executemany (this runs under every job of every run).
-_RECORD = (
-    f"INSERT INTO jobs ({_COLS}) VALUES ("
-    + ", ".join(f"coalesce(?{_STATUS_PARAM}, 'unknown')" if c == "status" else f"?{i}"
-                for i, c in enumerate(_RECORD_ORDER, 1))
-    + ") ON CONFLICT (hostname, path) DO UPDATE SET "
-    + ", ".join(f"status = coalesce(?{_STATUS_PARAM}, jobs.status)" if c == "status"
-                else f"{c} = coalesce(excluded.{c}, jobs.{c})"
-                for c in COLUMNS if c not in ("path", "mtime"))
-    + ", mtime = excluded.mtime WHERE excluded.mtime >= jobs.mtime"
-)
+# equally new: the later call) modification changes anything. Many rows per statement
+# (multi-row VALUES): SQLite then writes them all in one step, with the GIL let go, where
+# executemany() takes the GIL back after every row. With a busy thread beside it (a run
+# whose jobs the recorder writes) that costs up to the switch interval, 5 ms, per row.
+_RECORD_ROW = "(" + ", ".join("coalesce(?, 'unknown')" if c == "status" else "?" for c in _RECORD_ORDER) + ")"
+
+
+def _record_sql(rows: int, status_given: bool) -> str:
+    """The statement recording ``rows`` rows; ``status_given``: each has a status, else each keeps the stored one."""
+    updates = ", ".join(f"status = {'excluded.status' if status_given else 'jobs.status'}" if c == "status"
+                        else f"{c} = coalesce(excluded.{c}, jobs.{c})"
+                        for c in COLUMNS if c not in ("path", "mtime"))
+    return (f"INSERT INTO jobs ({_COLS}) VALUES {', '.join([_RECORD_ROW] * rows)} "
+            f"ON CONFLICT (hostname, path) DO UPDATE SET {updates}, mtime = excluded.mtime "
+            "WHERE excluded.mtime >= jobs.mtime")
+
+
+#: most rows per statement (the fewer statements, the fewer times the writer waits for the GIL)
+MAX_ROWS_PER_STATEMENT = 2000
+_STATUS_INDEX = _RECORD_ORDER.index("status")
+
+
+def _rows_per_statement(conn: sqlite3.Connection) -> int:
+    """Rows one statement may take: :data:`MAX_ROWS_PER_STATEMENT`, or fewer where SQLite allows fewer parameters."""
+    getlimit = getattr(conn, "getlimit", None)  # (Python 3.11)
+    if getlimit is not None:
+        limit = int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    else:
+        limit = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+    return max(1, min(MAX_ROWS_PER_STATEMENT, limit // len(_RECORD_ORDER)))
+
+
+def _statements(values: Sequence[tuple[Any, ...]], most: int) -> Iterator[tuple[str, list[Any]]]:
+    """``(sql, parameters)`` recording ``values`` in their order: runs of rows alike (status or none) together,
+    cut into pieces of ``most`` rows, then of powers of two (few statements to prepare)."""
+    start = 0
+    while start < len(values):
+        given = values[start][_STATUS_INDEX] is not None
+        end = start + 1
+        while end < len(values) and (values[end][_STATUS_INDEX] is not None) is given:
+            end += 1
+        while start < end:
+            size = min(most, end - start)
+            size = size if size == most else 1 << (size.bit_length() - 1)
+            yield _record_sql_cached(size, given), list(itertools.chain.from_iterable(values[start:start + size]))
+            start += size
+
+
+_record_sql_cached = functools.lru_cache(maxsize=None)(_record_sql)
+
+
 # A whole job from the load()/dump() API: it replaces the row if it is newer.
 _SAVE = (
     f"INSERT INTO jobs ({_COLS}) VALUES ({_PARAMS}) ON CONFLICT (hostname, path) DO UPDATE SET "
@@ -334,7 +374,8 @@ class Store:
         if not values:
             return
         with self.write(f"recording {len(values)} job(s)") as conn:
-            conn.executemany(_RECORD, values)
+            for sql, parameters in _statements(values, _rows_per_statement(conn)):
+                conn.execute(sql, parameters)
 
     def save(self, jobs: Iterable[tuple[str, Any]], deleted: Iterable[tuple[str, str, float]] = ()) -> None:
         """Write the changed jobs of the load()/dump() API and delete ``deleted`` rows.

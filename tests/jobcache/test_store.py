@@ -39,6 +39,48 @@ def test_record_upserts_by_host_and_path(cache_path: str) -> None:
     assert jc.job_servers["other"].jobs[0].status.value == "unknown"
 
 
+@pytest.mark.parametrize("most", [7, 2000])
+def test_rows_recorded_together_end_as_the_rules_say(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     most: int) -> None:
+    """Many rows per statement (cut into pieces of ``most``), checked against the rules played out in Python.
+
+    The rows repeat paths (a later row meets an earlier one of the same call), leave the
+    status or other fields out (the stored value stays), and come older than what is
+    stored (they change nothing).
+    """
+    import random
+
+    from plams_cli.jobcache import store
+
+    monkeypatch.setattr(store, "MAX_ROWS_PER_STATEMENT", most)
+    rng = random.Random(14)
+    cache = str(tmp_path / "cache.sqlite")
+    jc = JobCache(cache)
+    expected: dict[str, dict[str, object]] = {}
+    for _ in range(4):
+        batch = []
+        for _ in range(rng.randrange(1, 300)):
+            row: dict[str, object] = {"path": f"/w/{rng.randrange(60)}", "mtime": float(rng.randrange(1000))}
+            if rng.random() < 0.6:
+                row["status"] = rng.choice(["queueing", "running", "finished", "failed"])
+            for key in ("job_id", "program", "comment"):
+                if rng.random() < 0.5:
+                    row[key] = f"{key}-{rng.randrange(5)}"
+            batch.append(row)
+        jc.record("h", batch)
+        for row in batch:  # the rules: insert, or update what is given when not older
+            stored = expected.get(str(row["path"]))
+            if stored is None:
+                expected[str(row["path"])] = {"status": "unknown", **row}
+            elif float(row["mtime"]) >= float(stored["mtime"]):  # type: ignore[arg-type]
+                stored.update(row)
+    with sqlite3.connect(cache) as conn:
+        table = conn.execute("SELECT path, status, job_id, program, comment, mtime FROM jobs").fetchall()
+    assert len(table) > 40 and {r[1] for r in table} > {"unknown"}  # statuses given, and some never given
+    assert sorted(table) == sorted((p, r["status"], r.get("job_id"), r.get("program"), r.get("comment"), r["mtime"])
+                                   for p, r in expected.items())
+
+
 @pytest.mark.parametrize("row", [{"path": "/w/a", "colour": "red"}, {"job_id": "1"}, {"path": "/w/a", "status": "x"}],
                          ids=["unknown-key", "no-path", "bad-status"])
 def test_bad_rows_write_nothing(cache_path: str, row: dict[str, str]) -> None:
