@@ -50,6 +50,9 @@ def _copy_value(value: Any) -> Any:
     return _copy.deepcopy(value)
 
 
+_STR_TYPE = frozenset({str})
+
+
 class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
     """A nested dictionary whose keys are also attributes, as in PLAMS.
 
@@ -295,26 +298,20 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
 
         Returns ``self``.
         """
-        lowered: dict[str, Any] | None = None  # built on the first miss: one pass over our keys
-        contains, getitem = dict.__contains__, dict.__getitem__
+        # Our keys case-folded: a key of other not among them (in any case) is copied in
+        # without a search; the first of keys of other differing only in case counts, as in
+        # PLAMS (a later one finds it among them).
+        mine = {key.lower() if isinstance(key, str) else key for key in dict.keys(self)}
         for key in other:  # a Settings yields its keys sorted: new keys land in PLAMS's order
             value = other[key]
-            stored = key
-            if not contains(self, key):
-                if isinstance(key, str):
-                    if lowered is None:
-                        lowered = {k.lower(): k for k in dict.keys(self) if isinstance(k, str)}
-                    stored = lowered.get(key.lower(), _MISSING)
-                else:
-                    stored = _MISSING
-                if stored is _MISSING:  # a key of any case missing: added, and found so by a later key of other
-                    dict.__setitem__(self, key, value if type(value) in _PLAIN else _copy_value(value))
-                    if lowered is not None:
-                        lowered[key.lower()] = key
-                    continue
-            mine = getitem(self, stored)
-            if isinstance(mine, Settings) and (isinstance(value, dict) or isinstance(value, Mapping)):
-                mine.soft_update(value)
+            folded = key.lower() if isinstance(key, str) else key
+            if folded not in mine:
+                dict.__setitem__(self, key, value if type(value) in _PLAIN else _copy_value(value))
+                mine.add(folded)
+                continue
+            held = dict.__getitem__(self, key if dict.__contains__(self, key) else self.find_case(key))
+            if isinstance(held, Settings) and (isinstance(value, dict) or isinstance(value, Mapping)):
+                held.soft_update(value)
         return self
 
     def update(self, other: Any = (), **kwargs: Any) -> None:  # type: ignore[override]
@@ -445,10 +442,9 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
     def __iter__(self) -> Iterator[Any]:
         """Keys in PLAMS's order: sorted as if they were strings (``keys()`` keeps insertion order)."""
         keys = list(dict.keys(self))
-        for key in keys:  # (a loop, not all() over a generator: every job copies and merges settings)
-            if type(key) is not str:
-                return iter(sorted(keys, key=str))
-        keys.sort()  # the common case: no str() per key
+        if set(map(type, keys)) - _STR_TYPE:  # (no Python loop: every job copies and merges settings)
+            return iter(sorted(keys, key=str))
+        keys.sort()  # the common case, string keys: no str() per key
         return iter(keys)
 
     def __str__(self) -> str:

@@ -24,6 +24,8 @@ from plams_cli.errors import FileError, JobClassMismatchError, PlamsError
 
 __all__ = ["SingleJob", "ShellJob"]
 
+_ABSENT = object()
+
 
 def _write_file(path: str, text: str, mode: int) -> None:
     """Write ``text`` (UTF-8) to a new or truncated file ``path``, created with ``mode``."""
@@ -76,14 +78,21 @@ class SingleJob(Job):
         """
         runscript = self.settings.runscript
         text = str(runscript.get("shebang", "#!/bin/sh")) + "\n\n"
-        if "pre" in runscript:
-            text += str(runscript.pre) + "\n\n"
+        pre = post = _ABSENT
+        for key in dict.keys(runscript):  # pre and post in any case, in one look (usually absent)
+            folded = key.lower() if isinstance(key, str) else key
+            if folded == "pre" and (pre is _ABSENT or key == "pre"):  # (the key as written wins, as in a lookup)
+                pre = dict.__getitem__(runscript, key)
+            elif folded == "post" and (post is _ABSENT or key == "post"):
+                post = dict.__getitem__(runscript, key)
+        if pre is not _ABSENT:
+            text += str(pre) + "\n\n"
         body = self.get_runscript()
         text += body
-        if "post" in runscript:
+        if post is not _ABSENT:
             if body and not body.endswith("\n"):
                 text += "\n"
-            text += str(runscript.post) + "\n\n"
+            text += str(post) + "\n\n"
         return text
 
     def _input(self) -> str:

@@ -275,6 +275,21 @@ def test_runscript_body_without_newline_before_post() -> None:
     assert texts == ["#!/bin/sh\n\necho bodyecho post\n\n", "#!/bin/sh\n\necho body\necho post\n\n"]
 
 
+@pytest.mark.parametrize("keys", [("pre", "post"), ("Pre", "POST"), ("PRE", "post"), ("pre", None), (None, "Post")])
+def test_runscript_pre_and_post_in_any_case_as_plams_writes_them(keys: tuple[str | None, str | None]) -> None:
+    texts = []
+    for job_class in (PlamsJob, OurJob):
+        job = job_class(name="cased")
+        job.settings.runscript.shebang = "#!/bin/bash"
+        job.settings.runscript.stdout_redirect = False
+        for key, value in zip(keys, ("echo before", "echo after"), strict=True):
+            if key is not None:
+                job.settings.runscript[key] = value
+        texts.append(job.full_runscript())
+    assert texts[0] == texts[1]
+    assert ("echo before" in texts[1]) == (keys[0] is not None) and ("echo after" in texts[1]) == (keys[1] is not None)
+
+
 def test_prerun_and_get_input_see_plams_state(both: tuple[Any, Any]) -> None:
     """PLAMS calls get_input() twice (hash, then write); we call it once, in the state of its first call."""
     theirs, ours = both
