@@ -283,8 +283,12 @@ class CacheRecorder:
         # The changes held are folded into rows here, in the caller's thread, while the writer
         # waits: in the writer they would take turns for the GIL with the run's end. The write
         # that follows is SQLite's, mostly without the GIL, beside the end of the run.
-        with self._flush_lock:
-            self._fold(len(self._events))
+        # (not while the writer writes: it folds what came meanwhile itself)
+        if self._events and self._flush_lock.acquire(blocking=False):
+            try:
+                self._fold(len(self._events))
+            finally:
+                self._flush_lock.release()
         self._hurry = True
         self._wake.set()
 

@@ -17,7 +17,7 @@ from plams_cli.core.jobindex import SavedJob
 from plams_cli.core.logger import log
 from plams_cli.core.pickling import read_job
 from plams_cli.core.settings import Settings
-from plams_cli.core.status import JobStatus
+from plams_cli.core.status import STATUS_VALUES, JobStatus
 from plams_cli.errors import FileError, PlamsError
 from plams_cli.runners.local import waiting
 
@@ -102,7 +102,9 @@ def _remove_empty_folders(folder: str, holding: frozenset[str] | set[str] = froz
 
 def _lists_top_level_file(job: Job) -> bool:
     """Whether ``job``'s results list a file directly in its folder (so the folder is not empty)."""
-    return any(os.sep not in name for name in job.results.files)
+    files = job.results.files
+    # (the first name decides for nearly every job, without a generator)
+    return bool(files) and (os.sep not in files[0] or any(os.sep not in name for name in files))
 
 
 class JobManager:
@@ -428,8 +430,9 @@ class JobManager:
         with self._lock:
             seen = {id(job) for job in self.jobs}
             jobs = [*self.jobs, *(job for key, job in self._active.items() if key not in seen), *self.not_started]
+            values = STATUS_VALUES  # (a dict, not the enum's value property: once per job of the run)
             for job in jobs:
-                key = "not started" if job.not_started else job.status.value
+                key = "not started" if job.not_started else values[job.status]
                 counts[key] = counts.get(key, 0) + 1
         return counts
 
@@ -445,10 +448,15 @@ class JobManager:
                     except (OSError, PlamsError) as exc:
                         log(f"Cleaning {job.name} failed: {exc}", 1)
         if self.settings.get("remove_empty_directories", True):
-            with self._lock:
-                holding = {job.path for job in self.jobs if job.path and _lists_top_level_file(job)}
-                # a reused job's folder as its index entry saw it has no subfolders (see SavedJob.check_folder)
-                plain = {job.path for job in self.jobs if job.results.listed and job.path in holding}
+            holding: set[str] = set()
+            plain: set[str] = set()  # a reused job's folder as its index entry saw it: no subfolders
+            with self._lock:  # (one pass: finish() runs it over every job of the run)
+                for job in self.jobs:
+                    path = job.path
+                    if path and _lists_top_level_file(job):
+                        holding.add(path)
+                        if job.results.listed:  # (see SavedJob.check_folder)
+                            plain.add(path)
             _remove_empty_folders(self.workdir, holding, plain)
 
     _clean = clean  # PLAMS's name
