@@ -274,23 +274,13 @@ class CacheRecorder:
     def hurry(self) -> None:
         """The run's jobs have ended: write what is held now, in the writer thread, while the run ends.
 
-        The held changes are folded into rows in the calling thread first; the writer
-        thread then writes them while the run ends (settling a restart, cleaning the job
-        folders), and :meth:`close` waits for less.
+        The end of a run (settling a restart, cleaning the job folders) waits on files
+        most of the time, which lets the writer thread run meanwhile; :meth:`close` then
+        waits for less.
         """
-        if self._thread is None:
-            return
-        # The changes held are folded into rows here, in the caller's thread, while the writer
-        # waits: in the writer they would take turns for the GIL with the run's end. The write
-        # that follows is SQLite's, mostly without the GIL, beside the end of the run.
-        # (not while the writer writes: it folds what came meanwhile itself)
-        if self._events and self._flush_lock.acquire(blocking=False):
-            try:
-                self._fold(len(self._events))
-            finally:
-                self._flush_lock.release()
-        self._hurry = True
-        self._wake.set()
+        if self._thread is not None:
+            self._hurry = True
+            self._wake.set()
 
     # --- closing -------------------------------------------------------------------------
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:

@@ -222,26 +222,6 @@ def test_a_held_burst_is_written_at_once_when_the_run_hurries_the_writer(tmp_pat
     assert len(_rows(str(tmp_path / "cache.sqlite"))) == len(jobs)
 
 
-def test_hurry_folds_the_held_changes_in_the_callers_thread_but_never_waits_for_a_write(tmp_path: Path) -> None:
-    """The run's end folds the burst itself (the writer only writes), unless the writer is busy writing."""
-    from plams_cli.core.status import JobStatus
-
-    recorder = cache_recorder.CacheRecorder(str(tmp_path / "cache.sqlite"))
-    jobs = [ShellJob(name=f"j{i}") for i in range(5)]
-    for job in jobs:
-        job.path = str(tmp_path / job.name)
-    recorder._thread = threading.current_thread()  # a writer "running": hurry() only wakes it
-    for job in jobs:
-        recorder.status_changed(job, JobStatus.STARTED, JobStatus.SUCCESSFUL, time.time())
-    with recorder._flush_lock:  # the writer writing: hurry() returns at once, nothing folded
-        done = threading.Event()
-        threading.Thread(target=lambda: (recorder.hurry(), done.set()), daemon=True).start()
-        assert done.wait(5) and len(recorder._events) == len(jobs) and not recorder._rows
-    recorder.hurry()
-    assert not recorder._events and sorted(state[0].name for state in recorder._rows.values()) == \
-        [job.name for job in jobs]
-
-
 def test_started_is_not_queued_the_rows_come_from_the_later_changes(tmp_path: Path) -> None:
     from plams_cli.core.status import JobStatus
 
