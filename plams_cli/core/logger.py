@@ -44,9 +44,7 @@ def log(message: object, level: int = 0) -> None:
     """
     if level > _state["max"]:
         return
-    stamp = _stamp  # (the prefix of this second, without a call: see _prefix)
-    prefix = stamp[1] if stamp[0] == int(_now()) else _prefix()
-    line = prefix + (message if type(message) is str else str(message)) + "\n"
+    line = _prefix() + (message if type(message) is str else str(message)) + "\n"
     with _lock:
         if level <= _state["stdout"]:
             stream = getattr(sys, _stream_name)
@@ -123,11 +121,8 @@ def threshold() -> int:
     return _state["max"]  # type: ignore[no-any-return]
 
 
-_now = time.time
-
-
 def _prefix() -> str:
-    now = int(_now())
+    now = int(time.time())
     if _stamp[0] == now:  # (the common case: a line in the same second as the last; configure() resets it)
         return _stamp[1]  # type: ignore[no-any-return]
     show_date, show_time = _state["date"], _state["time"]

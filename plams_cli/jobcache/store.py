@@ -78,6 +78,7 @@ _RECORD_ORDER = ("hostname", *COLUMNS)
 _RECORD_ROW = "(" + ", ".join("coalesce(?, 'unknown')" if c == "status" else "?" for c in _RECORD_ORDER) + ")"
 
 
+@functools.cache  # (a few sizes: see _statements)
 def _record_sql(rows: int, status_given: bool) -> str:
     """The statement recording ``rows`` rows; ``status_given``: each has a status, else each keeps the stored one."""
     updates = ", ".join(f"status = {'excluded.status' if status_given else 'jobs.status'}" if c == "status"
@@ -115,11 +116,8 @@ def _statements(values: Sequence[tuple[Any, ...]], most: int) -> Iterator[tuple[
         while start < end:
             size = min(most, end - start)
             size = size if size == most else 1 << (size.bit_length() - 1)
-            yield _record_sql_cached(size, given), list(itertools.chain.from_iterable(values[start:start + size]))
+            yield _record_sql(size, given), list(itertools.chain.from_iterable(values[start:start + size]))
             start += size
-
-
-_record_sql_cached = functools.lru_cache(maxsize=None)(_record_sql)
 
 
 # A whole job from the load()/dump() API: it replaces the row if it is newer.
