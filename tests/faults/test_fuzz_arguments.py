@@ -66,7 +66,9 @@ def _stays_inside(word: str) -> bool:
     return word in ("/proc", "/dev/null") or (not word.startswith("/") and ".." not in word)
 
 
-WORDS = (st.sampled_from(NAMES) | st.sampled_from(HOSTILE) | st.text(max_size=8)).filter(_stays_inside)
+#: random words too, without NUL (see HOSTILE): st.text() alone draws it now and then
+WORDS = (st.sampled_from(NAMES) | st.sampled_from(HOSTILE)
+         | st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8)).filter(_stays_inside)
 #: a command path first (so that every subcommand is reached often), then any words
 ARGUMENTS = st.builds(lambda path, words: [*path, *words], st.sampled_from(PATHS), st.lists(WORDS, max_size=5))
 
