@@ -298,6 +298,17 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
 
         Returns ``self``.
         """
+        if type(other) is Settings:
+            plan = _merge_plan(other)
+            if plan is not None:
+                try:
+                    mine = set(map(str.lower, dict.keys(self)))
+                except TypeError:  # a key that is not a string: the general way below
+                    pass
+                else:
+                    if mine.isdisjoint(plan.folded):
+                        plan.add_to(self)
+                        return self
         # Our keys case-folded: a key of other not among them (in any case) is copied in
         # without a search; the first of keys of other differing only in case counts, as in
         # PLAMS (a later one finds it among them).
@@ -470,3 +481,96 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
 
     def __dir__(self) -> list[str]:
         return [*super().__dir__(), *(k for k in dict.keys(self) if isinstance(k, str) and k.isidentifier())]
+
+
+class _MergePlan:
+    """What :meth:`Settings.soft_update` adds from one ``Settings`` to one that has none of its keys.
+
+    Every job soft-updates its settings with the same defaults (``config.job``), most often
+    into settings that share no key with them: the keys, in order, and the leaves are then
+    the same each time, and only the branches need fresh copies. A plan is made once per
+    defaults object and used while that object still holds the same keys and the very same
+    values (:meth:`holds`), its branches included; any change makes a new plan.
+    """
+
+    __slots__ = ("source", "values", "signature", "pairs", "folded", "copies", "branches", "subplans")
+
+    def __init__(self, source: Settings) -> None:
+        self.source = source
+        self.values = list(dict.values(source))  # (held: their ids in the signature stay theirs)
+        self.signature = _signature(source)
+        ordered = list(source.__iter__())
+        self.folded = frozenset(map(str.lower, ordered))
+        #: (key, value) in the order soft_update adds them; branches and mutable values as placeholders
+        self.pairs = [(key, dict.__getitem__(source, key)) for key in ordered]
+        #: keys whose value is copied at each use, by _copy_value (mutable leaves, Settings subclasses)
+        self.copies: list[str] = []
+        #: keys whose value is a plain Settings branch, copied through its own plan
+        self.branches: list[tuple[str, _MergePlan]] = []
+        for key, value in self.pairs:
+            if type(value) in _PLAIN:
+                continue
+            if type(value) is Settings and _plannable(value):
+                self.branches.append((key, _MergePlan(value)))
+            else:
+                self.copies.append(key)
+        self.subplans = [branch for _, branch in self.branches]
+
+    def holds(self) -> bool:
+        """Whether the source still has exactly the keys and (the very same objects as) values of this plan."""
+        if _signature(self.source) != self.signature:
+            return False
+        for branch in self.subplans:
+            if not branch.holds():
+                return False
+        return True
+
+    def add_to(self, target: Settings) -> None:
+        """Add this plan's keys to ``target`` (which has none of them), as soft_update would."""
+        dict.update(target, self.pairs)
+        for key, branch in self.branches:
+            dict.__setitem__(target, key, branch.copy())
+        for key in self.copies:
+            dict.__setitem__(target, key, _copy_value(dict.__getitem__(self.source, key)))
+
+    def copy(self) -> Settings:
+        """A copy of the source, as ``source.copy()`` makes it."""
+        new = Settings.__new__(Settings)
+        self.add_to(new)
+        return new
+
+
+def _signature(settings: Settings) -> list[Any]:
+    """The keys of ``settings`` in order, then the ids of its values (the same ids: the same objects)."""
+    return [*dict.keys(settings), *map(id, dict.values(settings))]
+
+
+def _plannable(settings: Settings) -> bool:
+    """Whether a plan can stand for ``settings``: string keys, none two in different cases."""
+    keys = list(dict.keys(settings))
+    if set(map(type, keys)) - _STR_TYPE:
+        return False
+    return len(set(map(str.lower, keys))) == len(keys)
+
+
+#: id of a Settings soft-updated from -> its plan, or the Settings itself when seen once (a
+#: one-off is not worth a plan); held, so that the id stays its own. A few entries.
+_PLANS: dict[int, _MergePlan | Settings] = {}
+_MAX_PLANS = 64
+
+
+def _merge_plan(other: Settings) -> _MergePlan | None:
+    """The plan of ``other`` from its second use on, made anew when ``other`` changed; else ``None``."""
+    known = _PLANS.get(id(other))
+    if type(known) is _MergePlan:
+        if known.source is other and known.holds():
+            return known
+    elif known is not other:  # first sight
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[id(other)] = other
+        return None
+    if not _plannable(other):
+        return None
+    plan = _PLANS[id(other)] = _MergePlan(other)
+    return plan

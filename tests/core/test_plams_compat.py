@@ -500,6 +500,41 @@ def test_soft_update_of_random_trees_matches_plams(mine: dict[Any, Any], other: 
     assert results[0] == results[1]
 
 
+# (string keys only, as in config.job: the trees a kept plan serves)
+_NAMED_KEYS = st.sampled_from(["a", "A", "b", "B", "c", "pickle", "Pickle", "runscript", "RunScript"])
+_NAMED_TREES = st.recursive(
+    st.dictionaries(_NAMED_KEYS, _LEAVES, max_size=4).filter(_one_case),
+    lambda children: st.dictionaries(_NAMED_KEYS, st.one_of(_LEAVES, children), max_size=4).filter(_one_case),
+    max_leaves=12)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(mines=st.lists(_NAMED_TREES, min_size=4, max_size=4), other=_NAMED_TREES, change=_TREES)
+def test_soft_update_from_the_same_defaults_again_and_again_matches_plams(
+        mines: list[dict[Any, Any]], other: dict[Any, Any], change: dict[Any, Any]) -> None:
+    """As every job merges config.job: one defaults object, used again and again, changed in between.
+
+    Our soft_update keeps a plan of a defaults object it has seen before; the trees must be
+    PLAMS's whatever the defaults became (keys added, leaves replaced, branches changed in
+    place), and what a tree got must be its own copy.
+    """
+    results = []
+    for S in (P.Settings, Settings):  # noqa: N806
+        defaults = S(other)
+        trees = []
+        for i, mine in enumerate(mines):
+            if i == 3:
+                defaults.update(S(change))  # (merges branches in place: the plan's branches change)
+            s = S(mine)
+            s.soft_update(defaults)
+            trees.append((str(s), _items_dump(s, S)))
+            for key in list(s):  # a tree's branches are its own: emptying them leaves the defaults whole
+                if isinstance(s[key], S) and key not in mine:
+                    s[key].clear()
+        results.append((trees, str(defaults)))
+    assert results[0] == results[1]
+
+
 @pytest.mark.parametrize("S", SETTINGS)
 def test_soft_update_takes_the_first_of_keys_differing_in_case(S: type) -> None:  # noqa: N803
     s = S({"b": 0})

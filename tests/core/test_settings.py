@@ -150,6 +150,25 @@ def test_delete_attribute() -> None:
         del s.missing
 
 
+def test_soft_update_from_defaults_used_before_sees_every_change_to_them() -> None:
+    """The plan kept for a defaults object seen before never stands for what it no longer holds."""
+    defaults = Settings({"pickle": True, "keep": ["*.out"], "runscript": {"shebang": "#!/bin/sh"}})
+    first, second = Settings({"input": 1}).soft_update(defaults), Settings({"input": 2}).soft_update(defaults)
+    assert first == {"input": 1, **defaults} and second == {"input": 2, **defaults}
+    assert second.runscript is not defaults.runscript and second.keep is not defaults.keep
+    defaults.pickle = 1  # equal to True, but not the same value
+    defaults.keep.append("*.err")  # a mutable leaf changed in place
+    defaults.runscript.shebang = "#!/bin/bash"  # a branch changed in place
+    defaults.new = "key"
+    third = Settings({"input": 3}).soft_update(defaults)
+    assert type(third.pickle) is int and third.keep == ["*.out", "*.err"] and third.new == "key"
+    assert third.runscript.shebang == "#!/bin/bash" and list(third) == ["input", "keep", "new", "pickle", "runscript"]
+    third.runscript.shebang = "mine"
+    del defaults.new
+    fourth = Settings({"Pickle": False}).soft_update(defaults)  # shares a key (in another case): merged key by key
+    assert fourth.as_dict() == {"Pickle": False, "keep": ["*.out", "*.err"], "runscript": {"shebang": "#!/bin/bash"}}
+
+
 def test_soft_update_matches_keys_ignoring_case_and_copies_values() -> None:
     s = Settings({"Basis": {"Type": "DZ"}, 3: "three"})
     defaults = Settings({"basis": {"type": "TZ2P", "core": "None"}, "extra": [1, [2]], 3: "other", "d": {"e": 1}})
