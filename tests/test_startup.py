@@ -85,6 +85,22 @@ def test_a_run_without_jobs_writes_no_job_cache(tmp_path: Path, env: dict[str, s
     assert cache.is_file()
 
 
+def test_a_restart_off_a_terminal_loads_neither_rich_nor_the_grid_backends(tmp_path: Path, env: dict[str, str]) -> None:
+    """``plams -r`` looks for grid jobs a killed run left (none here) and draws no progress off a terminal."""
+    (tmp_path / "s.plms").write_text("ShellJob(name='j', runscript='true').run()\n")
+    run = "from plams_cli.cli.main import main\nmain([{args}])\n"
+    env = env | {"PLAMS_JOBCACHE": "off"}
+    env.pop("FORCE_COLOR", None), env.pop("TTY_COMPATIBLE", None)
+    _loaded(run.format(args="'-f', 'w', 's.plms'"), tmp_path, env)
+    loaded = _loaded(run.format(args="'-r', '-f', 'w', 's.plms'"), tmp_path, env)
+    assert {"plams_cli.cli.run", "plams_cli.runners.grid._records"} <= loaded
+    # (GridRunner is in the scripts' namespace; what it needs to run is imported when one is made)
+    assert _matching(loaded, ("rich", "plams_cli.runners.grid._detect", "plams_cli.runners.grid._config",
+                              "plams_cli.runners.grid.slurm", "plams_cli.runners.grid.pbs")) == []
+    # with FORCE_COLOR rich may take stderr for a terminal: then it is asked
+    assert "rich.console" in _loaded(run.format(args="'-r', '-f', 'w', 's.plms'"), tmp_path, env | {"FORCE_COLOR": "1"})
+
+
 def test_star_import_still_gives_every_public_name(tmp_path: Path, env: dict[str, str]) -> None:
     import plams_cli
     import plams_cli.core

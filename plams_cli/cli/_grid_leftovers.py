@@ -6,6 +6,7 @@ file names a grid job leaves); this module keeps the names the CLI imports.
 
 from __future__ import annotations
 
-from plams_cli.runners.grid import LeftoverJob, find_leftovers, stop_leftovers
+from plams_cli.runners.grid._leftovers import stop_leftovers
+from plams_cli.runners.grid._records import LeftoverJob, find_leftovers
 
 __all__ = ["LeftoverJob", "find_leftovers", "stop_leftovers"]

@@ -9,17 +9,56 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
 
 from plams_cli.errors import PlamsError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    #: the stdout console (data)
+    out: Console
+    #: the stderr console (messages, tables for eyes, progress)
+    err: Console
+
+_CONSOLE_OPTIONS: dict[str, dict[str, Any]] = {
+    "out": {"highlight": False, "soft_wrap": True},
+    "err": {"stderr": True, "highlight": False, "soft_wrap": True},
+}
+
+
+def __getattr__(name: str) -> Any:
+    # out and err are made on first use (PEP 562): importing rich costs a start of plams
+    # tens of milliseconds, and a run off a terminal may never print through them.
+    options = _CONSOLE_OPTIONS.get(name)
+    if options is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    console = globals()[name] = Console(**options)
+    return console
+
+
+def surely_no_terminal(stream: Any) -> bool:
+    """Whether a rich ``Console`` on ``stream`` would surely say it is no terminal (when in doubt: ``False``).
+
+    Rich calls a stream a terminal only when ``TTY_COMPATIBLE=1``, ``FORCE_COLOR`` is set
+    and not empty, or ``stream.isatty()`` says so; this asks the same without importing rich.
+    """
+    if os.environ.get("TTY_COMPATIBLE") == "1" or os.environ.get("FORCE_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None:
+        return True
+    try:
+        return not isatty()
+    except Exception:  # noqa: BLE001 - a closed or odd stream: let rich decide
+        return False
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,12 +11,13 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from plams_cli.core.status import in_report_order
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 __all__ = ["Progress", "format_counts", "format_elapsed"]
 
@@ -42,22 +43,24 @@ class Progress:
     Parameters
     ----------
     console
-        Where to draw (the stderr console).
+        Where to draw (the stderr console); ``None``: nowhere (a run off a terminal).
     counts
         Returns the current status counts (a :class:`~plams_cli.core.lifecycle.StatusTally`).
     enabled
         ``False`` (``-q``) turns it off.
     """
 
-    def __init__(self, console: Console, counts: Callable[[], Mapping[str, int]], enabled: bool = True) -> None:
+    def __init__(self, console: Console | None, counts: Callable[[], Mapping[str, int]], enabled: bool = True) -> None:
         self.console = console
         self.counts = counts
-        self.enabled = enabled and console.is_terminal
+        self.enabled = enabled and console is not None and console.is_terminal
         self.started = time.monotonic()
         self._live: Any = None
 
     def render(self) -> Text:
         """The line as drawn now: one line, cut with an ellipsis when the terminal is narrower."""
+        from rich.text import Text
+
         text = Text("plams ", style="bold", no_wrap=True, overflow="ellipsis", end="")
         text.append(format_elapsed(time.monotonic() - self.started), style="dim")
         text.append("  ")

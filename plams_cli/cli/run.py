@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from plams_cli.cli import console
 from plams_cli.cli._paths import CheckedPath
 from plams_cli.cli._usage import OneLineErrorCommand
-from plams_cli.cli.console import err, plams_errors
+from plams_cli.cli.console import plams_errors
 
 if TYPE_CHECKING:
     from plams_cli.cli._script import Script, ScriptModule
@@ -194,7 +195,8 @@ def run_command(path: str | None, folder: str | None, variables: Sequence[tuple[
     except FolderInUseError as exc:  # a live run uses the folder
         raise click.UsageError(str(exc)) from exc
     if session.target is not None and folder is None:
-        err.print(f"Restarting the most recent working folder: {session.target[0]}", markup=False, highlight=False)
+        console.err.print(f"Restarting the most recent working folder: {session.target[0]}", markup=False,
+                          highlight=False)
     try:
         status = _MasterRun(session, loaded_scripts, variables, quiet).run()
     finally:
@@ -258,7 +260,8 @@ class _MasterRun:
             status: int | None = None
             with module.installed():
                 tally = StatusTally()  # the live count follows the announced status changes …
-                progress = Progress(err, tally.counts, enabled=not self.quiet)
+                shown = not (self.quiet or console.surely_no_terminal(sys.stderr))  # (else rich is not imported)
+                progress = Progress(console.err if shown else None, tally.counts, enabled=shown)
                 # … when it is drawn: off a terminal nobody reads it, and it costs every job change
                 with observing(tally) if progress.enabled else contextlib.nullcontext(), progress, \
                         _job_lines_off_screen(progress.enabled):

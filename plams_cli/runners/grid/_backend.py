@@ -170,5 +170,7 @@ def register(backend: _B) -> _B:
 
 
 def registered() -> list[Backend]:
-    """The registered back-ends, in order of preference."""
+    """The registered back-ends, in order of preference (the built-in ones are always among them)."""
+    import plams_cli.runners.grid._detect  # noqa: F401 - imports (and so registers) the built-in back-ends
+
     return sorted(_REGISTRY.values(), key=lambda backend: (backend.preference, backend.name))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -30,8 +29,6 @@ from plams_cli.runners.base import Stopped
 from plams_cli.runners.grid import _records as records
 from plams_cli.runners.grid._backend import Accounting, QueueState
 from plams_cli.runners.grid._command import run_command
-from plams_cli.runners.grid._config import GridConfig, expand_ids, grid_settings, takes_one_argument
-from plams_cli.runners.grid._detect import detect_grid
 from plams_cli.runners.grid._log import logger
 from plams_cli.runners.launch import Launch, LaunchCallback, current_callback, report_launch
 from plams_cli.runners.local import JobRunner, signals_to_main_thread
@@ -102,6 +99,10 @@ class GridRunner(JobRunner):
         maxjobs: int = 0,
     ) -> None:
         super().__init__(parallel=parallel, maxjobs=maxjobs)
+        # (the definitions and the back-ends when a runner is made: every script's namespace has the class)
+        from plams_cli.runners.grid._config import GridConfig, grid_settings
+        from plams_cli.runners.grid._detect import detect_grid
+
         if isinstance(grid, Mapping):
             name, branch = str(grid.get("name", "custom")), grid
         else:
@@ -221,7 +222,7 @@ class GridRunner(JobRunner):
         """Write the job record (so that a restart after a kill finds the job); cancel a job submitted too late."""
         try:
             records.write_job_record(workdir, runscript, {
-                "job_id": tracked.job_id, "grid": self.grid, "host": socket.gethostname(), "name": tracked.name,
+                "job_id": tracked.job_id, "grid": self.grid, "host": _hostname(), "name": tracked.name,
                 "cancel": shlex.join(self.cancel_command([tracked.job_id]) or []) or None,
             })
         except OSError as exc:
@@ -345,6 +346,8 @@ class GridRunner(JobRunner):
             The command failed or timed out, or its output made no sense: the states
             are unknown, which is not the same as finished.
         """
+        from plams_cli.runners.grid._config import expand_ids, takes_one_argument
+
         states: dict[str, QueueState] = {}
         check, running = self.config.check_argv, self.config.running
         has_ids = any("{ids" in a or "{id}" in a for a in check)
@@ -463,3 +466,8 @@ class GridRunner(JobRunner):
         with self._lock:
             return {t.job_id: t.state for t in self._active.values()}
 
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()

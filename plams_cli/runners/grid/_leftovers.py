@@ -16,13 +16,9 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 from collections.abc import Container
 
 from plams_cli.errors import PlamsError
-from plams_cli.runners.grid._base import GridRunner
-from plams_cli.runners.grid._command import run_command
-from plams_cli.runners.grid._config import grid_definitions
 from plams_cli.runners.grid._records import LeftoverJob, find_leftovers
 
 __all__ = ["stop_leftovers"]
@@ -45,6 +41,13 @@ def stop_leftovers(root: str, finished: Container[str] = ()) -> list[tuple[int, 
 
 
 def _stop_on(grid: str, jobs: list[LeftoverJob], root: str) -> list[tuple[int, str]]:
+    # (the runner only when there are leftovers: every restart looks for them)
+    import socket
+
+    from plams_cli.runners.grid._base import GridRunner
+    from plams_cli.runners.grid._command import run_command
+    from plams_cli.runners.grid._config import grid_definitions
+
     def name(job: LeftoverJob) -> str:
         return os.path.relpath(job.folder, root)
 
