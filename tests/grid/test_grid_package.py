@@ -42,7 +42,7 @@ from plams_cli.runners.grid._log import LOGGER_NAME, logger
 
 
 def test_the_package_loads_on_first_use_of_a_name_and_registers_the_backends(tmp_path: Path) -> None:
-    """``plams_cli.runners.grid`` imports its rooms on first use; the back-ends are registered whatever is used first."""
+    """``plams_cli.runners.grid`` imports its rooms on first use; the back-ends are registered whatever comes first."""
     code = ("import sys\n"
             "from plams_cli.runners.grid._records import find_leftovers\n"
             "assert 'plams_cli.runners.grid._base' not in sys.modules\n"
@@ -51,7 +51,8 @@ def test_the_package_loads_on_first_use_of_a_name_and_registers_the_backends(tmp
             "import plams_cli.runners.grid as g\n"
             "assert g.GridRunner.__module__ == 'plams_cli.runners.grid._base' and g.slurm.__name__.endswith('slurm')\n"
             "assert set(g.__all__) <= set(dir(g))\n"
-            "try:\n    g.nope\nexcept AttributeError as e:\n    assert 'nope' in str(e)\nelse:\n    raise SystemExit(3)\n")
+            "try:\n    g.nope\nexcept AttributeError as e:\n    assert 'nope' in str(e)\n"
+            "else:\n    raise SystemExit(3)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
 
