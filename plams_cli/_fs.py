@@ -38,7 +38,7 @@ def unique_tag() -> str:
     """
     # Every atomic write names a temporary file with one: host and pid are looked up once.
     if not _writer:
-        _writer.append(f"{_host()}.{os.getpid()}.")
+        _writer.append(f"{hostname()}.{os.getpid()}.")
     return _writer[0] + os.urandom(6).hex()
 
 
@@ -46,7 +46,8 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_writer.clear)
 
 
-def _host() -> str:
+def hostname() -> str:
+    """This machine's name, as ``socket.gethostname()`` gives it."""
     # os.uname() is what socket.gethostname() reads on POSIX, without the 8 ms import of
     # socket (and secrets, 12 ms) in every process that only writes a file.
     uname = getattr(os, "uname", None)
@@ -85,7 +86,7 @@ def tag_writer(name: str) -> Writer | None:
     if match is None:
         return None
     before = name[: match.start()]
-    host = _host()
+    host = hostname()
     here = before == host or before.endswith(("." + host, "-" + host))
     return Writer(int(match.group(1)), here)
 

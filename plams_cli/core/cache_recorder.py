@@ -28,6 +28,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from plams_cli._fs import hostname as this_hostname
 from plams_cli.core import observers
 from plams_cli.core._files import normal_path
 from plams_cli.core.logger import log
@@ -75,7 +76,7 @@ class CacheRecorder:
         self.option = option
         self.path: str | None = None
         self._resolved = threading.Event()
-        self.hostname = hostname or _hostname()
+        self.hostname = hostname or this_hostname()
         self._events: collections.deque[_Event] = collections.deque()
         self._rows: dict[int, list[Any]] = {}  # id(job) -> its row so far (see _fold)
         self._wake = threading.Event()
@@ -329,14 +330,6 @@ def _static_fields(job: Job) -> tuple[str, str, str | None, str | None, str | No
         return path, type(job).__name__, None, None, None, comment
     return path, type(job).__name__, filename("inp"), filename("out"), path + os.sep + filename("run"), comment
 
-
-def _hostname() -> str:
-    """This machine's name, as ``socket.gethostname()`` gives it (without importing socket where uname has it)."""
-    if hasattr(os, "uname"):
-        return os.uname().nodename
-    import socket
-
-    return socket.gethostname()
 
 
 _recorder: CacheRecorder | None = None

@@ -298,21 +298,18 @@ class Settings(KeyAttributes, dict):  # type: ignore[type-arg]
 
         Returns ``self``.
         """
-        if type(other) is Settings:
-            plan = _merge_plan(other)
-            if plan is not None:
-                try:
-                    mine = set(map(str.lower, dict.keys(self)))
-                except TypeError:  # a key that is not a string: the general way below
-                    pass
-                else:
-                    if mine.isdisjoint(plan.folded):
-                        plan.add_to(self)
-                        return self
         # Our keys case-folded: a key of other not among them (in any case) is copied in
         # without a search; the first of keys of other differing only in case counts, as in
         # PLAMS (a later one finds it among them).
-        mine = {key.lower() if isinstance(key, str) else key for key in dict.keys(self)}
+        try:
+            mine = set(map(str.lower, dict.keys(self)))  # (the common case: string keys, no Python loop)
+        except TypeError:
+            mine = {key.lower() if isinstance(key, str) else key for key in dict.keys(self)}
+        if type(other) is Settings:
+            plan = _merge_plan(other)
+            if plan is not None and mine.isdisjoint(plan.folded):
+                plan.add_to(self)
+                return self
         for key in other:  # a Settings yields its keys sorted: new keys land in PLAMS's order
             value = other[key]
             folded = key.lower() if isinstance(key, str) else key
@@ -493,7 +490,7 @@ class _MergePlan:
     values (:meth:`holds`), its branches included; any change makes a new plan.
     """
 
-    __slots__ = ("source", "values", "signature", "pairs", "folded", "copies", "branches", "subplans")
+    __slots__ = ("source", "values", "signature", "pairs", "folded", "copies", "branches")
 
     def __init__(self, source: Settings) -> None:
         self.source = source
@@ -514,13 +511,12 @@ class _MergePlan:
                 self.branches.append((key, _MergePlan(value)))
             else:
                 self.copies.append(key)
-        self.subplans = [branch for _, branch in self.branches]
 
     def holds(self) -> bool:
         """Whether the source still has exactly the keys and (the very same objects as) values of this plan."""
         if _signature(self.source) != self.signature:
             return False
-        for branch in self.subplans:
+        for _, branch in self.branches:
             if not branch.holds():
                 return False
         return True

@@ -59,14 +59,6 @@ if TYPE_CHECKING:
     from plams_cli.runners.grid._records import write_job_record as write_job_record
     from plams_cli.runners.grid._records import write_wrapper as write_wrapper
 
-__all__ = [
-    "GridRunner", "GridConfig", "CommandResult", "QueueState", "Accounting", "Backend", "Candidate", "Probe",
-    "Detection", "register", "registered", "detect", "detect_grid", "run_command", "grid_definitions",
-    "grid_settings", "flags_from_runflags", "resolve_parser", "read_exit_file", "write_wrapper",
-    "read_job_record", "write_job_record", "find_leftovers", "stop_leftovers", "LeftoverJob",
-    "JOB_RECORD_SUFFIX", "EXIT_RECORD_SUFFIX", "WORKDIR_MISSING_EXIT", "RUNNING_STATE_CODES",
-    "MIN_POLL_INTERVAL_S", "POLL_AGE_FRACTION", "FAILURE_REPORT_INTERVAL_S", "MAX_IDS_PER_QUERY", "LOGGER_NAME",
-]
 
 #: public name -> the module that defines it
 _HOMES: dict[str, str] = {
@@ -109,6 +101,9 @@ _HOMES: dict[str, str] = {
 
 #: the back-end submodules, also reached as attributes before they are imported
 _BACKENDS = frozenset({"slurm", "pbs", "sge"})
+
+
+__all__ = list(_HOMES)
 
 
 def __getattr__(name: str) -> Any:

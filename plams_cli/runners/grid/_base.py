@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from plams_cli._fs import hostname
 from plams_cli.errors import GridError, QueueQueryError, SubmitError
 from plams_cli.runners.base import Stopped
 from plams_cli.runners.grid import _records as records
@@ -222,7 +223,7 @@ class GridRunner(JobRunner):
         """Write the job record (so that a restart after a kill finds the job); cancel a job submitted too late."""
         try:
             records.write_job_record(workdir, runscript, {
-                "job_id": tracked.job_id, "grid": self.grid, "host": _hostname(), "name": tracked.name,
+                "job_id": tracked.job_id, "grid": self.grid, "host": hostname(), "name": tracked.name,
                 "cancel": shlex.join(self.cancel_command([tracked.job_id]) or []) or None,
             })
         except OSError as exc:
@@ -465,9 +466,3 @@ class GridRunner(JobRunner):
         """Job id -> last state seen, for the jobs this runner is waiting for."""
         with self._lock:
             return {t.job_id: t.state for t in self._active.values()}
-
-
-def _hostname() -> str:
-    import socket
-
-    return socket.gethostname()

@@ -18,6 +18,7 @@ import os
 import shlex
 from collections.abc import Container
 
+from plams_cli._fs import hostname
 from plams_cli.errors import PlamsError
 from plams_cli.runners.grid._records import LeftoverJob, find_leftovers
 
@@ -42,8 +43,6 @@ def stop_leftovers(root: str, finished: Container[str] = ()) -> list[tuple[int, 
 
 def _stop_on(grid: str, jobs: list[LeftoverJob], root: str) -> list[tuple[int, str]]:
     # (the runner only when there are leftovers: every restart looks for them)
-    import socket
-
     from plams_cli.runners.grid._base import GridRunner
     from plams_cli.runners.grid._command import run_command
     from plams_cli.runners.grid._config import grid_definitions
@@ -58,7 +57,7 @@ def _stop_on(grid: str, jobs: list[LeftoverJob], root: str) -> list[tuple[int, s
         return [(0, f"Restart: cannot ask {grid} whether job {job.job_id} ({name(job)}) of the killed run still "
                     f"runs ({exc}); if it does, cancel it: {job.cancel_hint()}") for job in jobs]
     lines: list[tuple[int, str]] = []
-    here = socket.gethostname()
+    here = hostname()
     for job in jobs:
         state = states.get(job.job_id)
         if state is None or state.finished:
