@@ -196,7 +196,8 @@ def test_a_burst_of_changes_is_written_when_it_ends(tmp_path: Path, monkeypatch:
 def test_a_held_burst_is_written_at_once_when_the_run_hurries_the_writer(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """finish() hurries the writer: the burst held so far goes out while the run cleans up, not at close."""
-    monkeypatch.setattr(cache_recorder, "FLUSH_INTERVAL_S", 0.02)
+    # (an interval of 50 ms, as above: a loaded machine stalling the burst thread for 20 ms ended the burst)
+    monkeypatch.setattr(cache_recorder, "FLUSH_INTERVAL_S", 0.05)
     monkeypatch.setattr(cache_recorder, "BURST_EVENTS", 20)
     monkeypatch.setattr(cache_recorder, "MAX_LAG_S", 60.0)
     recorder = cache_recorder.CacheRecorder(str(tmp_path / "cache.sqlite"))
