@@ -9,7 +9,9 @@ job pays a few hundred nanoseconds for being recorded, and the cache one transac
 burst, however many jobs end in it. While jobs change faster than :data:`BURST_EVENTS`
 per interval (a restart reusing thousands of jobs), the writer holds its write until the
 burst ends, :data:`MAX_LAG_S` at most: writing row by row meanwhile would slow the
-thread that runs the jobs (both need the GIL).
+thread that runs the jobs (both need the GIL). A job such a restart reuses in its own folder
+is not written again: the run that saved it wrote that folder's row, which one ``count`` per
+chunk checks is there, finished (only rows the cache lacks are written).
 
 A cache that cannot be written (read-only, full, corrupt, locked too long) costs one
 warning line on the log; the run goes on and is never slower for it: the writer backs off,
@@ -79,6 +81,8 @@ class CacheRecorder:
         self.hostname = hostname or this_hostname()
         self._events: collections.deque[_Event] = collections.deque()
         self._rows: dict[int, list[Any]] = {}  # id(job) -> its row so far (see _fold)
+        #: jobs a restart reused in their own folder, and when: their rows are the first run's (see _fold)
+        self._in_place: list[tuple[Job, float]] = []
         self._wake = threading.Event()
         self._closing = False
         self._hurry = False  # set by hurry(): write the burst held so far at once
@@ -87,8 +91,10 @@ class CacheRecorder:
         self._thread: threading.Thread | None = None
         self._cache: JobCache | None = None
         self._warned = False
-        #: rows written so far, and the writes that failed (for tests and the bench)
+        #: rows written so far, rows of reused jobs found in the cache as they are (left alone),
+        #: and the writes that failed (for tests and the bench)
         self.written = 0
+        self.kept = 0
         self.failures = 0
 
     # --- the observer: cheap, in the job's thread ---------------------------------------
@@ -210,18 +216,26 @@ class CacheRecorder:
         for key, state in self._rows.items():
             static = state[_STATIC]
             if static is None:
-                waiting[key] = state
-                continue
+                if not state[0].path:
+                    waiting[key] = state
+                    continue
+                static = state[_STATIC] = _static_fields(state[0])
             # in the cache's column order (see plams_cli.jobcache.store.COLUMNS), after the host name
             values.append((hostname, static[0], state[_JOB_ID], static[1], static[2], static[3], state[_STATUS],
                            static[4], static[5], state[_MTIME], state[_KIND], state[_GRID], state[_PID_START]))
-        if not values or self.path is None:
+        in_place = self._in_place
+        if not (values or in_place) or self.path is None:
             return True
+        kept = 0
         try:
             if self._cache is None:
                 from plams_cli.jobcache import JobCache
 
                 self._cache = JobCache(self.path)
+            if in_place:
+                rows = self._lacking_rows(self._cache, in_place)
+                kept = len(in_place) - len(rows)
+                values += rows
             self._cache.record_values(values)
         except Exception as exc:  # noqa: BLE001 - a cache that cannot be written never fails the run
             self.failures += 1
@@ -231,8 +245,24 @@ class CacheRecorder:
                     "this run's jobs may be missing from 'plams jobs list'", 1)
             return False
         self._rows = waiting  # (the writes and the folds take turns: see flush())
+        self._in_place = []
         self.written += len(values)
+        self.kept += kept
         return True
+
+    def _lacking_rows(self, cache: JobCache, in_place: list[tuple[Job, float]]) -> list[tuple[Any, ...]]:
+        """The rows of the jobs reused in place that the cache lacks (a cache made or moved since the first run)."""
+        status = _cache_statuses()[_COPIED]
+        assert status is not None
+        paths = [_row_path(job) for job, _ in in_place]
+        lacking = set(cache.lacking(self.hostname, status, paths))
+        rows = []
+        for (job, when), path in zip(in_place, paths, strict=True):
+            if path in lacking:
+                static = _static_fields(job)
+                rows.append((self.hostname, static[0], None, static[1], static[2], static[3], status,
+                             static[4], static[5], when, None, None, None))
+        return rows
 
     def _fold(self, limit: int) -> None:
         """Move the first ``limit`` queued changes into one row per job, the latest state winning.
@@ -248,11 +278,16 @@ class CacheRecorder:
         for _ in range(min(limit, len(events))):
             job, status, when, launch = popleft()
             key = id(job)
+            if status is _COPIED and getattr(job, "_reused_in_place", False):
+                # A restart gave the job the folder of the finished job it reuses: the first
+                # run's row of that folder is this job's, unless the cache lacks it (checked
+                # when written, one count per chunk: see _lacking_rows).
+                rows.pop(key, None)
+                self._in_place.append((job, when))
+                continue
             state = rows.get(key)
             if state is None or state[0] is not job:
                 state = rows[key] = [job, None, None, when, None, None, None, None]
-            if state[_STATIC] is None and job.path:
-                state[_STATIC] = _static_fields(job)
             state[_MTIME] = when
             if status is not None:
                 cache_status = statuses[status]
@@ -269,7 +304,7 @@ class CacheRecorder:
                     state[_GRID] = launch.grid
                     state[_STATUS] = "running" if launch.running else "queueing"
         # a job that ended without ever getting a folder has nothing to show
-        for key in [key for key, state in rows.items() if state[_STATIC] is None and state[0].status.is_final]:
+        for key in [key for key, state in rows.items() if not state[0].path and state[0].status.is_final]:
             del rows[key]
 
     def hurry(self) -> None:
@@ -298,7 +333,7 @@ class CacheRecorder:
         thread.join(timeout)
 
 
-_STARTED = JobStatus.STARTED
+_STARTED, _COPIED = JobStatus.STARTED, JobStatus.COPIED
 _STATUSES: dict[JobStatus, str | None] = {}
 
 
@@ -317,11 +352,16 @@ def _cache_statuses() -> dict[JobStatus, str | None]:
 _STATIC, _STATUS, _MTIME, _JOB_ID, _KIND, _GRID, _PID_START = range(1, 8)
 
 
-def _static_fields(job: Job) -> tuple[str, str, str | None, str | None, str | None, str]:
-    """What a job's folder gives its row: path, program, input and output file, runscript, comment."""
+def _row_path(job: Job) -> str:
+    """The path of ``job``'s row: its folder, absolute and normal."""
     # (once per job of a run: no os.path functions where a string test does)
     path = job.path or ""
-    path = normal_path(path) if path[:1] == os.sep else os.path.abspath(path)
+    return normal_path(path) if path[:1] == os.sep else os.path.abspath(path)
+
+
+def _static_fields(job: Job) -> tuple[str, str, str | None, str | None, str | None, str]:
+    """What a job's folder gives its row: path, program, input and output file, runscript, comment."""
+    path = _row_path(job)
     workdir = getattr(job.jobmanager, "workdir", None)
     name = job.full_name() if job.parent is not None else job.name
     comment = f"job {name} in {workdir}" if workdir else f"job {name}"

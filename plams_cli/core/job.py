@@ -38,7 +38,7 @@ __all__ = ["Job"]
 _CREATED, _STARTED = JobStatus.CREATED, JobStatus.STARTED
 
 _UNPICKLED_SET = frozenset(("jobmanager", "jobrunner", "parent", "default_settings", "_lock", "_input_text",
-                            "_runscript_text", "_runner", "_notified", "_made_folder"))
+                            "_runscript_text", "_runner", "_notified", "_made_folder", "_reused_in_place"))
 
 
 def _same_folder(one: str, other: str) -> bool:

@@ -167,6 +167,9 @@ def _prepare(job: Job, jobrunner: Any, jobmanager: JobManager) -> bool:
 def _reuse(job: Job, prev: Job) -> None:
     """End ``job`` ``copied`` with the files of ``prev``."""
     moved = job.reuse_files(prev)
+    if moved and isinstance(prev, SavedJob):
+        # (the job cache holds the row of that folder from the run that saved prev: see cache_recorder)
+        job._reused_in_place = True  # type: ignore[attr-defined]
     if not job.results.listed:  # (else its files are known from the index: see Job.reuse_files)
         # a folder moved in whole may hold a killed write's temporary files
         job.results.collect(drop_hidden=bool(moved))

@@ -86,6 +86,16 @@ class JobCache:
         """
         self.store.record_values(values)
 
+    def lacking(self, hostname: str, status: str, paths: Sequence[str]) -> list[str]:
+        """The paths among ``paths`` without a row of ``hostname`` in ``status`` (see :meth:`Store.lacking`).
+
+        Raises
+        ------
+        JobCacheError, CorruptedCacheError, CacheVersionError
+            The cache cannot be read, is corrupt or foreign, or is newer.
+        """
+        return self.store.lacking(hostname, status, paths)
+
     # --- job_manager's API -----------------------------------------------------------
     def load(self) -> None:
         """Read every job from the cache file (a missing file is an empty cache)."""

@@ -315,6 +315,32 @@ class Store:
             with self._errors("reading it"):
                 yield conn
 
+    def lacking(self, hostname: str, status: str, paths: Sequence[str]) -> list[str]:
+        """The paths among ``paths`` without a row of ``hostname`` in ``status`` (all of them when there is no cache).
+
+        One ``count`` per chunk of paths: where every row is there, as after a restart that
+        reused the jobs its first run recorded, no row is read into Python.
+
+        Raises
+        ------
+        JobCacheError, CorruptedCacheError, CacheVersionError
+            The cache cannot be read, is corrupt or foreign, or is newer.
+        """
+        lacking: list[str] = []
+        with self.read() as conn:
+            if conn is None:
+                return list(paths)
+            most = max(1, _rows_per_statement(conn) * len(_RECORD_ORDER) - 2)
+            for start in range(0, len(paths), most):
+                chunk = paths[start:start + most]
+                where = f"hostname = ? AND status = ? AND path IN ({', '.join('?' * len(chunk))})"
+                parameters = [hostname, status, *chunk]
+                (count,) = conn.execute(f"SELECT count(*) FROM jobs WHERE {where}", parameters).fetchone()
+                if count != len(chunk):
+                    found = {row[0] for row in conn.execute(f"SELECT path FROM jobs WHERE {where}", parameters)}
+                    lacking += [path for path in chunk if path not in found]
+        return lacking
+
     # --- writing ----------------------------------------------------------------------
     @staticmethod
     def _row(hostname: str, row: Mapping[str, Any], now: float) -> tuple[Any, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -257,3 +258,55 @@ def test_a_long_queue_is_written_in_chunks_each_job_ending_with_its_last_status(
     rows = _rows(str(tmp_path / "cache.sqlite"))
     assert sorted(str(row["path"]) for row in rows) == sorted(str(job.path) for job in jobs)
     assert {row["status"] for row in rows} == {"finished"}
+
+
+RESTARTED = """
+for i in range(4):
+    ShellJob(name=f"r{i}", runscript=f"echo {i}").run()
+"""
+
+
+def _stored(cache: str) -> dict[str, tuple[str, float]]:
+    """``path -> (status, mtime)`` of every row, read with sqlite3 itself."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(cache)) as conn:
+        return {path: (status, mtime) for path, status, mtime in conn.execute("SELECT path, status, mtime FROM jobs")}
+
+
+def _plams(tmp_path: Path, cache: str, *args: str) -> None:
+    run = subprocess.run([*PLAMS, "-q", *args], cwd=tmp_path, env={**python_env(), "PLAMS_JOBCACHE": cache},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+
+
+def test_a_restart_leaves_the_rows_of_the_jobs_it_reused_in_place_as_the_first_run_wrote_them(
+        tmp_path: Path) -> None:
+    (tmp_path / "s.plms").write_text(RESTARTED)
+    cache = str(tmp_path / "cache.sqlite")
+    _plams(tmp_path, cache, "-f", "w", "s.plms")
+    first = _stored(cache)
+    assert sorted(first) == [str(tmp_path / "w" / f"r{i}") for i in range(4)]
+    assert {status for status, _ in first.values()} == {"finished"}
+    import sqlite3
+
+    # a row the first run left behind as running (it was killed before it recorded the end)
+    with contextlib.closing(sqlite3.connect(cache)) as conn, conn:
+        conn.execute("UPDATE jobs SET status = 'running' WHERE path = ?", (str(tmp_path / "w" / "r2"),))
+    _plams(tmp_path, cache, "-r", "-f", "w", "s.plms")
+    after = _stored(cache)
+    assert sorted(after) == sorted(first) and {status for status, _ in after.values()} == {"finished"}
+    rewritten = {path for path in first if after[path][1] != first[path][1]}
+    assert rewritten == {str(tmp_path / "w" / "r2")}  # the others were not written again
+
+
+def test_a_restart_records_the_jobs_it_reused_where_the_cache_lacks_them(tmp_path: Path) -> None:
+    (tmp_path / "s.plms").write_text(RESTARTED)
+    _plams(tmp_path, str(tmp_path / "first.sqlite"), "-f", "w", "s.plms")
+    cache = str(tmp_path / "other.sqlite")  # a cache that never saw the first run
+    _plams(tmp_path, cache, "-r", "-f", "w", "s.plms")
+    rows = _rows(cache)
+    assert sorted(str(row["path"]) for row in rows) == [str(tmp_path / "w" / f"r{i}") for i in range(4)]
+    assert {row["status"] for row in rows} == {"finished"}
+    assert {row["program"] for row in rows} == {"ShellJob"}
+    assert {row["comment"] for row in rows} == {f"job r{i} in {tmp_path / 'w'}" for i in range(4)}
