@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Container, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from plams_cli.core import lifecycle
@@ -58,6 +58,19 @@ def _validate_name(name: object) -> str:
         raise JobError(f"job name {name!r} is not allowed: it names a folder, so it must not contain '/' "
                        "nor be '.' or '..'")
     return name
+
+
+def _renamer(old: str, new: str, skip: Container[str]) -> Callable[[str], str | None]:
+    """How :meth:`Job.reuse_files` names the files of job ``old`` for job ``new``: ``None`` leaves one out."""
+
+    def rename(relative: str) -> str | None:
+        if relative in skip or os.path.basename(relative).startswith("."):
+            return None
+        if relative.startswith(old + ".") and os.sep not in relative:
+            return new + relative[len(old):]
+        return relative
+
+    return rename
 
 
 class Job:
@@ -285,15 +298,7 @@ class Job:
         keeps = old == new and isinstance(prev, SavedJob) and self.saves_plainly() and pickles and links
         listed = prev.listed_files() if keeps else None  # type: ignore[attr-defined]
         # with keeps: links of the saved files the index vouched for, kept as they are (see keep_saved)
-        skip = set() if keeps else {f"{old}.dill", f"{old}.job.json"}
-
-        def rename(relative: str) -> str | None:
-            if relative in skip or os.path.basename(relative).startswith("."):
-                return None
-            if relative.startswith(old + ".") and os.sep not in relative:
-                return new + relative[len(old):]
-            return relative
-
+        skip = () if keeps else (f"{old}.dill", f"{old}.job.json")
         assert self.path is not None and prev.path is not None
         manager = self.jobmanager
         # Only a restart moves loaded folders: then no job may link from one while it moves.
@@ -312,7 +317,7 @@ class Job:
                 listed = None  # (a job loaded from this very folder already has its files here)
             elif listed is None or not link_listed(source, self.path, listed):
                 listed = None
-                link_or_copy_tree(source, self.path, rename, link=bool(links))
+                link_or_copy_tree(source, self.path, _renamer(old, new, skip), link=bool(links))
         if listed is not None:
             self.results.take_listed(listed)
         self._copied_from = source

@@ -52,6 +52,7 @@ from plams_cli.core.pickling import keep_saved, write_summary
 from plams_cli.core.status import JobStatus
 from plams_cli.errors import NotStartedError, PlamsError
 from plams_cli.runners.launch import launch_reports_to
+from plams_cli.runners.local import JobRunner
 
 if TYPE_CHECKING:
     from plams_cli.core.job import Job
@@ -89,12 +90,16 @@ def start(job: Job, jobrunner: Any = None, jobmanager: JobManager | None = None)
     job.jobrunner = runner
     job.jobmanager = manager
     manager.track(job)
-    task = functools.partial(drive, job, runner, manager)
     submit = getattr(runner, "submit", None)
-    if submit is None:  # a runner of PLAMS's kind, with call() only: run here
-        task()
+    if submit is None or (type(runner).submit is _SERIAL_SUBMIT and not runner.parallel):
+        # a runner of PLAMS's kind, with call() only, or a serial JobRunner (whose submit() does just this): here
+        drive(job, runner, manager)
     else:
-        submit(task, name=f"plams-{job.name}", daemon=bool(config.get("daemon_threads", True)))
+        submit(functools.partial(drive, job, runner, manager), name=f"plams-{job.name}",
+               daemon=bool(config.get("daemon_threads", True)))
+
+
+_SERIAL_SUBMIT = JobRunner.submit
 
 
 def drive(job: Job, jobrunner: Any, jobmanager: JobManager) -> None:
