@@ -2,6 +2,7 @@
 
     python bench/run.py [--quick] [--json [FILE]] [-n N] [--only WORKLOAD ...]
                         [--contenders plams-cli,plams,signac,floor] [--results FILE]
+    python bench/run.py --render FILE.json [--results FILE]
 
 Runs every workload of issue 14 on each contender that can do it, contenders alternating (the
 order rotated each round) so drift of a loaded machine hits all alike, and reports medians with
@@ -15,13 +16,15 @@ PLAMS (PyPI ``plams==2026.104``) runs from its own venv, ``bench/.venv-plams`` (
 use, reused after; git-ignored); its launcher is its ``scm-plams`` script. signac runs in child
 processes of this interpreter. Every child records into a job cache file on the same tmpfs
 (``PLAMS_JOBCACHE``), never the user's. Writes the table to stdout and to ``bench/RESULTS.md``
-(with date, machine and versions); progress goes to stderr.
+(with date, machine and versions, and a table of the issue's targets, met or not); progress goes
+to stderr. ``--render`` writes the reports again from the JSON of an earlier run, measuring nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -61,6 +64,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         "bench/RESULTS.md); '-' writes none")
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                         help="where the jobs run (default /dev/shm, tmpfs)")
+    parser.add_argument("--render", metavar="FILE.json",
+                        help="measure nothing: write the table and --results again from a file of --json")
     args = parser.parse_args(argv)
     quick = args.quick
     for name, full, small in (("n", 20000, 300), ("jobs", 500, 50), ("repeats", 5, 3), ("heavy_repeats", 3, 2),
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected workloads and write the reports."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
+    if args.render:
+        return render(args.render, args.results)
     chosen: dict[str, cont.Contender] = {}
     for name in args.contender_names:
         if name == "plams-cli":
@@ -136,6 +143,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.results != "-":
         Path(args.results).write_text(report.results_md(rows, names, meta))
         log(f"wrote {args.results}")
+    return 0
+
+
+def render(source: str, results: str) -> int:
+    """Write the table (stdout) and ``results`` again from the JSON of an earlier run."""
+    try:
+        data = json.loads(Path(source).read_text())
+        rows = report.rows_from_json(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"run.py: error: --render {source}: {exc}", file=sys.stderr)
+        return 2
+    names = list(data["contenders"])
+    sys.stdout.write(report.table(rows, names))
+    if results != "-":
+        Path(results).write_text(report.results_md(rows, names, data))
+        log(f"wrote {results}")
     return 0
 
 

@@ -47,6 +47,42 @@ def test_quick_run_on_plams_cli_and_floor(tmp_path: Path) -> None:
             assert "to_floor" in workload["ratios"]
     assert header in md.read_text()
     assert f"{data['machine']['cores']} cores" in md.read_text()
+    targets = md.read_text().split("## Targets of issue 14\n", 1)[1]
+    assert targets.count("\n| ") == 9 and "not measured" not in targets  # every target, each measured
+    # the reports written again from the JSON alone are the same, byte for byte
+    again = tmp_path / "AGAIN.md"
+    proc = subprocess.run([sys.executable, str(RUN), "--render", str(out), "--results", str(again)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert again.read_text() == md.read_text()
+    assert proc.stdout.startswith(header + "\n")
+
+
+def test_render_of_a_file_without_the_rows_decimals_is_one_error_line(tmp_path: Path) -> None:
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"contenders": ["plams-cli"], "workloads": [{"key": "serial", "results": {}}]}))
+    proc = subprocess.run([sys.executable, str(RUN), "--render", str(old), "--results", "-"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "older bench/run.py" in proc.stderr
+
+
+def test_each_target_is_met_missed_or_not_measured_by_plams_clis_median() -> None:
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        from _suite.measure import Figure
+        from _suite.targets import targets_md
+        from _suite.workloads import Row
+    finally:
+        sys.path.remove(str(RUN.parent))
+    rows = [Row("restart", "r", "s", 2, {"plams-cli": Figure([2.0, 9.0, 2.5])}),  # median 2.5: met
+            Row("first_run", "f", "s", 2, {"plams-cli": Figure([30.0])}),  # -r / first run 0.083: missed
+            Row("serial", "s", "ms/job", 3, {"plams-cli": Figure([1.4]), "floor": Figure([1.0])})]
+    lines = {line.split(" | ")[0][2:]: line for line in targets_md(rows).splitlines()[2:]}
+    assert lines["`-r` over N finished jobs, nothing to run"].endswith("| 2.50 s | ≤ 3.00 s | yes |")
+    assert lines["`-r` ÷ the first run of the same script"].endswith("| 0.083 | ≤ 0.070 | **no** |")
+    assert lines["serial trivial jobs ÷ the bare loop (floor)"].endswith("| 1.40 | ≤ 1.50 | yes |")
+    assert lines["`load_all`"].endswith("| not measured | ≤ 0.100 ms/job | – |")
 
 
 @pytest.mark.parametrize("contenders", ["floor", "plams-cli,nope"], ids=["without-plams-cli", "unknown"])

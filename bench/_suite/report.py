@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 from .contenders import LABELS
+from .measure import Figure
+from .targets import targets_md
 from .workloads import Row
 
 
@@ -69,15 +71,36 @@ def as_json(rows: list[Row], meta: dict[str, Any]) -> dict[str, Any]:
             results[name] = entry
         ratios = {f"to_{name}": round(value, 4) for name in ("plams", "signac", "floor")
                   if (value := ratio(row, name)) is not None}
-        workloads.append({"key": row.key, "label": row.label, "unit": row.unit, "results": results,
-                          "ratios": ratios})
+        workloads.append({"key": row.key, "label": row.label, "unit": row.unit, "digits": row.digits,
+                          "reference": row.reference, "results": results, "ratios": ratios})
     return {**meta, "workloads": workloads}
+
+
+def rows_from_json(data: dict[str, Any]) -> list[Row]:
+    """The rows of a run saved by :func:`as_json` (``bench/run.py --render`` writes its reports again).
+
+    Raises
+    ------
+    ValueError
+        The file was written by an older ``bench/run.py`` (without the decimals of each row).
+    """
+    rows = []
+    for workload in data["workloads"]:
+        if "digits" not in workload:
+            raise ValueError(f"{workload['key']} has no 'digits': the file comes from an older bench/run.py")
+        figures = {name: Figure(list(result.get("runs", [])), result.get("text", ""), result.get("note", ""))
+                   for name, result in workload["results"].items()}
+        rows.append(Row(workload["key"], workload["label"], workload["unit"], workload["digits"], figures,
+                        workload.get("reference", "plams")))
+    return rows
 
 
 def results_md(rows: list[Row], contenders: list[str], meta: dict[str, Any]) -> str:
     """The text of ``bench/RESULTS.md``."""
     machine = meta["machine"]
-    versions = ", ".join(f"{LABELS.get(k, k)} {v}" for k, v in meta["versions"].items())
+    known = meta["versions"]  # (in the contenders' order: a saved JSON has its keys sorted)
+    versions = ", ".join(f"{LABELS.get(k, k)} {known[k]}" for k in [*contenders, *sorted(set(known) - set(contenders))]
+                         if k in known)
     params = meta["params"]
     return (
         "# Benchmark results\n\n"
@@ -93,6 +116,9 @@ def results_md(rows: list[Row], contenders: list[str], meta: dict[str, Any]) -> 
         + "\nThe floor is the least code doing the same work (`bench/_suite/floor.py`): mkdir, write the input "
         "and runscript, `sh` it, pickle a small record; for `-r` a hash lookup and one folder rename per job, "
         "for `-l` hard links; for `load_all` `pickle.load` of one small file per job.\n"
+        "\n## Targets of issue 14\n\n"
+        "plams-cli's medians of this run against each target (N as above):\n\n"
+        + targets_md(rows)
     )
 
 
