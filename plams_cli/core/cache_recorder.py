@@ -91,10 +91,8 @@ class CacheRecorder:
         self._thread: threading.Thread | None = None
         self._cache: JobCache | None = None
         self._warned = False
-        #: rows written so far, rows of reused jobs found in the cache as they are (left alone),
-        #: and the writes that failed (for tests and the bench)
+        #: rows written so far, and the writes that failed (for tests and the bench)
         self.written = 0
-        self.kept = 0
         self.failures = 0
 
     # --- the observer: cheap, in the job's thread ---------------------------------------
@@ -220,22 +218,17 @@ class CacheRecorder:
                     waiting[key] = state
                     continue
                 static = state[_STATIC] = _static_fields(state[0])
-            # in the cache's column order (see plams_cli.jobcache.store.COLUMNS), after the host name
-            values.append((hostname, static[0], state[_JOB_ID], static[1], static[2], static[3], state[_STATUS],
-                           static[4], static[5], state[_MTIME], state[_KIND], state[_GRID], state[_PID_START]))
+            values.append(_values(hostname, static, state))
         in_place = self._in_place
         if not (values or in_place) or self.path is None:
             return True
-        kept = 0
         try:
             if self._cache is None:
                 from plams_cli.jobcache import JobCache
 
                 self._cache = JobCache(self.path)
             if in_place:
-                rows = self._lacking_rows(self._cache, in_place)
-                kept = len(in_place) - len(rows)
-                values += rows
+                values += self._lacking_rows(self._cache, in_place)
             self._cache.record_values(values)
         except Exception as exc:  # noqa: BLE001 - a cache that cannot be written never fails the run
             self.failures += 1
@@ -247,7 +240,6 @@ class CacheRecorder:
         self._rows = waiting  # (the writes and the folds take turns: see flush())
         self._in_place = []
         self.written += len(values)
-        self.kept += kept
         return True
 
     def _lacking_rows(self, cache: JobCache, in_place: list[tuple[Job, float]]) -> list[tuple[Any, ...]]:
@@ -256,13 +248,9 @@ class CacheRecorder:
         assert status is not None
         paths = [_row_path(job) for job, _ in in_place]
         lacking = set(cache.lacking(self.hostname, status, paths))
-        rows = []
-        for (job, when), path in zip(in_place, paths, strict=True):
-            if path in lacking:
-                static = _static_fields(job)
-                rows.append((self.hostname, static[0], None, static[1], static[2], static[3], status,
-                             static[4], static[5], when, None, None, None))
-        return rows
+        return [_values(self.hostname, static, [job, static, status, when, None, None, None, None])
+                for (job, when), path in zip(in_place, paths, strict=True)
+                if path in lacking and (static := _static_fields(job))]
 
     def _fold(self, limit: int) -> None:
         """Move the first ``limit`` queued changes into one row per job, the latest state winning.
@@ -350,6 +338,13 @@ def _cache_statuses() -> dict[JobStatus, str | None]:
 
 #: where a row so far (see CacheRecorder._fold) keeps each field
 _STATIC, _STATUS, _MTIME, _JOB_ID, _KIND, _GRID, _PID_START = range(1, 8)
+
+
+def _values(hostname: str, static: tuple[Any, ...], state: list[Any]) -> tuple[Any, ...]:
+    """A row so far (see CacheRecorder._fold) as the cache's values: the host name, then its
+    :data:`~plams_cli.jobcache.store.COLUMNS` in order."""
+    return (hostname, static[0], state[_JOB_ID], static[1], static[2], static[3], state[_STATUS],
+            static[4], static[5], state[_MTIME], state[_KIND], state[_GRID], state[_PID_START])
 
 
 def _row_path(job: Job) -> str:

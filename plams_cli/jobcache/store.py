@@ -94,14 +94,17 @@ MAX_ROWS_PER_STATEMENT = 2000
 _STATUS_INDEX = _RECORD_ORDER.index("status")
 
 
-def _rows_per_statement(conn: sqlite3.Connection) -> int:
-    """Rows one statement may take: :data:`MAX_ROWS_PER_STATEMENT`, or fewer where SQLite allows fewer parameters."""
+def _parameter_limit(conn: sqlite3.Connection) -> int:
+    """The most parameters one statement may take."""
     getlimit = getattr(conn, "getlimit", None)  # (Python 3.11)
     if getlimit is not None:
-        limit = int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    else:
-        limit = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-    return max(1, min(MAX_ROWS_PER_STATEMENT, limit // len(_RECORD_ORDER)))
+        return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+
+
+def _rows_per_statement(conn: sqlite3.Connection) -> int:
+    """Rows one statement may take: :data:`MAX_ROWS_PER_STATEMENT`, or fewer where SQLite allows fewer parameters."""
+    return max(1, min(MAX_ROWS_PER_STATEMENT, _parameter_limit(conn) // len(_RECORD_ORDER)))
 
 
 def _statements(values: Sequence[tuple[Any, ...]], most: int) -> Iterator[tuple[str, list[Any]]]:
@@ -330,7 +333,7 @@ class Store:
         with self.read() as conn:
             if conn is None:
                 return list(paths)
-            most = max(1, _rows_per_statement(conn) * len(_RECORD_ORDER) - 2)
+            most = max(1, _parameter_limit(conn) - 2)  # (the host name and the status take two)
             for start in range(0, len(paths), most):
                 chunk = paths[start:start + most]
                 where = f"hostname = ? AND status = ? AND path IN ({', '.join('?' * len(chunk))})"
