@@ -7,6 +7,8 @@ whatever is left of them (only its own) at the end.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -152,18 +154,25 @@ def test_a_worker_killed_mid_job_crashes_the_job_with_the_reason(run_in: object,
 def test_with_retries_a_job_whose_worker_was_killed_runs_again_elsewhere(run_in: object, settings: dict[str, Any],
                                                                          tmp_path: Path) -> None:
     dr = DaskRunner(**{**settings, "jobs": 2, "retries": 1})
-    counter, marker = tmp_path / "counter", tmp_path / "marker"
-    job = ShellJob(name="again", runscript=f"echo $SLURM_JOB_ID >> '{counter}'; "
-                                            f"if [ ! -e '{marker}' ]; then touch '{marker}'; sleep 120; fi; echo done")
-    job.run(jobrunner=dr)
-    wait_until(lambda: marker.exists(), 60, "the first attempt to start")
-    first = counter.read_text().split()[0]
-    subprocess.run(["scancel", first], check=True, timeout=30)
-    job.results.wait()
-    assert job.status == JobStatus.SUCCESSFUL, job.get_errormsg()
-    attempts = counter.read_text().split()
-    assert len(attempts) == 2 and attempts[0] == first and attempts[1] != first
-    assert job.results.read_file("$JN.out").strip() == "done"
+    counter, marker, pid = tmp_path / "counter", tmp_path / "marker", tmp_path / "pid"
+    # The first attempt ignores the batch job's SIGTERM, which reaches every process of the
+    # job: it ends only with its worker (not by its sleep dying first and the script going on).
+    job = ShellJob(name="again", runscript=f"echo $SLURM_JOB_ID >> '{counter}'; if [ ! -e '{marker}' ]; then "
+                                            f"trap '' TERM; echo $$ > '{pid}'; touch '{marker}'; sleep 120; fi; "
+                                            "echo done")
+    try:
+        job.run(jobrunner=dr)
+        wait_until(lambda: marker.exists(), 60, "the first attempt to start")
+        first = counter.read_text().split()[0]
+        subprocess.run(["scancel", first], check=True, timeout=30)
+        job.results.wait()
+        assert job.status == JobStatus.SUCCESSFUL, job.get_errormsg()
+        attempts = counter.read_text().split()
+        assert len(attempts) == 2 and attempts[0] == first and attempts[1] != first
+        assert job.results.read_file("$JN.out").strip() == "done"
+    finally:  # a worker that died of the SIGTERM at once left the first attempt to the batch job's SIGKILL
+        with contextlib.suppress(OSError, ValueError):
+            os.killpg(int(pid.read_text()), signal.SIGKILL)
 
 
 def _defaults(tmp_path: Path, settings: dict[str, Any]) -> dict[str, str]:

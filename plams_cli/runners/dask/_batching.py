@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plams_cli.errors import JobError, NotStartedError, WorkerLostError
-from plams_cli.runners.dask._worker import run_batch, run_runscript
+from plams_cli.runners.dask._worker import forget_ended, run_batch, run_runscript
 from plams_cli.runners.launch import LaunchCallback
 from plams_cli.runners.local import signals_to_main_thread
 
@@ -316,13 +316,17 @@ class Batcher:
         task ends, on the same streams: a finished task not ended so is one whose worker
         went before its word reached us. Its result is not asked for: Dask would run the
         runscript again to make it (or wait for a worker for ever). An erred or cancelled
-        one leaves its waiter to ask the future what went wrong.
+        one leaves its waiter to ask the future what went wrong. With retries, no attempt
+        follows the task's end: the record that kept a later one from running the runscript
+        again goes.
         """
         answer = None
         if task.future.status == "finished":
             answer = _lost("the Dask worker running it was lost after its runscript ended, before its exit code "
                            "was read; not run again")
         settle(task, answer, self.ended)
+        if self.retries:
+            forget_ended(task.args[0])
 
     def _batch_ended(self, chunk: list[Task]) -> None:
         """A batch's Dask task ended: end its runscripts that no worker event ended.

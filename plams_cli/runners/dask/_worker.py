@@ -19,6 +19,12 @@ Invariants
   the same task (its worker was lost) knows it is one. The record goes when the runscript
   ends.
 * A task stopped by :func:`stop_runscripts` before its runscript started never starts it.
+* A runscript runs to its end at most once per task. With retries, Dask runs a task again
+  whose worker was lost before the task's end reached the scheduler, even when its
+  runscript had ended (and the runner had ended its job on the worker's word). So such a
+  runscript's answer goes into the hidden ``.<runscript>.ended`` (:data:`ENDED_SUFFIX`)
+  first; an attempt of the same task that finds it returns that answer and runs nothing.
+  The runner deletes it once the task has ended (:func:`forget_ended`).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from plams_cli.errors import NotStartedError, WorkerLostError
 from plams_cli.runners.processes import output_fd, process_running, stop_process_groups
 
 __all__ = ["run_runscript", "run_batch", "stop_runscripts", "batch_job_id", "dask_setup", "LAUNCH_TOPIC", "END_TOPIC",
-           "QUICK_S", "JOB_RECORD_SUFFIX", "ATTEMPT_RECORD_SUFFIX"]
+           "QUICK_S", "JOB_RECORD_SUFFIX", "ATTEMPT_RECORD_SUFFIX", "ENDED_SUFFIX", "forget_ended"]
 
 #: the Dask event topic a worker announces each runscript start on
 LAUNCH_TOPIC = "plams-launch"
@@ -53,6 +59,8 @@ END_TOPIC = "plams-ended"
 JOB_RECORD_SUFFIX = ".jobid"
 #: the same record for a worker a restart must not cancel (a LocalCluster's, or the user's)
 ATTEMPT_RECORD_SUFFIX = ".dask"
+#: the hidden ``.<runscript><suffix>`` holding the answer of a runscript that ended, for a task with retries
+ENDED_SUFFIX = ".ended"
 #: environment variables holding the batch job id (SLURM, PBS, Grid Engine)
 _BATCH_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "JOB_ID")
 #: a runscript that ends this soon after its start has its start announced with its end
@@ -184,6 +192,40 @@ def _check_attempt(record_path: str, key: str, attempts: int) -> int:
     return attempt
 
 
+def _ended_path(workdir: str, runscript: str) -> str:
+    return os.path.join(workdir, f".{runscript}{ENDED_SUFFIX}")
+
+
+def _earlier_answer(ended_path: str, key: str) -> dict[str, Any] | None:
+    """The answer an earlier attempt of task ``key`` left when its runscript ended, or ``None``."""
+    try:
+        with open(ended_path, encoding="utf-8") as handle:
+            earlier = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return earlier if isinstance(earlier, dict) and earlier.get("key") == key else None
+
+
+def _replay_ended(ended_path: str | None, key: str, record_path: str) -> dict[str, Any] | None:
+    """Announce again and return the answer of task ``key``'s runscript if it ended in an earlier attempt.
+
+    Its worker went before the task's end reached the scheduler; the runner may have ended
+    its job on the worker's word already, so the runscript must not run again.
+    """
+    earlier = None if ended_path is None else _earlier_answer(ended_path, key)
+    if earlier is not None:
+        with contextlib.suppress(OSError):
+            os.remove(record_path)
+        _announce(earlier, END_TOPIC)
+    return earlier
+
+
+def forget_ended(path: str) -> None:
+    """Delete the ended record of runscript ``path`` (absolute): its task has ended, no attempt follows."""
+    with contextlib.suppress(OSError):
+        os.remove(_ended_path(os.path.dirname(path), os.path.basename(path)))
+
+
 def _quick_end(process: subprocess.Popen[bytes]) -> int | None:
     """The exit code of a runscript that ends within :data:`QUICK_S` of its start, else ``None``."""
     # One wait on a pidfd, not Popen.wait(timeout)'s polling: a thousand short runscripts
@@ -233,6 +275,10 @@ def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key
     # (``.jobid``); a worker of the user's own cluster is never cancelled.
     suffix = JOB_RECORD_SUFFIX if cancel and batch else ATTEMPT_RECORD_SUFFIX
     record_path = os.path.join(workdir, runscript + suffix)
+    ended_path = _ended_path(workdir, runscript) if attempts > 1 else None
+    earlier = _replay_ended(ended_path, key, record_path)
+    if earlier is not None:
+        return earlier
     attempt = _check_attempt(record_path, key, attempts)
     record = {"job_id": batch or str(os.getpid()), "batch": batch is not None, "grid": grid if batch else None,
               "host": host, "name": runscript, "worker": worker, "dask_key": key, "attempt": attempt,
@@ -266,9 +312,11 @@ def run_runscript(path: str, workdir: str, out: str | None, err: str | None, key
         where = f"batch job {batch}, " if batch else ""
         raise WorkerLostError(f"the Dask worker running it ({worker}, {where}host {host}) closed mid-job "
                               "(its batch job cancelled or out of time?); the runscript was stopped")
+    answer = {**info, "exit_code": code, "ended": time.time()}
+    if ended_path is not None:  # before the record goes: an attempt after this one finds one or the other
+        atomic_write(ended_path, (json.dumps(answer) + "\n").encode("utf-8"), fsync=False)
     with contextlib.suppress(OSError):
         os.remove(record_path)
-    answer = {**info, "exit_code": code, "ended": time.time()}
     _announce(answer, END_TOPIC)
     return answer
 
