@@ -313,16 +313,26 @@ class Job:
                     for name in skip:
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(os.path.join(self.path, name))
+            elif moving and manager.make_folder(self):  # (the folder register() left to the rename)
+                listed = self._link_files(source, listed, _renamer(old, new, skip), bool(links))
             elif source == self.path or (not manager.made_folder(self.path) and _same_folder(source, self.path)):
                 listed = None  # (a job loaded from this very folder already has its files here)
-            elif listed is None or not link_listed(source, self.path, listed):
-                listed = None
-                link_or_copy_tree(source, self.path, _renamer(old, new, skip), link=bool(links))
+            else:
+                listed = self._link_files(source, listed, _renamer(old, new, skip), bool(links))
         if listed is not None:
             self.results.take_listed(listed)
         self._copied_from = source
         self._exit_code = getattr(prev, "_exit_code", 0)
         return moved
+
+    def _link_files(self, source: str, listed: list[str] | None, rename: Callable[[str], str | None],
+                    link: bool) -> list[str] | None:
+        """Link (or copy) the files of ``source`` into this job's folder; the file list, when it was ``listed``."""
+        assert self.path is not None
+        if listed is not None and link_listed(source, self.path, listed):
+            return listed
+        link_or_copy_tree(source, self.path, rename, link=link)
+        return None
 
     # --- pickling --------------------------------------------------------------------
     def saves_plainly(self) -> bool:

@@ -145,6 +145,7 @@ class JobManager:
         self._lock = threading.RLock()
         self._active: dict[int, Job] = {}
         self._made: set[str] = set()  # folders register() made (removed if their job never starts)
+        self._deferred: set[str] = set()  # folders register() left to a restart's rename (see make_folder)
         #: jobs cancelled before they were registered (they have no folder), for the summary
         self.not_started: list[Job] = []
         self._all_done = threading.Condition(self._lock)
@@ -166,8 +167,15 @@ class JobManager:
         return f"JobManager({self.workdir!r}, {len(self.jobs)} jobs)"
 
     # --- names and folders -----------------------------------------------------------
-    def register(self, job: Job) -> None:
-        """Give ``job`` a unique name and its folder (inside its parent's, if any)."""
+    def register(self, job: Job, *, defer_folder: bool = False) -> None:
+        """Give ``job`` a unique name and its folder (inside its parent's, if any).
+
+        With ``defer_folder`` (nothing of the job uses its folder before its hash is
+        known), a restart does not make the folder of a job whose namesake, loaded from
+        ``NAME.res``, belongs in it: if the two are identical that folder moves in
+        (:meth:`move_loaded`), else :meth:`make_folder` makes it. One ``mkdir`` less per
+        reused job.
+        """
         with self._lock:
             base = job.name
             parent_folder = job.parent.path if job.parent is not None and job.parent.path else self.workdir
@@ -175,6 +183,14 @@ class JobManager:
                 # The common case, in one system call: the name is new and its folder can be
                 # made (or is a folder already, as in a restart in place).
                 path = parent_folder + os.sep + base
+                if defer_folder and self._restart_source is not None and self._moves_in(path, base):
+                    self.names[base] = 1
+                    job.assign_name(base)
+                    job.path = path
+                    job.jobmanager = self
+                    self.jobs.append(job)
+                    self._deferred.add(path)
+                    return
                 try:
                     os.mkdir(path)
                     made = True
@@ -190,6 +206,38 @@ class JobManager:
                         self._made.add(path)
                     return
         self._register_renamed(job)
+
+    def _moves_in(self, path: str, name: str) -> bool:
+        """Whether the folder ``path`` (in ``NAME``) is where a restart moves the saved job ``name`` of ``NAME.res``."""
+        source = self._restart_source
+        assert source is not None
+        workdir, res = source
+        if not path.startswith(workdir + os.sep):
+            return False
+        loaded: object = self._loaded_paths.get(res + path[len(workdir):])
+        return type(loaded) is SavedJob and loaded.name == name
+
+    def make_folder(self, job: Job) -> bool:
+        """Make the folder :meth:`register` left out for ``job`` (``defer_folder``), and say whether it did.
+
+        Call it before anything uses the job's folder (its files are written, linked or
+        copied there); it does nothing for a job whose folder was made or moved in.
+
+        Raises
+        ------
+        OSError
+            The folder cannot be made.
+        """
+        path = job.path
+        if path is None or path not in self._deferred:
+            return False
+        with self._lock:
+            if path not in self._deferred:
+                return False
+            self._deferred.discard(path)
+            os.mkdir(path)
+            self._made.add(path)
+        return True
 
     def _register_renamed(self, job: Job) -> None:
         """:meth:`register` when the name is taken: by an earlier job, or by a file of that name."""
@@ -241,6 +289,7 @@ class JobManager:
             made = job.path is not None and job.path in self._made
             if made:
                 self._made.discard(job.path)
+            self._deferred.discard(job.path or "")
         if made and job.path is not None:
             shutil.rmtree(job.path, ignore_errors=True)
 
@@ -367,6 +416,7 @@ class JobManager:
                 return False
         if not move_job_folder(path, normal_path(job.path), *source, normal=True):
             return False
+        self._deferred.discard(job.path)
         prev.path = job.path
         if isinstance(prev, SavedJob):
             prev.moved_whole = True

@@ -145,18 +145,26 @@ def _prepare(job: Job, jobrunner: Any, jobmanager: JobManager) -> bool:
             dependency.results.wait()
     if getattr(jobrunner, "cancelled", False):  # no folder for a job that will not run
         raise NotStartedError()
-    jobmanager.register(job)
+    own_prerun = _own(job, "prerun")
+    # (without a prerun() of its own, nothing uses the folder of a job being reused by a restart)
+    jobmanager.register(job, defer_folder=not own_prerun)
     # As in PLAMS: registered (name, folder) before prerun(), so prerun() and the
     # get_input() the hash calls see the status, folder and merged defaults PLAMS gives them.
     job.status = _REGISTERED
     if logger_threshold() >= 5:
         log(f"Starting {job.name}.prerun()", 5)
-    if _own(job, "prerun"):
+    if own_prerun:
         write_held()
     job.prerun()
     for defaults in reversed(job.default_settings):
         job.settings.soft_update(defaults)
-    prev = jobmanager.check_hash(job)
+    try:
+        prev = jobmanager.check_hash(job)
+    except OSError:
+        # a get_input() that writes into the folder register() left out: it is made, the hash asked again
+        if not jobmanager.make_folder(job):
+            raise
+        prev = jobmanager.check_hash(job)
     if prev is not None:
         try:
             _reuse(job, prev)
@@ -165,6 +173,7 @@ def _prepare(job: Job, jobrunner: Any, jobmanager: JobManager) -> bool:
             jobmanager.claim_hash(job)
         else:
             return False
+    jobmanager.make_folder(job)
     job.write_files()
     return True
 
