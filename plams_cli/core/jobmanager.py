@@ -145,7 +145,8 @@ class JobManager:
         self._lock = threading.RLock()
         self._active: dict[int, Job] = {}
         self._made: set[str] = set()  # folders register() made (removed if their job never starts)
-        self._deferred: set[str] = set()  # folders register() left to a restart's rename (see make_folder)
+        #: folders register() left to a restart's rename -> the saved job of NAME.res to move in (see make_folder)
+        self._deferred: dict[str, SavedJob] = {}
         #: jobs cancelled before they were registered (they have no folder), for the summary
         self.not_started: list[Job] = []
         self._all_done = threading.Condition(self._lock)
@@ -183,13 +184,14 @@ class JobManager:
                 # The common case, in one system call: the name is new and its folder can be
                 # made (or is a folder already, as in a restart in place).
                 path = parent_folder + os.sep + base
-                if defer_folder and self._restart_source is not None and self._moves_in(path, base):
+                twin = self._moves_in(path, base) if defer_folder and self._restart_source is not None else None
+                if twin is not None:
                     self.names[base] = 1
                     job.assign_name(base)
                     job.path = path
                     job.jobmanager = self
                     self.jobs.append(job)
-                    self._deferred.add(path)
+                    self._deferred[path] = twin
                     return
                 try:
                     os.mkdir(path)
@@ -207,15 +209,15 @@ class JobManager:
                     return
         self._register_renamed(job)
 
-    def _moves_in(self, path: str, name: str) -> bool:
-        """Whether the folder ``path`` (in ``NAME``) is where a restart moves the saved job ``name`` of ``NAME.res``."""
+    def _moves_in(self, path: str, name: str) -> SavedJob | None:
+        """The saved job ``name`` of ``NAME.res`` a restart moves into the folder ``path`` (in ``NAME``), if any."""
         source = self._restart_source
         assert source is not None
         workdir, res = source
         if not path.startswith(workdir + os.sep):
-            return False
+            return None
         loaded: object = self._loaded_paths.get(res + path[len(workdir):])
-        return type(loaded) is SavedJob and loaded.name == name
+        return loaded if type(loaded) is SavedJob and loaded.name == name else None
 
     def make_folder(self, job: Job) -> bool:
         """Make the folder :meth:`register` left out for ``job`` (``defer_folder``), and say whether it did.
@@ -234,7 +236,7 @@ class JobManager:
         with self._lock:
             if path not in self._deferred:
                 return False
-            self._deferred.discard(path)
+            del self._deferred[path]
             os.mkdir(path)
             self._made.add(path)
         return True
@@ -289,7 +291,7 @@ class JobManager:
             made = job.path is not None and job.path in self._made
             if made:
                 self._made.discard(job.path)
-            self._deferred.discard(job.path or "")
+            self._deferred.pop(job.path or "", None)
         if made and job.path is not None:
             shutil.rmtree(job.path, ignore_errors=True)
 
@@ -331,8 +333,8 @@ class JobManager:
         """``job`` takes the folder of a job loaded from it (a restart in place): unless that
         very job is reused, the loaded one is forgotten, and its saved files deleted, before
         its files are overwritten; a later duplicate must never reuse what is no longer there."""
-        if not self._loaded_paths or job.path is None:
-            return
+        if not self._loaded_paths or job.path is None or job.path in self._deferred:
+            return  # (a deferred folder is in NAME, the jobs loaded in a restart in NAME.res)
         key = normal_path(job.path)
         with self._lock:
             loaded = self._loaded_paths.get(key)
@@ -409,6 +411,9 @@ class JobManager:
         source = self.restart_source
         if source is None or prev.path is None or job.path is None or prev.name != job.name:
             return False
+        twin: object = self._deferred.get(job.path)
+        if twin is prev and isinstance(prev, SavedJob):
+            return self._move_twin(job, prev)
         from plams_cli.core.restart import move_job_folder
         path = normal_path(prev.path)
         with self._lock:
@@ -416,10 +421,25 @@ class JobManager:
                 return False
         if not move_job_folder(path, normal_path(job.path), *source, normal=True):
             return False
-        self._deferred.discard(job.path)
         prev.path = job.path
         if isinstance(prev, SavedJob):
             prev.moved_whole = True
+        return True
+
+    def _move_twin(self, job: Job, prev: SavedJob) -> bool:
+        """:meth:`move_loaded` of the saved job that :meth:`register` found belongs in ``job``'s folder (not made)."""
+        assert job.path is not None and prev.path is not None
+        with self._lock:
+            loaded: object = self._loaded_paths.get(prev.path)
+            if loaded is not prev:  # (its folder is not where it was loaded from)
+                return False
+        try:
+            os.rename(prev.path, job.path)
+        except OSError:
+            return False
+        del self._deferred[job.path]
+        prev.path = job.path
+        prev.moved_whole = True
         return True
 
     def load_job(self, filename: str) -> Job:
