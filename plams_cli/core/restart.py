@@ -31,11 +31,12 @@ from __future__ import annotations
 import filecmp
 import os
 import re
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
-from plams_cli._fs import atomic_concatenate
+from plams_cli._fs import atomic_concatenate, atomic_write
 from plams_cli.core._files import normal_path
 from plams_cli.core.jobindex import INDEX, SavedJob, carry
 from plams_cli.core.status import JobStatus
@@ -63,6 +64,8 @@ PREVIOUS_LOG = "logfile.previous"
 _INTERRUPTED = "_interrupted_restart"
 _INTERRUPTED_RE = re.compile(re.escape(_INTERRUPTED) + r"(\.\d+)?")
 _PREVIOUS_RE = re.compile(r"(.*\.previous)(\.\d{3,})?")
+#: the size of ``NAME.res/logfile.previous`` before a settle appends the last log to it (see _move_history)
+_APPENDING = ".logfile.previous.size"
 
 
 def restart_target(path: str, folder: str) -> tuple[str, str]:
@@ -325,7 +328,10 @@ def _keep_other_entries(res: str, workdir: str, reproduced: set[str], report: Se
       stay in ``res`` (which so remains a working folder) until it is deleted. The new
       ``logfile.previous`` is written whole, then renamed into place; a nested restart's
       ``logfile.previous`` that already holds the logs before it (a restart killed after
-      this step) stands for them, so a history is never appended twice.
+      this step) stands for them, so a history is never appended twice. In the common
+      case (``res`` holds a history and one log, no nested restart) the log is appended to
+      the history in place, which then moves into ``workdir`` (:func:`_move_history`): a
+      restart costs its last log, not the whole history again.
 
     Raises
     ------
@@ -333,6 +339,8 @@ def _keep_other_entries(res: str, workdir: str, reproduced: set[str], report: Se
         Something could not be moved; the rest stays in ``res``.
     """
     roots = _roots(res)
+    for root in roots:
+        _undo_cut_append(root)
     logs = [os.path.join(root, name) for root in roots for name in (PREVIOUS_LOG, LOGFILE)]
     logs = [log for log in logs if os.path.isfile(log) and not os.path.islink(log)]
     for root in reversed(roots):  # newest first: the newest keeps the plain name
@@ -345,9 +353,54 @@ def _keep_other_entries(res: str, workdir: str, reproduced: set[str], report: Se
         if os.path.basename(log) == PREVIOUS_LOG and history and _holds_exactly(log, history):
             history = []  # written by a killed restart's settle: it already holds them
         history.append(log)
-    if history:
+    in_place = [os.path.join(res, PREVIOUS_LOG), os.path.join(res, LOGFILE)]
+    if history == in_place and _move_history(res, workdir):
+        pass
+    elif history:
         _append_atomically(os.path.join(workdir, PREVIOUS_LOG), history)
     report.logs = len(history)
+
+
+def _move_history(res: str, workdir: str) -> bool:
+    """Append ``res/logfile`` to ``res/logfile.previous`` in place, then move that into ``workdir``; False: not done.
+
+    Safe against a kill at any point: the history's size goes into :data:`_APPENDING`
+    first, and the log is deleted only once it is in the history (fsynced), so an append
+    cut short is undone by the next settle (:func:`_undo_cut_append`) and done again.
+    Only for a ``res`` that stays a working folder without its logfile (it has the
+    :data:`MARKER`) and a ``workdir`` without a ``logfile.previous`` of its own.
+    """
+    previous, log = os.path.join(res, PREVIOUS_LOG), os.path.join(res, LOGFILE)
+    target = os.path.join(workdir, PREVIOUS_LOG)
+    if os.path.lexists(target) or not os.path.isfile(os.path.join(res, MARKER)):
+        return False
+    note = os.path.join(res, _APPENDING)
+    atomic_write(note, str(os.path.getsize(previous)).encode("ascii"))
+    with open(previous, "ab") as out, open(log, "rb") as source:
+        shutil.copyfileobj(source, out, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())
+    os.unlink(log)
+    os.unlink(note)
+    os.rename(previous, target)
+    return True
+
+
+def _undo_cut_append(root: str) -> None:
+    """Cut ``root/logfile.previous`` back to its size before an append a kill cut short (see :func:`_move_history`)."""
+    note = os.path.join(root, _APPENDING)
+    try:
+        with open(note, "rb") as handle:
+            size = int(handle.read())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        size = -1  # not ours to read: the history is left as it is
+    previous = os.path.join(root, PREVIOUS_LOG)
+    # With the log still there the append may be cut short; without, it was whole.
+    if size >= 0 and os.path.isfile(os.path.join(root, LOGFILE)) and os.path.getsize(previous) > size:
+        os.truncate(previous, size)
+    os.unlink(note)
 
 
 def _holds_exactly(path: str, parts: list[str]) -> bool:

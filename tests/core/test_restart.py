@@ -180,3 +180,58 @@ def test_restart_target_refuses(tmp_path: Path, make: tuple[str, ...], message: 
         restart.restart_target(str(tmp_path), "w")
     with pytest.raises(ValueError):
         restart.restart_target(str(tmp_path), "w")
+
+
+def _res_with_history(tmp_path: Path, history: str, log: str) -> tuple[Path, Path]:
+    res = tmp_path / "w.res"
+    res.mkdir()
+    (res / workdir.MARKER).write_text("{}\n")
+    (res / "logfile.previous").write_text(history)
+    if log:
+        (res / "logfile").write_text(log)
+    work = tmp_path / "w"
+    work.mkdir()
+    return res, work
+
+
+def test_a_history_moves_whole_with_the_last_log_appended_in_place(tmp_path: Path) -> None:
+    """The common settle: not the whole history written again, only the last log appended; the history moves."""
+    res, work = _res_with_history(tmp_path, "run 1\n", "run 2\n")
+    inode = os.stat(res / "logfile.previous").st_ino
+    report = restart.SettleReport()
+    restart._keep_other_entries(str(res), str(work), set(), report)
+    assert (work / "logfile.previous").read_text() == "run 1\nrun 2\n"
+    assert os.stat(work / "logfile.previous").st_ino == inode  # the very file, not a copy
+    assert report.logs == 2 and set(os.listdir(work)) == {"logfile.previous"}
+    assert set(os.listdir(res)) == {workdir.MARKER}
+
+
+@pytest.mark.parametrize(("history", "log"), [("run 1\nrun 2 cut", "run 2\n"), ("run 1\nrun 2\n", "")],
+                         ids=["cut-short", "log-deleted"])
+def test_an_append_a_kill_cut_short_is_undone_once_and_the_history_is_whole(tmp_path: Path, history: str,
+                                                                             log: str) -> None:
+    """Killed mid-append (the log still there) or after the log went (the note not yet): the history holds each
+    log once."""
+    res, work = _res_with_history(tmp_path, history, log)
+    (res / restart._APPENDING).write_text(str(len("run 1\n")))
+    report = restart.SettleReport()
+    restart._keep_other_entries(str(res), str(work), set(), report)
+    assert (work / "logfile.previous").read_text() == "run 1\nrun 2\n"
+    assert not (res / restart._APPENDING).exists() and not (work / restart._APPENDING).exists()
+
+
+def test_a_settle_killed_right_after_its_first_deletion_leaves_each_log_once(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    res, work = _res_with_history(tmp_path, "run 1\n", "run 2\n")
+    real = os.unlink
+
+    def unlink_then_die(path: str) -> None:
+        real(path)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "unlink", unlink_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            restart._keep_other_entries(str(res), str(work), set(), restart.SettleReport())
+    restart._keep_other_entries(str(res), str(work), set(), restart.SettleReport())
+    assert (work / "logfile.previous").read_text() == "run 1\nrun 2\n"
