@@ -411,35 +411,25 @@ class JobManager:
         source = self.restart_source
         if source is None or prev.path is None or job.path is None or prev.name != job.name:
             return False
-        twin: object = self._deferred.get(job.path)
-        if twin is prev and isinstance(prev, SavedJob):
-            return self._move_twin(job, prev)
-        from plams_cli.core.restart import move_job_folder
         path = normal_path(prev.path)
         with self._lock:
             if self._loaded_paths.get(path) is not prev:
                 return False
-        if not move_job_folder(path, normal_path(job.path), *source, normal=True):
-            return False
+        twin: object = self._deferred.get(job.path)
+        if twin is prev:  # register() found it belongs in job's folder, and made none: no place to check
+            try:
+                os.rename(path, job.path)
+            except OSError:
+                return False
+            del self._deferred[job.path]
+        else:
+            from plams_cli.core.restart import move_job_folder
+
+            if not move_job_folder(path, normal_path(job.path), *source, normal=True):
+                return False
         prev.path = job.path
         if isinstance(prev, SavedJob):
             prev.moved_whole = True
-        return True
-
-    def _move_twin(self, job: Job, prev: SavedJob) -> bool:
-        """:meth:`move_loaded` of the saved job that :meth:`register` found belongs in ``job``'s folder (not made)."""
-        assert job.path is not None and prev.path is not None
-        with self._lock:
-            loaded: object = self._loaded_paths.get(prev.path)
-            if loaded is not prev:  # (its folder is not where it was loaded from)
-                return False
-        try:
-            os.rename(prev.path, job.path)
-        except OSError:
-            return False
-        del self._deferred[job.path]
-        prev.path = job.path
-        prev.moved_whole = True
         return True
 
     def load_job(self, filename: str) -> Job:

@@ -354,9 +354,7 @@ def _keep_other_entries(res: str, workdir: str, reproduced: set[str], report: Se
             history = []  # written by a killed restart's settle: it already holds them
         history.append(log)
     in_place = [os.path.join(res, PREVIOUS_LOG), os.path.join(res, LOGFILE)]
-    if history == in_place and _move_history(res, workdir):
-        pass
-    elif history:
+    if history and not (history == in_place and _move_history(res, workdir)):
         _append_atomically(os.path.join(workdir, PREVIOUS_LOG), history)
     report.logs = len(history)
 
