@@ -8,6 +8,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -155,37 +156,64 @@ def test_an_interrupted_run_still_records_how_its_jobs_ended(tmp_path: Path, sig
     assert statuses == {"quick": "finished", "slow": "failed"}
 
 
-def _burst(recorder: cache_recorder.CacheRecorder, jobs: list[ShellJob], seconds: float) -> int:
-    """Changes far faster than BURST_EVENTS per interval for ``seconds``; the rows written meanwhile."""
-    from plams_cli.core.status import JobStatus
+class _BurstBetweenLooks(threading.Event):
+    """The writer's wake-up, with a burst of changes arriving before each of its next ``looks`` looks.
 
+    Each look of the writer thread then sees one change per job more, ``BURST_EVENTS`` or more
+    (the jobs are more): the burst lasts exactly ``looks`` looks. A thread making the changes
+    meanwhile would not do: a loaded machine stalling it for one interval ends its burst.
+    """
+
+    def __init__(self, recorder: cache_recorder.CacheRecorder, jobs: list[ShellJob], looks: int) -> None:
+        super().__init__()
+        self.recorder, self.jobs, self.looks = recorder, jobs, looks
+        #: rows written by the writer until the burst ended (its looks during the burst done)
+        self.written_during: int | None = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait as the writer does; then add one change per job while the burst goes on."""
+        from plams_cli.core.status import JobStatus
+
+        if self.looks <= 0 and self.written_during is None:
+            self.written_during = self.recorder.written
+        woken = super().wait(timeout)
+        if self.looks > 0:
+            self.looks -= 1
+            for job in self.jobs:
+                self.recorder.status_changed(job, JobStatus.STARTED, JobStatus.SUCCESSFUL, time.time())
+        return woken
+
+
+def _recorder_with_burst(tmp_path: Path, looks: int) -> tuple[cache_recorder.CacheRecorder, _BurstBetweenLooks,
+                                                               list[ShellJob]]:
+    recorder = cache_recorder.CacheRecorder(str(tmp_path / "cache.sqlite"))
+    jobs = [ShellJob(name=f"j{i}") for i in range(50)]
+    for job in jobs:
+        job.path = str(tmp_path / job.name)
+    burst = recorder._wake = _BurstBetweenLooks(recorder, jobs, looks)
+    return recorder, burst, jobs
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for job in jobs:
-            recorder.status_changed(job, JobStatus.STARTED, JobStatus.SUCCESSFUL, time.time())
-        time.sleep(0.001)
-    return recorder.written
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 @pytest.mark.parametrize(("max_lag_s", "held"), [(60.0, True), (0.1, False)], ids=["held-to-its-end", "lag-capped"])
 def test_a_burst_of_changes_is_written_when_it_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     max_lag_s: float, held: bool) -> None:
-    # (an interval of 50 ms: the burst thread stalled by a loaded machine for one interval would end the burst)
     monkeypatch.setattr(cache_recorder, "FLUSH_INTERVAL_S", 0.05)
     monkeypatch.setattr(cache_recorder, "BURST_EVENTS", 20)
     monkeypatch.setattr(cache_recorder, "MAX_LAG_S", max_lag_s)
-    recorder = cache_recorder.CacheRecorder(str(tmp_path / "cache.sqlite"))
-    jobs = [ShellJob(name=f"j{i}") for i in range(50)]
-    for job in jobs:
-        job.path = str(tmp_path / job.name)
+    recorder, burst, jobs = _recorder_with_burst(tmp_path, looks=12)  # 12 looks of 50 ms: 0.6 s, six lag caps
     recorder.start()
     try:
         assert recorder.resolved_path() is not None
-        during = _burst(recorder, jobs, 0.6)
-        assert (during == 0) == held  # held: nothing written while the burst goes on; capped: written meanwhile
-        deadline = time.monotonic() + 10
-        while recorder.written < len(jobs) and time.monotonic() < deadline:
-            time.sleep(0.02)  # the burst is over: the next look writes it
+        _wait_until(lambda: burst.written_during is not None)
+        # held: nothing written while the burst went on; capped: written meanwhile
+        assert burst.written_during is not None and (burst.written_during == 0) == held
+        _wait_until(lambda: recorder.written >= len(jobs))  # the burst is over: the next look writes it
         assert recorder.written >= len(jobs) and recorder.failures == 0
     finally:
         recorder.close()
@@ -197,29 +225,21 @@ def test_a_burst_of_changes_is_written_when_it_ends(tmp_path: Path, monkeypatch:
 def test_a_held_burst_is_written_at_once_when_the_run_hurries_the_writer(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """finish() hurries the writer: the burst held so far goes out while the run cleans up, not at close."""
-    # (an interval of 50 ms, as above: a loaded machine stalling the burst thread for 20 ms ended the burst)
     monkeypatch.setattr(cache_recorder, "FLUSH_INTERVAL_S", 0.05)
     monkeypatch.setattr(cache_recorder, "BURST_EVENTS", 20)
     monkeypatch.setattr(cache_recorder, "MAX_LAG_S", 60.0)
-    recorder = cache_recorder.CacheRecorder(str(tmp_path / "cache.sqlite"))
-    jobs = [ShellJob(name=f"j{i}") for i in range(50)]
-    for job in jobs:
-        job.path = str(tmp_path / job.name)
+    recorder, burst, jobs = _recorder_with_burst(tmp_path, looks=10_000)  # a burst that goes on
     recorder.start()
-    burst = threading.Thread(target=_burst, args=(recorder, jobs, 2.0))
     try:
         assert recorder.resolved_path() is not None
-        burst.start()
-        time.sleep(0.3)
-        assert recorder.written == 0  # held while the burst goes on
+        _wait_until(lambda: burst.looks <= 10_000 - 4)
+        assert burst.looks <= 10_000 - 4 and recorder.written == 0  # held, four looks on
         recorder.hurry()
-        deadline = time.monotonic() + 1.0
-        while recorder.written < len(jobs) and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert burst.is_alive()  # written while the burst still went on
+        _wait_until(lambda: recorder.written >= len(jobs))
+        assert burst.looks > 0  # written while the burst still went on
         assert recorder.written >= len(jobs) and recorder.failures == 0
     finally:
-        burst.join()
+        burst.looks = 0
         recorder.close()
     assert len(_rows(str(tmp_path / "cache.sqlite"))) == len(jobs)
 
