@@ -126,9 +126,9 @@ def main() -> None:
                   f"({(on / off - 1) * 100:+.1f}%)")
         sub = os.path.join(base, "startup")
         os.mkdir(sub)
-        times = startup(sub, max(5, args.repeats))
-        print(f"import + init + finish: {statistics.median(times):6.3f} s "
-              f"(median of {len(times)}, best {min(times):.3f})")
+        startup_times = startup(sub, max(5, args.repeats))
+        print(f"import + init + finish: {statistics.median(startup_times):6.3f} s "
+              f"(median of {len(startup_times)}, best {min(startup_times):.3f})")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

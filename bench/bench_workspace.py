@@ -14,12 +14,13 @@ import sys
 import tempfile
 import time
 import warnings
+from typing import Any, cast
 
 FILTER = {"b": 3, "a": {"$gt": 5000}}
 BASE = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
-def _statepoints(n: int) -> list[dict]:
+def _statepoints(n: int) -> list[dict[str, Any]]:
     return [{"a": i, "b": i % 7, "name": f"x{i}", "nested": {"c": i * 0.5}} for i in range(n)]
 
 
@@ -56,7 +57,7 @@ def main(n: int = 10_000) -> None:
             f"print(len(Workspace(sys.argv[1]).find_jobs({FILTER!r})))"
         )
         t_find, found = _fresh(code, root, env)
-        pkg = os.path.dirname(os.path.dirname(os.path.abspath(__import__("plams_cli").__file__)))
+        pkg = os.path.dirname(os.path.dirname(os.path.abspath(cast(str, __import__("plams_cli").__file__))))
         stub = (
             "import sys, types; p = types.ModuleType('plams_cli');"
             f"p.__path__ = [{os.path.join(pkg, 'plams_cli')!r}]; sys.modules['plams_cli'] = p;"

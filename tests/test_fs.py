@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from plams_cli import _fs
 from plams_cli._fs import Writer, atomic_concatenate, atomic_write, pid_alive, tag_writer, unique_tag
 
 
@@ -70,7 +69,7 @@ def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary(
         seen.append(os.path.basename(src))
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_fs.os, "replace", failing_replace)
+    monkeypatch.setattr("plams_cli._fs.os.replace", failing_replace)
     with pytest.raises(OSError, match="No space"):
         atomic_write(str(target), b"new")
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["f"]

@@ -135,7 +135,7 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "
 @pytest.fixture(params=["a 0", 'a"=0"', "a'; echo foo", "a\n0"], ids=["space", "quotes", "shell", "newline"])
 def weird_tmp_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """A tmp folder whose name a shell would misread (submitit's ``weird_tmp_path``)."""
-    path = tmp_path / request.param
+    path: Path = tmp_path / request.param
     path.mkdir()
     return path
 

@@ -72,7 +72,7 @@ def test_explicit_run_subcommand(runner: CliRunner, captured: list[dict[str, Any
 def test_default_folder_is_plams_pid(runner: CliRunner, captured: list[dict[str, Any]], script: Path,
                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(run_module.os, "getpid", lambda: 12345)
+    monkeypatch.setattr("plams_cli.cli.run.os.getpid", lambda: 12345)
     assert not runner.invoke(cli, [str(script)]).exception
     assert (captured[0]["parent"], captured[0]["name"]) == (str(tmp_path), "plams.12345")
 

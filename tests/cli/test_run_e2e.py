@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import psutil
 import pytest
@@ -37,7 +38,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def job_status(folder: Path, name: str) -> str:
-    return json.loads((folder / name / f"{name}.job.json").read_text())["status"]
+    return cast(str, json.loads((folder / name / f"{name}.job.json").read_text())["status"])
 
 
 # --- the three usage lines ----------------------------------------------------------------

@@ -104,7 +104,7 @@ def test_cancel_waits_for_a_runscript_being_started_and_stops_it(tmp_path: Path,
     """cancel() lands after the fork, before the runner lists the process: it waits, then stops and names it."""
     runner = JobRunner()
     _sleepy_runscript(tmp_path)
-    real_spawn = local.spawn
+    real_spawn = processes.spawn
     records: list[list[Stopped]] = []
     canceller = threading.Thread(target=lambda: records.append(runner.cancel()))
 
@@ -129,7 +129,7 @@ def test_a_runscript_whose_start_cancel_gave_up_on_stops_itself(tmp_path: Path,
     """A start slower than cancel() waits for: the runscript's own thread stops it once it is listed."""
     runner = JobRunner()
     _sleepy_runscript(tmp_path)
-    real_spawn = local.spawn
+    real_spawn = processes.spawn
     monkeypatch.setattr(local, "START_WAIT_S", 0.1)
     seen: list[list[Stopped]] = []
 

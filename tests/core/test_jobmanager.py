@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -78,7 +79,7 @@ def test_jobmanager_attributes(tmp_path: Path, fresh_config: object) -> None:
     assert manager.jobs == [job] and manager.names == {"x": 1}
     assert manager.hashes == {job._hash: job}
     manager.remove_job(job)
-    assert manager.jobs == [] and job.status == JobStatus.DELETED and not os.path.exists(job.path)
+    assert manager.jobs == [] and job.status == JobStatus.DELETED and not os.path.exists(cast(str, job.path))
 
 
 # --- rerun prevention ---------------------------------------------------------------------
@@ -89,6 +90,7 @@ def test_duplicate_reuses_files_by_hard_link_with_renamed_files(run_in: object, 
     second.run()
     assert runs(counter) == 1
     assert first.status == JobStatus.SUCCESSFUL and second.status == JobStatus.COPIED and second.ok()
+    assert first.path is not None and second.path is not None
     folder = Path(second.path)
     assert second.name == "calc.002"
     assert sorted(os.listdir(folder)) == ["calc.002.dill", "calc.002.err", "calc.002.in", "calc.002.job.json",
@@ -104,6 +106,7 @@ def test_duplicate_copies_when_links_are_off(run_in: object, tmp_path: Path) -> 
     first.run()
     second.run()
     assert second.status == JobStatus.COPIED and runs(counter) == 1
+    assert first.path is not None and second.path is not None
     assert not os.path.samefile(Path(second.path) / "out", Path(first.path) / "out")
     assert (Path(second.path) / "out").read_text() == "same"
 
@@ -239,7 +242,7 @@ def test_loaded_jobs_join_the_hashes_but_are_not_registered(tmp_path: Path, fres
     again.run()
     assert again.name == "calc"  # the loaded job's name is not taken
     assert again.status == JobStatus.COPIED and runs(counter) == 1
-    assert Path(again.path).parent == Path(manager.workdir)
+    assert Path(cast(str, again.path)).parent == Path(manager.workdir)
     finish()
 
 

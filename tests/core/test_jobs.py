@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from plams_cli import JobRunner, JobStatus, MultiJob, Settings, ShellJob, SingleJob, config
+from plams_cli import Job, JobRunner, JobStatus, MultiJob, Settings, ShellJob, SingleJob, config
 from plams_cli.errors import JobError
 from tests.core.jobkinds import BrokenPrerunJob, CheckedJob, EchoJob, PairJob, PostrunJob
 
@@ -25,13 +26,14 @@ def test_jobstatus_names_and_string_equality() -> None:
     names = ["created", "started", "registered", "running", "finished", "crashed", "failed",
              "successful", "copied", "preview", "deleted"]
     assert [s.value for s in JobStatus] == names
-    assert JobStatus.CRASHED == "crashed" and JobStatus["SUCCESSFUL"] is JobStatus.SUCCESSFUL
+    assert JobStatus.CRASHED == "crashed" and JobStatus["SUCCESSFUL"] is JobStatus.SUCCESSFUL  # type: ignore[comparison-overlap]
 
 
 def test_single_job_files_and_results(run_in: object) -> None:
     job = echo("calc", "hello")
     results = job.run()
     assert job.status == JobStatus.SUCCESSFUL and job.ok()
+    assert job.path is not None
     folder = Path(job.path)
     assert folder == Path(run_in.workdir) / "calc"  # type: ignore[attr-defined]
     for name in ("calc.in", "calc.run", "calc.out", "calc.err", "calc.dill", "calc.job.json"):
@@ -84,7 +86,7 @@ def test_name_clash_is_renamed_with_counter(run_in: object) -> None:
     for job in jobs:
         job.run()
     assert [j.name for j in jobs] == ["same", "same.002", "same.003"]
-    assert all(Path(j.path).name == j.name for j in jobs)
+    assert all(Path(cast(str, j.path)).name == j.name for j in jobs)
 
 
 def test_counter_len_setting(run_in: object) -> None:
@@ -101,6 +103,7 @@ def test_crashed_job_reports_exit_code_and_stderr(run_in: object) -> None:
     assert job.status == JobStatus.CRASHED and not job.ok()
     message = job.get_errormsg()
     assert message is not None and "exited with code 3" in message and "failing on purpose" in message
+    assert job.path is not None
     assert not Path(job.path, "boom.dill").exists()
 
 
@@ -127,7 +130,8 @@ def test_missing_interpreter_fails_at_once(run_in: object) -> None:
     job.run()
     assert time.monotonic() - start < 5  # PLAMS retried for 11 s
     assert job.status == JobStatus.CRASHED
-    assert "/nonexistent/interpreter" in (job.get_errormsg() or "") and "does not exist" in job.get_errormsg()
+    assert "/nonexistent/interpreter" in (job.get_errormsg() or "")
+    assert "does not exist" in cast(str, job.get_errormsg())
 
 
 def test_killed_runscript_names_the_signal(run_in: object) -> None:
@@ -189,10 +193,11 @@ def test_multijob_children_list_and_dict(run_in: object) -> None:
     listed = MultiJob(name="listed", children=[echo("a"), echo("b", "2")])
     listed.run()
     assert listed.ok() and all(c.ok() for c in listed)
+    assert listed.path is not None
     assert Path(listed.path, "a", "a.out").is_file()
     keyed = MultiJob(name="keyed", children={"x": echo("x"), "y": echo("y", "3")})
     keyed.run()
-    assert keyed.ok() and keyed.children["y"].results.read_file("out") == "3"
+    assert keyed.ok() and cast(dict[str, Job], keyed.children)["y"].results.read_file("out") == "3"
 
 
 def test_multijob_check_fails_when_a_child_fails(run_in: object) -> None:
@@ -231,7 +236,8 @@ def test_parallel_multijob_finishes_as_soon_as_children_do(run_in: object) -> No
 def test_nested_multijobs_do_not_deadlock(run_in: object, maxthreads: int) -> None:
     runner = JobRunner(parallel=True, maxthreads=maxthreads)
     inner = [MultiJob(name=f"inner{i}", children=[echo(f"leaf{i}{k}", f"{i}{k}") for k in range(3)]) for i in range(3)]
-    outer = MultiJob(name="outer", children=[MultiJob(name="middle", children=inner)], childrunner=runner)
+    outer = MultiJob(name="outer", children=[MultiJob(name="middle", children=cast(list[Job], inner))],
+                     childrunner=runner)
     outer.run(jobrunner=runner)
     assert outer.results.wait() is outer.results
     assert outer.ok()
@@ -258,6 +264,7 @@ def test_preview_writes_inputs_only(run_in: object) -> None:
     job = echo("prev")
     job.run()
     assert job.status == JobStatus.PREVIEW
+    assert job.path is not None
     assert Path(job.path, "prev.run").is_file() and not Path(job.path, "prev.out").exists()
 
 
@@ -275,6 +282,7 @@ def test_save_setting_applies_at_finish(tmp_path: Path, fresh_config: object) ->
     job = echo("saved")
     job.settings.save = ["-", "out", "$JN.err"]
     job.run()
+    assert job.path is not None
     assert Path(job.path, "out").exists()
     finish()
     names = sorted(os.listdir(job.path))
@@ -307,6 +315,7 @@ def test_finish_removes_the_empty_folders_a_job_left_in_its_folder(tmp_path: Pat
     manager = init(path=str(tmp_path), folder="w", quiet=True)
     job = _ScratchJob(name="s")
     job.run()
+    assert job.path is not None
     assert job.ok() and Path(job.path, "scratch", "tmp").is_dir()
     os.mkdir(os.path.join(manager.workdir, "s2"))  # a folder that is no job's, empty
     finish()
@@ -351,6 +360,7 @@ def test_preview_of_a_multijob_writes_its_childrens_inputs(run_in: object) -> No
     job.run()
     assert job.status == JobStatus.PREVIEW and [c.status for c in job] == [JobStatus.PREVIEW] * 2
     for child in job:
+        assert child.path is not None
         assert Path(child.path, f"{child.name}.in").is_file() and Path(child.path, f"{child.name}.run").is_file()
 
 

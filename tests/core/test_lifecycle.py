@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from plams_cli import JobRunner, MultiJob
+from plams_cli import Job, JobRunner, MultiJob
 from plams_cli.core import lifecycle
 from plams_cli.core.status import JobStatus
 from tests.core.jobkinds import EchoJob
@@ -51,7 +51,7 @@ def test_copied_job_is_announced_as_copied(run_in: object, recorder: Recorder) -
 
 
 def test_multijob_and_children_are_announced(run_in: object, recorder: Recorder) -> None:
-    children = [_job("a"), _job("b")]
+    children: list[Job] = [_job("a"), _job("b")]
     parent = MultiJob(name="multi", children=children)
     parent.run(jobrunner=JobRunner(parallel=True))
     parent.results.wait()

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -30,6 +31,7 @@ def echo(name: str, value: str = "v") -> EchoJob:
 def test_successful_job_is_saved_with_a_summary(run_in: object) -> None:
     job = echo("saved", "42")
     job.run()
+    assert job.path is not None
     dill_file = Path(job.path, "saved.dill")
     assert dill_file.is_file()
     summary = json.loads(Path(job.path, "saved.job.json").read_text())
@@ -47,6 +49,7 @@ def test_successful_job_is_saved_with_a_summary(run_in: object) -> None:
 def test_crashed_job_has_a_summary_but_no_pickle(run_in: object) -> None:
     job = ShellJob(name="crash", runscript="exit 4")
     job.run()
+    assert job.path is not None
     assert not Path(job.path, "crash.dill").exists()
     summary = json.loads(Path(job.path, "crash.job.json").read_text())
     assert summary["status"] == "crashed" and "exited with code 4" in summary["error"]
@@ -54,30 +57,33 @@ def test_crashed_job_has_a_summary_but_no_pickle(run_in: object) -> None:
 
 def test_dont_pickle_and_pickle_setting(run_in: object) -> None:
     job = echo("partial")
-    job.scratch = lambda: None  # unpicklable by the C pickler; dill could, but we drop it
-    job.keep_me = [1, 2]
+    job.scratch = lambda: None  # type: ignore[attr-defined]  # unpicklable by the C pickler; dill could, but we drop it
+    job.keep_me = [1, 2]  # type: ignore[attr-defined]
     job._dont_pickle = ["scratch"]
     job.run()
+    assert job.path is not None
     again = read_job(os.path.join(job.path, "partial.dill"))
-    assert not hasattr(again, "scratch") and again.keep_me == [1, 2]
+    assert not hasattr(again, "scratch") and again.keep_me == [1, 2]  # type: ignore[attr-defined]
     off = echo("off", "other")
     off.settings.pickle = False
     off.run()
-    assert off.ok() and not Path(off.path, "off.dill").exists()
+    assert off.ok() and not Path(cast(str, off.path), "off.dill").exists()
 
 
 def test_job_pickle_saves_again(run_in: object) -> None:
     job = echo("resave")
     job.run()
-    job.note = "added after the run"
+    job.note = "added after the run"  # type: ignore[attr-defined]
     job.pickle()
-    assert read_job(os.path.join(job.path, "resave.dill")).note == "added after the run"
+    assert job.path is not None
+    assert read_job(os.path.join(job.path, "resave.dill")).note == "added after the run"  # type: ignore[attr-defined]
 
 
 def test_multijob_children_are_inside_its_pickle(run_in: object) -> None:
     job = MultiJob(name="multi", children=[echo("c1", "1"), echo("c2", "2")])
     job.run()
-    again = read_job(os.path.join(job.path, "multi.dill"))
+    assert job.path is not None
+    again = cast(MultiJob, read_job(os.path.join(job.path, "multi.dill")))
     assert [c.name for c in again] == ["c1", "c2"]
     assert all(c.parent is again for c in again)
     assert again.children[1].path == os.path.join(job.path, "c2")
@@ -159,7 +165,7 @@ def test_sigkill_during_pickling_leaves_no_truncated_file(tmp_path: Path) -> Non
             time.sleep(0.05 + 0.07 * attempt)  # kill at different moments of a save
             proc.send_signal(signal.SIGKILL)
         job = read_job(str(dill_file))  # never truncated: the old file or the new one
-        assert len(job.payload) == 1_000_000
+        assert len(job.payload) == 1_000_000  # type: ignore[attr-defined]
         generations.add(getattr(job, "generation", 0))
     assert len(generations) > 1  # the kills did land while saves were going on
 
@@ -184,6 +190,7 @@ def test_load_errors_are_clear(tmp_path: Path) -> None:
 def test_truncated_file_is_a_corrupted_job_file(run_in: object) -> None:
     job = echo("cut")
     job.run()
+    assert job.path is not None
     path = Path(job.path, "cut.dill")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -228,6 +235,7 @@ def test_settings_with_keys_json_cannot_sort_are_summarised(run_in: object, para
     job.settings.input.obj = object()
     job.run(jobrunner=JobRunner(parallel=parallel))
     assert job.ok()  # the job is not crashed by its summary, and nobody hangs
+    assert job.path is not None
     summary = json.loads(Path(job.path, "mixed.job.json").read_text())
     assert summary["settings"]["input"]["atoms"] == {"1": "H", "x": "y"}
     assert summary["settings"]["input"]["a"]["b"] == 3 and summary["settings"]["input"]["obj"].startswith("<object")

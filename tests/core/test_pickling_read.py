@@ -15,7 +15,7 @@ import sys
 import textwrap
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dill
 import pytest
@@ -67,7 +67,7 @@ def _fingerprint(job: Job, path: str | None = None) -> dict[str, Any]:
     """What a loaded job is: class, state, settings, results, its children the same way."""
     state = {k: (f"function {v.__qualname__}" if isinstance(v, types.FunctionType) else v)
              for k, v in job.__getstate__().items() if k not in ("settings", "results", "children", "path")}
-    data = {
+    data: dict[str, Any] = {
         "class": type(job), "state": state, "settings": job.settings.as_dict(),
         "files": list(job.results.files), "path": job.path if path is None else path,
         "done": job.results.done.is_set() and job.results.finished.is_set(), "results_job": job.results.job is job,
@@ -118,10 +118,10 @@ def test_load_tree_gives_the_jobs_dill_gives(workdir: Path) -> None:
     for key, job in ours.items():
         assert _fingerprint(job) == _fingerprint(reference[key], os.path.dirname(key)), key
     outer = ours[str(workdir / "outer" / "outer.dill")]
-    deep = outer.children["inner"].children[1]
-    assert deep.path == str(workdir / "outer" / "inner" / "deep1") and deep.parent.parent is outer
+    deep = cast(dict[str, MultiJob], cast(MultiJob, outer).children)["inner"].children[1]
+    assert deep.path == str(workdir / "outer" / "inner" / "deep1") and cast(MultiJob, deep.parent).parent is outer
     assert deep.results.read_file("out") == "d1"
-    assert ours[str(workdir / "odd" / "odd.dill")].transform(21) == 42
+    assert ours[str(workdir / "odd" / "odd.dill")].transform(21) == 42  # type: ignore[attr-defined]
 
 
 def test_load_all_registers_every_job_with_the_manager(workdir: Path, run_in: object) -> None:

@@ -15,7 +15,7 @@ import types
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
@@ -32,7 +32,7 @@ def _reference() -> types.ModuleType:
         import scm.plams
     except ImportError:  # pragma: no cover - the test extra installs it
         missing("PLAMS is not installed: pip install 'plams==2026.104'")
-    return scm.plams
+    return cast(types.ModuleType, scm.plams)
 
 
 P = _reference()
@@ -67,7 +67,7 @@ def build_tree(S: type, int_key: bool = True) -> Any:  # noqa: N803 - the Settin
     return s.copy()  # what Job(settings=s) does
 
 
-def _user_get_input(settings: Any, S: type) -> str:  # noqa: N803
+def _user_get_input(settings: Any, S: type[Any]) -> str:  # noqa: N803
     """A get_input as PLAMS users write them: iterate keys, recurse into branches, print values."""
 
     def block(name: Any, value: Any, indent: str) -> str:
@@ -183,7 +183,7 @@ def test_plus_equals_soft_updates_in_place(S: type) -> None:  # noqa: N803
 
 @pytest.mark.parametrize("S", SETTINGS)
 def test_dir_lists_identifier_keys_only(S: type) -> None:  # noqa: N803
-    names = set(dir(S({"ok": 1, "two words": 2, 3: 3, "_x": 4})))
+    names: set[object] = set(dir(S({"ok": 1, "two words": 2, 3: 3, "_x": 4})))
     assert {"ok", "_x"} <= names and "two words" not in names and 3 not in names and "copy" in names
 
 
@@ -270,7 +270,7 @@ def test_runscript_body_without_newline_before_post() -> None:
         job = job_class(name="glued")
         job.settings.runscript.shebang = "#!/bin/sh"
         job.settings.runscript.post = "echo post"
-        job.get_runscript = lambda: "echo body"
+        job.get_runscript = lambda: "echo body"  # type: ignore[method-assign]
         texts.append(job.full_runscript())
     assert texts == ["#!/bin/sh\n\necho bodyecho post\n\n", "#!/bin/sh\n\necho body\necho post\n\n"]
 
@@ -343,15 +343,15 @@ def test_add_to_class_and_add_to_instance(both: tuple[Any, Any]) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # PLAMS 2026 deprecates add_to_class
 
-            @module.add_to_class(results_class)
+            @module.add_to_class(results_class)  # type: ignore[untyped-decorator]
             def first_word(self: Any) -> str:
                 return str(self.read_file("$JN.out").split()[0])
 
-        @module.add_to_instance(job.results)
+        @module.add_to_instance(job.results)  # type: ignore[untyped-decorator]
         def last_word(self: Any) -> str:
             return str(self.read_file("$JN.out").split()[-1])
 
-        @module.add_to_instance(job)
+        @module.add_to_instance(job)  # type: ignore[untyped-decorator]
         def shout(self: Any) -> str:
             return str(self.name.upper())
 
@@ -372,9 +372,9 @@ def test_added_results_method_waits_for_the_job(run_in: Any) -> None:
     try:
         job = plams_cli.ShellJob(name="slow", runscript="sleep 0.5; echo done\n")
         results = job.run(jobrunner=runner)
-        assert results.text() == "done\n" and job.ok()
+        assert cast(Any, results).text() == "done\n" and job.ok()
     finally:
-        del plams_cli.Results.text
+        delattr(plams_cli.Results, "text")
 
 
 def test_load_folder_or_file_and_strict_class(both: tuple[Any, Any], run_in: Any) -> None:
@@ -413,7 +413,7 @@ def _external_folder(root: Path) -> Path:
 
 @pytest.mark.parametrize("finalize", [False, True], ids=["copied", "finalized"])
 def test_load_external_adopts_a_folder(tmp_path: Path, fresh_config: Any, finalize: bool) -> None:
-    outcome = []
+    outcome: list[tuple[Any, ...]] = []
     for base, label in ((PlamsJob, "plams"), (OurJob, "ours")):
         folder = _external_folder(tmp_path / label)
         job = base.load_external(str(folder), finalize=finalize)
@@ -466,6 +466,7 @@ def test_pickle_protocol_minus_one_saves_with_the_highest(run_in: Any) -> None:
 
     job = plams_cli.ShellJob(name="pickled", runscript="true\n")
     job.run()
+    assert job.path is not None
     data = Path(job.path, "pickled.dill").read_bytes()
     first = next(pickletools.genops(data))
     assert first[0].name == "PROTO" and first[1] == __import__("pickle").HIGHEST_PROTOCOL

@@ -77,7 +77,7 @@ def test_target_strips_interrupted_levels(tmp_path: Path) -> None:
 def test_remove_tree_renames_before_deleting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     res = _workdir(tmp_path / "w.res", "a")
     seen: list[str] = []
-    monkeypatch.setattr(workdir.shutil, "rmtree", lambda path, ignore_errors=False: seen.append(path))
+    monkeypatch.setattr("plams_cli.core.workdir.shutil.rmtree", lambda path, ignore_errors=False: seen.append(path))
     workdir.remove_tree(str(res))
     assert not res.exists() and seen and os.path.basename(seen[0]) == f".plams-trash.{os.getpid()}.w.res"
 

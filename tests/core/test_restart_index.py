@@ -120,7 +120,7 @@ def _summary_edited(work: Path) -> None:
     (work / "e" / "e.job.json").write_text(json.dumps(summary))
 
 
-SABOTAGE: list[tuple[Callable[[Path], None], set[str], bool]] = [
+SABOTAGE: list[tuple[Callable[[Path], object], set[str], bool]] = [
     # (what is done to the folder, the jobs that must run again, whether no .dill may be read)
     (lambda work: None, set(), True),
     (lambda work: (work / INDEX).unlink(), set(), True),
@@ -507,7 +507,7 @@ def test_a_folder_changed_just_now_is_not_even_looked_at_until_its_time_can_be_s
         statted.append(str(path))
         return real_stat(path, *args, **kwargs)
 
-    monkeypatch.setattr(jobindex.os, "stat", stat)
+    monkeypatch.setattr("plams_cli.core.jobindex.os.stat", stat)
     jobindex._queue(index, b'{"v":1,"p":"fresh/x.dill"}', folders[0], fresh=True)
     jobindex._queue(index, b'{"v":1,"p":"moved/y.dill"}', folders[1])  # (carried in: its time is old)
     jobindex.flush()

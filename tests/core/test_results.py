@@ -36,6 +36,7 @@ def done(run_in: object) -> ShellJob:
 def test_files_and_paths(done: ShellJob) -> None:
     results = done.results
     assert results.files == sorted(["res.in", "res.run", "res.out", "res.err", os.path.join("sub", "inner.txt")])
+    assert done.path is not None
     assert results["$JN.out"] == os.path.join(done.path, "res.out")
     assert os.path.isabs(results["sub/inner.txt"])
     assert "res.out" in results and "$JN.err" in results and "absent" not in results
@@ -69,6 +70,7 @@ def test_get_file_chunk(done: ShellJob) -> None:
 def test_rename(done: ShellJob) -> None:
     done.results.rename("$JN.out", "renamed.txt")
     assert "renamed.txt" in done.results and "res.out" not in done.results
+    assert done.path is not None
     assert Path(done.path, "renamed.txt").read_text().startswith("header")
     assert not Path(done.path, "res.out").exists()
 

@@ -91,8 +91,13 @@ def test_workers_start_every_task_at_once_and_are_reused() -> None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     done = threading.Semaphore(0)
+
+    def record() -> None:
+        idents.append(threading.get_ident())
+        done.release()
+
     for _ in range(50):  # now idle threads take the next tasks
-        workers.submit(lambda: (idents.append(threading.get_ident()), done.release()))
+        workers.submit(record)
         assert done.acquire(timeout=10)
     assert set(idents[5:]) <= set(idents[:5])
 
@@ -103,7 +108,12 @@ def test_idle_workers_end(monkeypatch: pytest.MonkeyPatch) -> None:
     workers = _Workers(idle_s=0.05)
     finished = threading.Event()
     threads: list[threading.Thread] = []
-    workers.submit(lambda: (threads.append(threading.current_thread()), finished.set()))
+
+    def record() -> None:
+        threads.append(threading.current_thread())
+        finished.set()
+
+    workers.submit(record)
     assert finished.wait(10)
     threads[0].join(timeout=10)
     assert not threads[0].is_alive() and workers._idle == 0

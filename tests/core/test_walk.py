@@ -54,6 +54,7 @@ def test_a_loaded_nested_multijob_makes_every_descendant_known(tmp_path: Path, f
     outer.run(jobmanager=first)
     assert outer.ok()
     second = JobManager(config.jobmanager, path=str(tmp_path), folder="two")
+    assert outer.path is not None
     loaded = second.load_job(os.path.join(outer.path, "outer.dill"))
     leaves = [job for job in loaded.walk() if not isinstance(job, MultiJob)]  # type: ignore[attr-defined]
     assert [job.name for job in leaves] == ["a", "c", "d"]

@@ -11,6 +11,7 @@ import collections
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -109,6 +110,7 @@ def test_a_worker_closed_mid_batch_crashes_its_jobs_not_ended_and_runs_none_twic
     for job in crashed:
         assert job.status == JobStatus.CRASHED
         message = job.get_errormsg()
+        assert message is not None
         assert "Dask worker" in message and ("mid-job" in message or "not run again" in message), message
     for i, job in enumerate(jobs):
         if job.status == JobStatus.SUCCESSFUL:
@@ -133,7 +135,8 @@ def test_cancel_stops_batches_and_refuses_what_they_did_not_start(run_in: object
             if job.not_started:
                 assert i not in started, i
             else:  # stopped while it ran (perhaps before its first line)
-                assert "SIGTERM" in job.get_errormsg() or "cancelled" in job.get_errormsg(), job.get_errormsg()
+                assert "SIGTERM" in cast(str, job.get_errormsg()) or "cancelled" in cast(str, job.get_errormsg()), \
+                    job.get_errormsg()
     assert any(job.not_started for job in jobs)
 
 

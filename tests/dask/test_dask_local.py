@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import psutil
 import pytest
@@ -43,7 +44,7 @@ def test_exit_code_and_output_as_with_the_local_runner(run_in: object, code: int
     assert job.results.read_file("$JN.out").strip() == f"out-{job.path}"
     assert job.results.read_file("$JN.err").strip() == "err"
     if code:
-        assert f"exited with code {code}" in job.get_errormsg()
+        assert f"exited with code {code}" in cast(str, job.get_errormsg())
     assert not os.path.exists(os.path.join(str(job.path), "echo.run.jobid"))  # no record a restart would act on
     assert not os.path.exists(os.path.join(str(job.path), "echo.run.dask"))  # the worker's record is gone
 
@@ -94,7 +95,7 @@ def test_a_job_asking_more_cores_than_a_worker_has_crashes_at_once(run_in: objec
     job.run(jobrunner=dr, cores=3)
     job.results.wait()
     assert job.status == JobStatus.CRASHED
-    assert "asks for 3 cores and each Dask worker has 2" in job.get_errormsg()
+    assert "asks for 3 cores and each Dask worker has 2" in cast(str, job.get_errormsg())
 
 
 def test_jobs_taking_all_cores_of_a_worker_run_one_at_a_time(run_in: object, tmp_path: Path) -> None:
@@ -182,8 +183,8 @@ def test_finish_closes_the_cluster_and_the_next_run_starts_another(fresh_config:
 def test_clients_and_schedulers_of_the_user_are_used_and_left_running(run_in: object) -> None:
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster, set_as_default=False) as client:
+    with (LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,  # type: ignore[no-untyped-call]
+          Client(cluster, set_as_default=False) as client):  # type: ignore[no-untyped-call]
         for how, runner in (("client", DaskRunner(client=client)),
                             ("address", DaskRunner(scheduler_address=cluster.scheduler_address))):
             job = ShellJob(name="theirs", runscript=f"echo {how}")
@@ -206,7 +207,7 @@ def test_a_scheduler_that_does_not_answer_is_an_error_not_a_hang(run_in: object)
     job.results.wait()
     assert time.monotonic() - started < 30
     assert job.status == JobStatus.CRASHED
-    assert f"no answer from the Dask scheduler at tcp://127.0.0.1:{port} within 1 s" in job.get_errormsg()
+    assert f"no answer from the Dask scheduler at tcp://127.0.0.1:{port} within 1 s" in cast(str, job.get_errormsg())
     with pytest.raises(SchedulerConnectionError):
         dr.client  # noqa: B018 - the property connects
 
@@ -263,7 +264,7 @@ def test_grid_detect_reports_the_extra() -> None:
     import distributed
 
     assert data["dask"] == {"installed": True, "extra": "plams-cli[dask]",
-                            "versions": {"dask": dask.__version__, "distributed": distributed.__version__,
+                            "versions": {"dask": dask.__version__, "distributed": distributed.__version__,  # type: ignore[attr-defined]
                                          "dask_jobqueue": data["dask"]["versions"]["dask_jobqueue"]}}
     assert data["dask"]["versions"]["dask_jobqueue"]
 
@@ -383,7 +384,7 @@ def test_a_runscript_whose_end_never_reached_the_runner_crashes_and_never_runs_t
     job.run(jobrunner=dr)
     _wait_for(lambda: job.status in (JobStatus.CRASHED, JobStatus.SUCCESSFUL), 30, "the job to end")
     assert job.status == JobStatus.CRASHED
-    assert "lost after its runscript ended" in job.get_errormsg(), job.get_errormsg()
+    assert "lost after its runscript ended" in cast(str, job.get_errormsg()), job.get_errormsg()
     time.sleep(0.5)  # a second run would come now
     dr.close()
     assert counter.read_text().splitlines() == ["ran"]

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import pytest
@@ -79,7 +79,7 @@ def test_exit_codes_and_the_worker_batch_job_recorded(run_in: object, settings: 
     launches = [launch for seen, launch in recorder.launches if seen is job]
     assert [(launch.kind, launch.job_id, launch.grid) for launch in launches] == [("dask", batch, "slurm")]
     if code:
-        assert "exited with code 3" in job.get_errormsg()
+        assert "exited with code 3" in cast(str, job.get_errormsg())
 
 
 def test_the_job_cache_records_dask_jobs_with_their_workers_batch_job(
@@ -147,6 +147,7 @@ def test_a_worker_killed_mid_job_crashes_the_job_with_the_reason(run_in: object,
     job.results.wait()
     assert job.status == JobStatus.CRASHED
     message = job.get_errormsg()
+    assert message is not None
     assert "Dask worker" in message and batch in message and "mid-job" in message, message
     wait_until(lambda: not _alive(int(pidfile.read_text())), 30, "the runscript to die with its worker")
 

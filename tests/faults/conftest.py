@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import PLAMS, cli_config, env, start_plams  # noqa: F401 - fixtures used by the tests here
+from tests.cli.conftest import PLAMS as PLAMS  # the tests here use it too
+from tests.cli.conftest import cli_config, env, start_plams  # noqa: F401 - fixtures used by the tests here
 from tests.grid.conftest import partition, slurm_up, unique  # noqa: F401 - fixtures of the scheduler faults
 
 Call = Callable[..., subprocess.CompletedProcess[str]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -90,7 +91,7 @@ def test_cli_detect(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     assert data["grid"] == "slurm" and [c["name"] for c in data["candidates"]] == ["slurm", "pbs", "sge"]
 
 
-def test_cli_list_and_show(runner: CliRunner, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_list_and_show(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     user = tmp_path / "defaults.yaml"
     user.write_text(
         "gridrunner:\n  mycluster:\n    commands:\n      submit: [sbatch, --parsable, -A, proj]\n"

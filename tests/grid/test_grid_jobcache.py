@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -68,7 +69,7 @@ def _check_the_records(cache: str, gr: GridRunner, held: ShellJob, bad: ShellJob
     assert held.path is not None and bad.path is not None
     record = json.loads(Path(held.path, f"{held.name}.run.jobid").read_text())
     # while SLURM holds it, the cache says queueing, under the batch job's id
-    _wait_for(lambda: (_row(cache, held.path) or {}).get("status") == "queueing")
+    _wait_for(lambda: (_row(cache, cast(str, held.path)) or {}).get("status") == "queueing")
     row = _row(cache, held.path)
     assert row is not None and row["job_id"] == record["job_id"] and row["kind"] == "grid"
     assert row["grid"] == "slurm"

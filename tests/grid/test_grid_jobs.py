@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from plams_cli.core import config
 
 
 @pytest.fixture
-def run_folder(tmp_path: Path):
+def run_folder(tmp_path: Path) -> Iterator[Path]:
     """A fresh plams run in a folder whose path has a space; finished afterwards."""
     init(path=str(tmp_path), folder="grid run", quiet=True)
     yield tmp_path / "grid run"
@@ -29,6 +30,7 @@ def test_jobs_through_slurm(run_folder: Path, unique: str, partition: str) -> No
     r_ok.wait()
     r_bad.wait()
     assert ok.status == JobStatus.SUCCESSFUL, ok.get_errormsg()
+    assert ok.path is not None
     assert (Path(ok.path) / f"{ok.name}.out").read_text() == "hello\n"
     assert bad.status == JobStatus.CRASHED  # PLAMS would say successful
     message = bad.get_errormsg() or ""
@@ -45,6 +47,7 @@ def test_stdout_redirect_through_slurm(run_folder: Path, unique: str) -> None:
     job.settings.runscript.stdout_redirect = True
     job.run(jobrunner=gr).wait()
     assert job.status == JobStatus.SUCCESSFUL, job.get_errormsg()
+    assert job.path is not None
     assert (Path(job.path) / f"{job.name}.out").read_text() == "redirected\n"
 
 

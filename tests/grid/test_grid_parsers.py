@@ -8,12 +8,14 @@ slurm-wlm-torque wrappers; Grid Engine's from Son of Grid Engine 8.1.9 as docume
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from plams_cli.errors import GridError, QueueQueryError, SchedulerNotFoundError
 from plams_cli.runners import pbs, sge, slurm
 from plams_cli.runners.grid import CommandResult, flags_from_runflags, grid_settings, resolve_parser
+from plams_cli.runners.grid._backend import Accounting
 
 
 def result(stdout: str = "", stderr: str = "", rc: int | None = 0) -> CommandResult:
@@ -34,7 +36,7 @@ SLURM_SPECIAL = {"queue": "-p ", "memory": "--mem=", "nodes": "-N "}
     ],
     ids=["sorted-special-generic", "glued", "spaces-kept", "booleans", "mappings-skipped"],
 )
-def test_flags_from_runflags(runflags: dict, expected: list[str]) -> None:
+def test_flags_from_runflags(runflags: dict[str, Any], expected: list[str]) -> None:
     assert flags_from_runflags(runflags, SLURM_SPECIAL) == expected
 
 
@@ -200,7 +202,7 @@ def test_sge_parsers() -> None:
     acc = sge.parse_qacct(SGE_QACCT)
     assert acc is not None and acc.exit_code == 137 and acc.killed is True
     clean_exit = SGE_QACCT.replace("failed       100 : assumedly after job", "failed       0").replace("137", "3")
-    assert sge.parse_qacct(clean_exit).killed is False
+    assert cast(Accounting, sge.parse_qacct(clean_exit)).killed is False
 
 
 def test_unknown_grid_lists_valid_names() -> None:

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,7 @@ def test_foreign_or_corrupt_file_is_one_error_and_untouched(tmp_path: Path, make
     path = tmp_path / "cache.sqlite"
     make(path)  # type: ignore[operator]
     before = path.read_bytes()
+    action: Callable[[JobCache], object]
     for action in (lambda jc: jc.load(), lambda jc: jc.record("h", [{"path": "/w/a"}])):
         with pytest.raises(CorruptedCacheError) as info:
             action(JobCache(str(path)))

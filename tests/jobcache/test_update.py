@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import psutil
 import pytest
@@ -20,9 +21,9 @@ from plams_cli.jobcache.update import update_jobs
 
 
 @pytest.fixture
-def sleeper() -> subprocess.Popen[bytes]:
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    yield proc  # type: ignore[misc]
+    yield proc
     proc.kill()
     proc.wait(timeout=30)
 
@@ -94,7 +95,7 @@ def fake_squeue(fake_command: Callable[[str, str], Path], tmp_path: Path) -> Cal
         return fake_command("squeue", f'echo "$@" >> "{log}"\nprintf "{output}"\n'
                                       f'printf "{stderr}" >&2\nexit {exit_code}')
 
-    return make  # type: ignore[return-value]
+    return make
 
 
 def test_grid_ids_match_exactly_in_one_batched_query(fake_squeue: Callable[[str], Path], tmp_path: Path) -> None:
@@ -179,4 +180,4 @@ def test_localhost_slurm_job_statuses(slurm_up: None, cache_path: str, tmp_path:
     jc.load()
     report = jc.update()
     assert not report.failures
-    assert jc.job_servers["localhost"].jobs[0].status is JobStatus.finished
+    assert cast(JobStatus, jc.job_servers["localhost"].jobs[0].status) is JobStatus.finished

@@ -69,7 +69,7 @@ def test_show_json_by_prefix(runner: CliRunner, root: str) -> None:
         "gt-mixed-types", "unknown-id", "not-hex",
     ],  # fmt: skip
 )
-def test_errors_are_one_line(runner: CliRunner, root: str, args: list, code: int, message: str) -> None:
+def test_errors_are_one_line(runner: CliRunner, root: str, args: list[str], code: int, message: str) -> None:
     result = runner.invoke(cli, ["workspace", *args, "--root", root])
     assert result.exit_code == code
     assert isinstance(result.exception, SystemExit)
@@ -215,12 +215,10 @@ def test_closed_stdout_pipe_ends_quietly(root: str, args: list[str]) -> None:
 def test_broken_pipe_in_process_is_exit_141(
     runner: CliRunner, root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import plams_cli.cli.workspace as module
-
     def echo(*args: object, **kwargs: object) -> None:
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(module.click, "echo", echo)
+    monkeypatch.setattr("plams_cli.cli.workspace.click.echo", echo)
     result = runner.invoke(cli, ["workspace", "find", "--root", root])
     assert result.exit_code == 141 and result.stderr == "" and "Broken pipe" not in result.output
 

@@ -98,7 +98,7 @@ def race(monkeypatch: pytest.MonkeyPatch, ws: Workspace) -> Any:
 
     def arrange(other: Any) -> None:
         real_rename = os.rename
-        fired = []
+        fired: list[bool] = []
 
         def rename(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
             if not fired and os.path.dirname(str(src)) == ws.workspace:

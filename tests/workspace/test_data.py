@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+from typing import Any
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from plams_cli.workspace import Workspace
@@ -74,7 +76,7 @@ def test_list_of_strings_is_a_string_array(ws: Workspace) -> None:
 @pytest.mark.parametrize(
     "value", [["a", 1], [[1, 2], [3]], [{"k": 1}]], ids=["mixed", "ragged", "of-dicts"]
 )
-def test_unstorable_list_is_a_clear_type_error(ws: Workspace, value: list) -> None:
+def test_unstorable_list_is_a_clear_type_error(ws: Workspace, value: list[Any]) -> None:
     job = ws.open_job({"a": 1})
     job.data["kept"] = 1
     with pytest.raises(TypeError, match="cannot store the list under 'bad' in HDF5: it must hold only"):
@@ -128,7 +130,7 @@ def test_overwrite_with_a_part_of_the_old_value(ws: Workspace) -> None:
     [np.array(["x", "yy"]), np.array([["a", "bé"], ["c", ""]]), [np.str_("p"), np.str_("q")]],
     ids=["unicode-array", "unicode-2d", "list-of-numpy-str"],
 )
-def test_numpy_unicode_is_stored_as_strings(ws: Workspace, value: object) -> None:
+def test_numpy_unicode_is_stored_as_strings(ws: Workspace, value: npt.ArrayLike) -> None:
     job = ws.open_job({"a": 1})
     job.data["x"] = np.arange(3)
     job.data["x"] = value

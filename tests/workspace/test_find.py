@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("filter_", "expected"), CASES, ids=[repr(c[0]) for c in CASES])
-def test_find_jobs(populated: Workspace, filter_: dict, expected: list[int]) -> None:
+def test_find_jobs(populated: Workspace, filter_: dict[str, Any], expected: list[int]) -> None:
     assert sorted(job.sp.i for job in populated.find_jobs(filter_)) == expected
 
 
@@ -97,7 +98,7 @@ BAD_FILTERS = [
 @pytest.mark.parametrize(
     ("filter_", "message"), [c[:2] for c in BAD_FILTERS], ids=[c[2] for c in BAD_FILTERS]
 )
-def test_bad_filters(populated: Workspace, filter_: dict, message: str) -> None:
+def test_bad_filters(populated: Workspace, filter_: dict[str, Any], message: str) -> None:
     with pytest.raises(FilterError, match=message) as info:
         populated.find_jobs(filter_)
     assert isinstance(info.value, PlamsError) and isinstance(info.value, ValueError)

@@ -33,7 +33,7 @@ from plams_cli.workspace import (
     ],
     ids=["signac-known-answer", "key-order-ignored", "empty"],
 )
-def test_id_is_md5_of_sorted_json(ws: Workspace, statepoint: dict, expected: str) -> None:
+def test_id_is_md5_of_sorted_json(ws: Workspace, statepoint: dict[str, Any], expected: str) -> None:
     assert ws.open_job(statepoint).id == expected
 
 
@@ -144,7 +144,7 @@ MOVED_C = {"a": 1, "b": {"c": 2}}
     ids=["sp-attribute", "update_statepoint", "reset_statepoint", "nested-sp", "update-nested"],
 )
 def test_move_onto_existing_job_changes_nothing(
-    ws: Workspace, change: Callable[[Any], None], target: dict
+    ws: Workspace, change: Callable[[Any], None], target: dict[str, Any]
 ) -> None:
     job = ws.open_job({"a": 1, "b": {"c": 1}}).init()
     job.doc.mine = True
@@ -187,7 +187,7 @@ def test_reset_statepoint(ws: Workspace) -> None:
     [({1: 2}, TypeError), ({"a.b": 1}, ValueError), ({"a": object()}, TypeError)],
     ids=["int-key", "dotted-key", "not-json"],
 )
-def test_bad_statepoints_rejected(ws: Workspace, statepoint: dict, error: type) -> None:
+def test_bad_statepoints_rejected(ws: Workspace, statepoint: dict[Any, Any], error: type) -> None:
     with pytest.raises(error):
         ws.open_job(statepoint)
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import signac
@@ -89,7 +90,7 @@ def root(tmp_path: Path) -> str:
     return ws.root
 
 
-def _expect(root: str, expected: dict) -> str:
+def _expect(root: str, expected: dict[str, Any]) -> str:
     """Check that the workspace is consistent and holds the moved job once."""
     ws = Workspace(root)
     job_id = calc_id(expected)
@@ -103,7 +104,7 @@ def _expect(root: str, expected: dict) -> str:
 
 
 @pytest.mark.parametrize(("step", "expected"), STEPS, ids=[s[0] for s in STEPS])
-def test_find_repairs_an_interrupted_move(root: str, step: str, expected: dict) -> None:
+def test_find_repairs_an_interrupted_move(root: str, step: str, expected: dict[str, Any]) -> None:
     _killed_move(root, step)
     job_id = _expect(root, expected)
     # The repair is on disk: signac reads the same workspace without complaint.
@@ -121,7 +122,7 @@ def test_find_repairs_an_interrupted_move(root: str, step: str, expected: dict) 
 
 
 @pytest.mark.parametrize(("step", "expected"), STEPS, ids=[s[0] for s in STEPS])
-def test_iterating_repairs_an_interrupted_move(root: str, step: str, expected: dict) -> None:
+def test_iterating_repairs_an_interrupted_move(root: str, step: str, expected: dict[str, Any]) -> None:
     _killed_move(root, step)
     ws = Workspace(root)
     assert sorted(map(str, (j.statepoint() for j in ws))) == sorted(map(str, [expected, {"other": True}]))
@@ -129,7 +130,7 @@ def test_iterating_repairs_an_interrupted_move(root: str, step: str, expected: d
 
 
 @pytest.mark.parametrize(("step", "expected"), STEPS, ids=[s[0] for s in STEPS])
-def test_opening_repairs_an_interrupted_move(root: str, step: str, expected: dict) -> None:
+def test_opening_repairs_an_interrupted_move(root: str, step: str, expected: dict[str, Any]) -> None:
     _killed_move(root, step)
     ws = Workspace(root)
     job = ws.open_job(expected)

@@ -16,7 +16,7 @@ from plams_cli.workspace import FilterError, Workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-STATEPOINTS = [{"a": 1}, {"a": 2, "b": {"c": [1, 2.5]}}, {"s": "x", "t": True, "n": None}]
+STATEPOINTS: list[dict[str, Any]] = [{"a": 1}, {"a": 2, "b": {"c": [1, 2.5]}}, {"s": "x", "t": True, "n": None}]
 
 
 def test_signac_workspace_opens_here(tmp_path: Path) -> None:
@@ -193,14 +193,14 @@ def battery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Wor
     yield project, Workspace(root)
 
 
-def _signac_ids(project: Any, filter_: dict) -> set[str] | None:
+def _signac_ids(project: Any, filter_: dict[str, Any]) -> set[str] | None:
     try:
         return {job.id for job in project.find_jobs(filter_)}
     except (TypeError, ValueError, KeyError, AttributeError):
         return None  # signac refuses the filter on this data
 
 
-def _our_ids(ws: Workspace, filter_: dict) -> set[str] | None:
+def _our_ids(ws: Workspace, filter_: dict[str, Any]) -> set[str] | None:
     try:
         return set(ws.find_job_ids(filter_))
     except FilterError:
@@ -210,7 +210,7 @@ def _our_ids(ws: Workspace, filter_: dict) -> set[str] | None:
 @pytest.mark.parametrize("filter_", BATTERY, ids=[repr(f) for f in BATTERY])
 @pytest.mark.parametrize("cache", ["from-folders", "from-cache"])
 def test_filters_find_what_signac_finds(
-    battery: tuple[Any, Workspace], filter_: dict, cache: str
+    battery: tuple[Any, Workspace], filter_: dict[str, Any], cache: str
 ) -> None:
     project, ws = battery
     if cache == "from-cache":

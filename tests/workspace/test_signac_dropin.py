@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace as Api
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -56,7 +56,7 @@ def corrupted_jobs_are_a_runtime_error(api: Api, root: str) -> Any:
     try:
         project.check()
     except RuntimeError as exc:
-        return isinstance(exc, api.JobsCorruptedError), exc.job_ids
+        return isinstance(exc, api.JobsCorruptedError), cast(Any, exc).job_ids
     return "no error"
 
 
