@@ -11,6 +11,8 @@ imported on first use of job data.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from plams_cli.errors import DestinationExistsError as DestinationExistsError
 from plams_cli.errors import JobsCorruptedError as JobsCorruptedError
 from plams_cli.errors import WorkspaceError as WorkspaceError
@@ -39,6 +41,11 @@ from .project import init_project as init_project
 from .project import init_workspace as init_workspace
 from .schema import ProjectSchema as ProjectSchema
 from .statepoint import StatePoint as StatePoint
+
+if TYPE_CHECKING:  # given lazily by __getattr__ below; typed as what they are
+    from .h5store import H5Group as H5Group
+    from .h5store import H5Store as H5Store
+    from .h5store import H5StoreManager as H5StoreManager
 
 __all__ = [
     "Workspace",

@@ -6,15 +6,12 @@ import os
 from array import array
 from pathlib import Path
 from types import SimpleNamespace as Api
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
 
 from ._side_by_side import same_outcome
-
-if TYPE_CHECKING:  # plams_cli.workspace gives H5Store lazily, through a __getattr__ typed as object
-    from plams_cli.workspace.h5store import H5Store as _H5Store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -204,7 +201,7 @@ def test_nested_with_blocks_keep_the_file_open(tmp_path: Path) -> None:
     # A deliberate difference: signac closes the file at the end of the inner block.
     from plams_cli.workspace import H5Store
 
-    store = cast("type[_H5Store]", H5Store)(str(tmp_path / "f.h5"))
+    store = H5Store(str(tmp_path / "f.h5"))
     with store:
         with store:
             store["x"] = np.arange(3)
