@@ -8,7 +8,6 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from plams_cli import JobRunner, MultiJob, ShellJob
 from plams_cli.core import cache_recorder, finish, init
 from plams_cli.jobcache import JobCache
-from tests.cli.conftest import PLAMS
+from tests.cli.conftest import PLAMS, wait_for
 from tests.conftest import python_env
 
 SCRIPT = """
@@ -194,12 +193,6 @@ def _recorder_with_burst(tmp_path: Path, looks: int) -> tuple[cache_recorder.Cac
     return recorder, burst, jobs
 
 
-def _wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.005)
-
-
 @pytest.mark.parametrize(("max_lag_s", "held"), [(60.0, True), (0.1, False)], ids=["held-to-its-end", "lag-capped"])
 def test_a_burst_of_changes_is_written_when_it_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     max_lag_s: float, held: bool) -> None:
@@ -210,11 +203,11 @@ def test_a_burst_of_changes_is_written_when_it_ends(tmp_path: Path, monkeypatch:
     recorder.start()
     try:
         assert recorder.resolved_path() is not None
-        _wait_until(lambda: burst.written_during is not None)
+        wait_for(lambda: burst.written_during is not None, 10, "the end of the burst")
         # held: nothing written while the burst went on; capped: written meanwhile
-        assert burst.written_during is not None and (burst.written_during == 0) == held
-        _wait_until(lambda: recorder.written >= len(jobs))  # the burst is over: the next look writes it
-        assert recorder.written >= len(jobs) and recorder.failures == 0
+        assert (burst.written_during == 0) == held
+        wait_for(lambda: recorder.written >= len(jobs), 10, "the rows")  # the burst is over: the next look writes it
+        assert recorder.failures == 0
     finally:
         recorder.close()
     rows = _rows(str(tmp_path / "cache.sqlite"))
@@ -232,12 +225,12 @@ def test_a_held_burst_is_written_at_once_when_the_run_hurries_the_writer(tmp_pat
     recorder.start()
     try:
         assert recorder.resolved_path() is not None
-        _wait_until(lambda: burst.looks <= 10_000 - 4)
-        assert burst.looks <= 10_000 - 4 and recorder.written == 0  # held, four looks on
+        wait_for(lambda: burst.looks <= 10_000 - 4, 10, "four looks")
+        assert recorder.written == 0  # held, four looks on
         recorder.hurry()
-        _wait_until(lambda: recorder.written >= len(jobs))
+        wait_for(lambda: recorder.written >= len(jobs), 10, "the rows")
         assert burst.looks > 0  # written while the burst still went on
-        assert recorder.written >= len(jobs) and recorder.failures == 0
+        assert recorder.failures == 0
     finally:
         burst.looks = 0
         recorder.close()

@@ -11,7 +11,6 @@ import collections
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 import pytest
 
@@ -135,8 +134,8 @@ def test_cancel_stops_batches_and_refuses_what_they_did_not_start(run_in: object
             if job.not_started:
                 assert i not in started, i
             else:  # stopped while it ran (perhaps before its first line)
-                assert "SIGTERM" in cast(str, job.get_errormsg()) or "cancelled" in cast(str, job.get_errormsg()), \
-                    job.get_errormsg()
+                message = job.get_errormsg()
+                assert message is not None and ("SIGTERM" in message or "cancelled" in message), message
     assert any(job.not_started for job in jobs)
 
 

@@ -91,11 +91,11 @@ def partition(slurm_up: None) -> str:
     if "plamstest" in info:
         return "plamstest"
     if under_ci():
-        pytest.fail("CI=true: the running SLURM has no partition plamstest; is it the localhost cluster of "
-                    "tests/schedulers/slurm_localhost.sh?", pytrace=False)
+        missing("the running SLURM has no partition plamstest; is it the localhost cluster of "
+                "tests/schedulers/slurm_localhost.sh?")
     default = next((name.rstrip("*") for name in info if name.endswith("*")), None)
     if default is None:
-        pytest.skip(f"the running SLURM has no partition plamstest and no default one (partitions: {info})")
+        missing(f"the running SLURM has no partition plamstest and no default one (partitions: {info})")
     return default
 
 
